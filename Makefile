@@ -1,0 +1,37 @@
+# vqz — `make help` lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+APT_PACKAGES := libpng-dev libzstd-dev libopenblas-dev pkg-config
+# OPENBLAS_CORETYPE=Haswell (set in this environment) halves OpenBLAS on AVX-512: unset for speed.
+FAST := env -u OPENBLAS_CORETYPE
+
+.PHONY: help deps build release test demo fixtures clean
+
+help: ## Show this message
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
+
+deps: ## Install the apt packages vqz needs, when missing
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+build: deps ## Debug build
+	swift build
+
+release: deps ## Release build (.build/release/vqz)
+	swift build -c release
+
+test: deps ## Run the whole test suite
+	swift test
+
+demo: release ## Build the release binary and show the golden container file
+	.build/release/vqz info Tests/Fixtures/container/v1-minimal.vqz
+
+fixtures: ## Regenerate the NumPy reference fixtures (on demand only)
+	python3 tools/make_fixtures.py
+
+clean: ## Remove build outputs
+	rm -rf .build

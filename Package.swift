@@ -1,0 +1,50 @@
+// swift-tools-version:6.0
+// vqz — a neural image codec. Modules are cut by dependency direction (see docs/design/layout.md):
+//   CPNG, CZstd, COpenBLAS   system libraries (pkg-config, apt providers)
+//   Container                bytes only: CRC-32, SHA-256, zstd, the .vqz container (and .vqzm model files)
+//   Imaging                  PNG in/out through libpng's simplified API, pixel buffers
+//   TensorCore               Tensor, RNG, kernels (GEMM via OpenBLAS, conv, GDN, …)
+//   NN                       layers with hand-written backward passes, losses, Adam
+//   vqz                      the command-line tool (thin: parsing, I/O, printing)
+import PackageDescription
+
+// Opt-in unsafe optimisation for the kernels only (VQZ_UNCHECKED=1); the tests must pass without it.
+let kernelFlags: [SwiftSetting] =
+    Context.environment["VQZ_UNCHECKED"] == "1" ? [.unsafeFlags(["-Ounchecked"])] : []
+
+let package = Package(
+    name: "vqz",
+    products: [
+        .executable(name: "vqz", targets: ["vqz"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.1.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+
+        .target(name: "Container", dependencies: ["CZstd"]),
+        .target(name: "Imaging", dependencies: ["CPNG"]),
+        .target(
+            name: "TensorCore",
+            dependencies: ["COpenBLAS", .product(name: "RealModule", package: "swift-numerics")],
+            swiftSettings: kernelFlags),
+        .target(name: "NN", dependencies: ["TensorCore", "Container"]),
+
+        .executableTarget(
+            name: "vqz",
+            dependencies: [
+                "Container", "Imaging",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
+        .testTarget(name: "ContainerTests", dependencies: ["Container"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
+        .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
+        .testTarget(name: "NNTests", dependencies: ["NN", "TensorCore"]),
+        .testTarget(name: "CLITests", dependencies: ["vqz"]),
+    ]
+)
