@@ -11,6 +11,12 @@ public struct ByteReader: Sendable {
         public var needed: Int
         /// Bytes that remained.
         public var available: Int
+
+        public init(offset: Int, needed: Int, available: Int) {
+            self.offset = offset
+            self.needed = needed
+            self.available = available
+        }
     }
 
     public let bytes: [UInt8]

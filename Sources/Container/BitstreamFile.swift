@@ -1,0 +1,230 @@
+// A whole .vqz file: the header's descriptive fields plus the decoded symbols and alpha.
+// `serialized` writes docs/FORMAT.md exactly; `parse` reads it back section by section, in the
+// spec's order, checking every rule before the allocation it protects.
+
+/// The content of a `.vqz` file, independent of its byte encoding.
+public struct BitstreamFile: Sendable, Equatable {
+    public var payloadKind: PayloadKind
+    /// `Gray` and `Token_Dictionary` as wanted by the writer; `Alpha_Present` follows `alpha`.
+    public var flags: BitstreamFlags
+    public var sourceBitDepth: Int
+    public var downsampleFactor: Int
+    public var imageWidth: Int
+    public var imageHeight: Int
+    public var level: Int
+    public var planeCount: Int
+    /// One alphabet size for every plane, or one per plane.
+    public var alphabetSizes: [Int]
+    public var quantStep: Float
+    public var modelID: ModelID
+    /// `planeCount × gridHeight × gridWidth` symbols, plane-major, row-major.
+    public var symbols: [UInt16]
+    /// `imageWidth × imageHeight` alpha samples, or nil.
+    public var alpha: [UInt8]?
+
+    public init(
+        payloadKind: PayloadKind, flags: BitstreamFlags = [], sourceBitDepth: Int = 8, downsampleFactor: Int,
+        imageWidth: Int, imageHeight: Int, level: Int, planeCount: Int, alphabetSizes: [Int],
+        quantStep: Float = 0, modelID: ModelID, symbols: [UInt16], alpha: [UInt8]? = nil
+    ) {
+        self.payloadKind = payloadKind
+        self.flags = flags.subtracting(.alphaPresent).union(alpha == nil ? [] : .alphaPresent)
+        self.sourceBitDepth = sourceBitDepth
+        self.downsampleFactor = downsampleFactor
+        self.imageWidth = imageWidth
+        self.imageHeight = imageHeight
+        self.level = level
+        self.planeCount = planeCount
+        self.alphabetSizes = alphabetSizes
+        self.quantStep = quantStep
+        self.modelID = modelID
+        self.symbols = symbols
+        self.alpha = alpha
+    }
+
+    public var gridWidth: Int { BitstreamHeader.gridSize(imageWidth, factor: downsampleFactor) }
+    public var gridHeight: Int { BitstreamHeader.gridSize(imageHeight, factor: downsampleFactor) }
+
+    /// The symbols of plane `p`.
+    public func plane(_ p: Int) -> ArraySlice<UInt16> {
+        let n = gridWidth * gridHeight
+        return symbols[p * n..<(p + 1) * n]
+    }
+
+    /// zigzag: 0, −1, 1, −2, 2 … ↦ 0, 1, 2, 3, 4 … (for −32 768 … 32 767)
+    public static func zigzag(_ v: Int) -> UInt16 { UInt16(truncatingIfNeeded: v >= 0 ? 2 * v : -2 * v - 1) }
+
+    /// The inverse of `zigzag`.
+    public static func unzigzag(_ s: UInt16) -> Int { Int(s >> 1) ^ -Int(s & 1) }
+}
+
+/// How `BitstreamFile.serialized` compresses.
+public struct BitstreamWriteOptions: Sendable {
+    /// zstd level of the sections.
+    public var zstdLevel: Int
+    public var symbolLayout: SymbolLayout
+    /// The model's zstd dictionary for the token section; sets `Token_Dictionary`.
+    public var dictionary: [UInt8]?
+
+    public init(zstdLevel: Int = 19, symbolLayout: SymbolLayout = .interleaved, dictionary: [UInt8]? = nil) {
+        self.zstdLevel = zstdLevel
+        self.symbolLayout = symbolLayout
+        self.dictionary = dictionary
+    }
+}
+
+extension BitstreamFile {
+    /// The header this content gets with the given section sizes and payload CRC.
+    func header(layout: SymbolLayout, dictionary: Bool, tokenSectionSize: Int, alphaSectionSize: Int, payloadCRC32: UInt32) -> BitstreamHeader {
+        var flags = self.flags.subtracting(.tokenDictionary)
+        if dictionary { flags.insert(.tokenDictionary) }
+        return BitstreamHeader(
+            headerSize: BitstreamHeader.headerSize(alphabetCount: alphabetSizes.count), payloadKind: payloadKind,
+            flags: flags, sourceBitDepth: sourceBitDepth, downsampleFactor: downsampleFactor,
+            imageWidth: imageWidth, imageHeight: imageHeight, gridWidth: gridWidth, gridHeight: gridHeight,
+            level: level, planeCount: planeCount, alphabetSizes: alphabetSizes, symbolLayout: layout,
+            quantStep: quantStep, modelID: modelID, tokenSectionSize: tokenSectionSize,
+            alphaSectionSize: alphaSectionSize, payloadCRC32: payloadCRC32)
+    }
+
+    /// The `.vqz` bytes of this content.
+    ///
+    /// - Throws: `ContainerError` when the content breaks a rule of the format (sizes, alphabets,
+    ///   symbol ranges) — the writer never produces a file its reader would reject.
+    public func serialized(options: BitstreamWriteOptions = BitstreamWriteOptions()) throws(ContainerError) -> [UInt8] {
+        // Validate by building a provisional header and checking it like a reader would.
+        let provisional = header(layout: options.symbolLayout, dictionary: false, tokenSectionSize: 1, alphaSectionSize: alpha == nil ? 0 : 1, payloadCRC32: 0)
+        guard symbols.count == provisional.symbolsPerPlane * planeCount else {
+            throw .invalidField(field: "symbols", value: "\(symbols.count) values", allowed: "\(provisional.symbolsPerPlane * planeCount) (Plane_Count·Grid_Height·Grid_Width)")
+        }
+        if let alpha, alpha.count != imageWidth * imageHeight {
+            throw .invalidField(field: "alpha", value: "\(alpha.count) values", allowed: "\(imageWidth * imageHeight) (Image_Width·Image_Height)")
+        }
+        try Self.checkSymbols(symbols, header: provisional)
+        let tokenBytes = Self.pack(symbols, header: provisional)
+        let tokenFrame: [UInt8]
+        let alphaFrame: [UInt8]
+        do {
+            tokenFrame = try Zstd.compress(tokenBytes, level: options.zstdLevel, checksum: true, dictionary: options.dictionary)
+        } catch { throw .zstd(section: "token", error: error) }
+        do {
+            alphaFrame = try alpha.map { a throws(ZstdError) in try Zstd.compress(a, level: options.zstdLevel, checksum: true) } ?? []
+        } catch { throw .zstd(section: "alpha", error: error) }
+        var crc = CRC32()
+        crc.update(tokenFrame)
+        crc.update(alphaFrame)
+        let h = header(
+            layout: options.symbolLayout, dictionary: options.dictionary != nil, tokenSectionSize: tokenFrame.count,
+            alphaSectionSize: alphaFrame.count, payloadCRC32: crc.value)
+        var out = h.serialized()
+        out.append(contentsOf: tokenFrame)
+        out.append(contentsOf: alphaFrame)
+        // The writer's output must satisfy the reader; this catches limit violations (sizes, pixels).
+        _ = try BitstreamHeader.parse(out, limits: BitstreamLimits(maxPixels: Int.max, maxTokenBytes: Int.max))
+        return out
+    }
+
+    /// Reads a whole `.vqz` file.
+    ///
+    /// - Parameters:
+    ///   - limits: the sizes over which the file is refused before allocating.
+    ///   - dictionary: the model's zstd dictionary, needed when `Token_Dictionary` is set.
+    /// - Throws: `ContainerError`, the first rule of docs/FORMAT.md the file breaks.
+    public static func parse(_ file: [UInt8], limits: BitstreamLimits = .default, dictionary: [UInt8]? = nil) throws(ContainerError) -> (header: BitstreamHeader, content: BitstreamFile) {
+        let h = try BitstreamHeader.parse(file, limits: limits)
+        let payload = file[h.headerSize...]
+        let crc = CRC32.checksum(payload)
+        guard crc == h.payloadCRC32 else { throw .payloadChecksumMismatch(declared: h.payloadCRC32, computed: crc) }
+
+        let tokenFrame = file[h.headerSize..<h.headerSize + h.tokenSectionSize]
+        let useDictionary = h.flags.contains(.tokenDictionary)
+        let tokenBytes = try readFrame(tokenFrame, section: "token", expectedSize: h.tokenBytes, dictionary: useDictionary ? (dictionary ?? []) : nil)
+        let symbols = unpack(tokenBytes, header: h)
+        try checkSymbols(symbols, header: h)
+
+        var alpha: [UInt8]?
+        if h.flags.contains(.alphaPresent) {
+            let start = h.headerSize + h.tokenSectionSize
+            alpha = try readFrame(file[start..<start + h.alphaSectionSize], section: "alpha", expectedSize: h.imageWidth * h.imageHeight, dictionary: nil)
+        }
+        let content = BitstreamFile(
+            payloadKind: h.payloadKind, flags: h.flags, sourceBitDepth: h.sourceBitDepth,
+            downsampleFactor: h.downsampleFactor, imageWidth: h.imageWidth, imageHeight: h.imageHeight,
+            level: h.level, planeCount: h.planeCount, alphabetSizes: h.alphabetSizes, quantStep: h.quantStep,
+            modelID: h.modelID, symbols: symbols, alpha: alpha)
+        return (h, content)
+    }
+
+    /// Checks a section's frame against the rules (declared size, checksum, exact fill, dictionary),
+    /// then decompresses it. `dictionary` nil: the frame must not use one; non-nil: it must, and the
+    /// ids must agree (an empty array stands for "needed but not available").
+    static func readFrame(_ frame: ArraySlice<UInt8>, section: String, expectedSize: Int, dictionary: [UInt8]?) throws(ContainerError) -> [UInt8] {
+        let info: ZstdFrameInfo
+        do { info = try Zstd.frameInfo(frame) } catch { throw .badFrame(section: section, reason: error.name) }
+        guard info.contentSize == UInt64(expectedSize) else {
+            throw .contentSizeMismatch(section: section, declared: info.contentSize, expected: expectedSize)
+        }
+        guard info.hasChecksum else { throw .badFrame(section: section, reason: "the content checksum flag is not set") }
+        guard info.compressedSize == frame.count else {
+            throw .badFrame(section: section, reason: "the frame is \(info.compressedSize) bytes but the section is \(frame.count)")
+        }
+        if let dictionary {
+            let available = dictionary.isEmpty ? nil : Zstd.dictionaryID(dictionary)
+            guard info.dictionaryID != 0 || available == nil else {
+                throw .badFrame(section: section, reason: "Token_Dictionary is set but the frame uses no dictionary")
+            }
+            guard let available, available == info.dictionaryID else { throw .dictionaryMismatch(frame: info.dictionaryID, available: available) }
+        } else if info.dictionaryID != 0 {
+            throw .badFrame(section: section, reason: "the frame uses dictionary \(info.dictionaryID) but Token_Dictionary is not set")
+        }
+        do { return try Zstd.decompress(frame, expectedSize: expectedSize, dictionary: dictionary) } catch { throw .zstd(section: section, error: error) }
+    }
+
+    static func checkSymbols(_ symbols: [UInt16], header h: BitstreamHeader) throws(ContainerError) {
+        let n = h.symbolsPerPlane
+        for p in 0..<h.planeCount {
+            let limit = h.alphabetSize(plane: p)
+            guard limit <= 65_535 else { continue }  // every UInt16 is below 65 536
+            for i in 0..<n where Int(symbols[p * n + i]) >= limit {
+                throw .symbolOutOfRange(plane: p, position: i, value: Int(symbols[p * n + i]), alphabetSize: limit)
+            }
+        }
+    }
+
+    static func pack(_ symbols: [UInt16], header h: BitstreamHeader) -> [UInt8] {
+        if h.symbolBytes == 1 { return symbols.map { UInt8(truncatingIfNeeded: $0) } }
+        var out = [UInt8](repeating: 0, count: symbols.count * 2)
+        let n = h.symbolsPerPlane
+        for p in 0..<h.planeCount {
+            for i in 0..<n {
+                let s = symbols[p * n + i]
+                switch h.symbolLayout {
+                case .interleaved:
+                    out[2 * (p * n + i)] = UInt8(truncatingIfNeeded: s)
+                    out[2 * (p * n + i) + 1] = UInt8(truncatingIfNeeded: s >> 8)
+                case .bytePlanes:
+                    out[2 * p * n + i] = UInt8(truncatingIfNeeded: s)
+                    out[2 * p * n + n + i] = UInt8(truncatingIfNeeded: s >> 8)
+                }
+            }
+        }
+        return out
+    }
+
+    static func unpack(_ bytes: [UInt8], header h: BitstreamHeader) -> [UInt16] {
+        if h.symbolBytes == 1 { return bytes.map { UInt16($0) } }
+        let n = h.symbolsPerPlane
+        var out = [UInt16](repeating: 0, count: n * h.planeCount)
+        for p in 0..<h.planeCount {
+            for i in 0..<n {
+                let (lo, hi): (UInt8, UInt8)
+                switch h.symbolLayout {
+                case .interleaved: (lo, hi) = (bytes[2 * (p * n + i)], bytes[2 * (p * n + i) + 1])
+                case .bytePlanes: (lo, hi) = (bytes[2 * p * n + i], bytes[2 * p * n + n + i])
+                }
+                out[p * n + i] = UInt16(lo) | UInt16(hi) << 8
+            }
+        }
+        return out
+    }
+}

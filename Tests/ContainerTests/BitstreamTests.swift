@@ -1,0 +1,129 @@
+// The .vqz container: golden bytes, round trips, and the reader's errors (docs/FORMAT.md).
+
+import Container
+import Foundation
+import Testing
+
+@Suite struct GoldenFileTests {
+    @Test(arguments: Golden.files.map(\.name))
+    func writerReproducesGoldenBytes(name: String) throws {
+        let content = try #require(Golden.files.first { $0.name == name }?.content)
+        let committed = try Golden.bytes(name)
+        let written = try content.serialized()
+        let header = try BitstreamHeader.parse(committed)
+        if Zstd.versionString == Golden.zstdVersion {
+            #expect(written == committed, "writer output differs from \(name)")
+        } else {
+            // Another libzstd may pick other (equally valid) frames: compare the header's fields and
+            // the decoded content instead.
+            var expected = try BitstreamHeader.parse(written)
+            expected.tokenSectionSize = header.tokenSectionSize
+            expected.alphaSectionSize = header.alphaSectionSize
+            expected.payloadCRC32 = header.payloadCRC32
+            expected.headerCRC32 = header.headerCRC32
+            #expect(expected == header)
+        }
+        #expect(try BitstreamFile.parse(committed).content == content)
+    }
+
+    @Test func minimalHeaderFields() throws {
+        let h = try BitstreamHeader.parse(try Golden.bytes("v1-minimal.vqz"))
+        #expect(h.headerSize == 76)
+        #expect(h.payloadKind == .vqTokens)
+        #expect(h.flags == [])
+        #expect((h.imageWidth, h.imageHeight, h.gridWidth, h.gridHeight) == (20, 12, 3, 2))
+        #expect((h.level, h.planeCount, h.alphabetSizes, h.symbolBytes) == (2, 2, [256], 1))
+        #expect(h.modelID == Golden.modelID)
+        #expect(h.tokenBytes == 12)
+    }
+
+    @Test func gaussianAlphaFields() throws {
+        let (h, content) = try BitstreamFile.parse(try Golden.bytes("v1-gaussian-alpha.vqz"))
+        #expect(h.flags == [.gray, .alphaPresent])
+        #expect(h.quantStep == 0.5)
+        #expect(content.symbols.map(BitstreamFile.unzigzag) == [0, -1, 1, -4, 4, 2])
+        #expect(content.alpha?.count == 15)
+    }
+}
+
+@Suite struct RoundTripTests {
+    static let layouts: [SymbolLayout] = [.interleaved, .bytePlanes]
+
+    @Test(arguments: [(256, SymbolLayout.interleaved), (1024, .interleaved), (1024, .bytePlanes), (65_536, .bytePlanes)])
+    func randomVQFiles(alphabet: Int, layout: SymbolLayout) throws {
+        var rng = SplitMix(seed: UInt64(alphabet))
+        for (w, h, f, planes) in [(1, 1, 8, 1), (17, 31, 8, 3), (33, 65, 16, 8), (768, 512, 8, 2)] {
+            let grid = ((w + f - 1) / f) * ((h + f - 1) / f)
+            let symbols = (0..<grid * planes).map { _ in UInt16(truncatingIfNeeded: rng.next() % UInt64(alphabet)) }
+            let file = BitstreamFile(
+                payloadKind: .vqTokens, downsampleFactor: f, imageWidth: w, imageHeight: h, level: planes,
+                planeCount: planes, alphabetSizes: [alphabet], modelID: Golden.modelID, symbols: symbols)
+            let layoutHere = alphabet <= 256 ? SymbolLayout.interleaved : layout
+            let bytes = try file.serialized(options: BitstreamWriteOptions(zstdLevel: 3, symbolLayout: layoutHere))
+            let (header, back) = try BitstreamFile.parse(bytes)
+            #expect(back == file)
+            #expect(header.symbolLayout == layoutHere)
+            #expect(header.fileSize == bytes.count)
+        }
+    }
+
+    @Test func perPlaneAlphabetsAndAlpha() throws {
+        let alphabets = [512, 256, 64]
+        var rng = SplitMix(seed: 3)
+        let symbols = alphabets.flatMap { k in (0..<15).map { _ in UInt16(rng.next() % UInt64(k)) } }
+        let alpha = (0..<(37 * 19)).map { UInt8(truncatingIfNeeded: $0) }
+        let file = BitstreamFile(
+            payloadKind: .vqTokens, flags: [.gray], sourceBitDepth: 16, downsampleFactor: 8, imageWidth: 37,
+            imageHeight: 19, level: 3, planeCount: 3, alphabetSizes: alphabets, modelID: Golden.modelID,
+            symbols: symbols, alpha: alpha)
+        let (header, back) = try BitstreamFile.parse(try file.serialized())
+        #expect(back == file)
+        #expect(header.flags == [.gray, .alphaPresent])
+        #expect(header.symbolBytes == 2)
+    }
+
+    @Test func dictionaryIsRequiredAndChecked() throws {
+        var rng = SplitMix(seed: 11)
+        let samples: [[UInt8]] = (0..<100).map { _ in (0..<200).map { _ in UInt8(rng.next() % 16) } }
+        let dictionary = try Zstd.trainDictionary(samples: samples, capacity: 2048)
+        let file = BitstreamFile(
+            payloadKind: .vqTokens, downsampleFactor: 8, imageWidth: 80, imageHeight: 80, level: 2, planeCount: 2,
+            alphabetSizes: [256], modelID: Golden.modelID, symbols: samples[0].map(UInt16.init))
+        let bytes = try file.serialized(options: BitstreamWriteOptions(dictionary: dictionary))
+        let header = try BitstreamHeader.parse(bytes)
+        #expect(header.flags.contains(.tokenDictionary))
+        #expect(try BitstreamFile.parse(bytes, dictionary: dictionary).content.symbols == file.symbols)
+        let id = Zstd.dictionaryID(dictionary)
+        #expect(throws: ContainerError.dictionaryMismatch(frame: id, available: nil)) { try BitstreamFile.parse(bytes) }
+        let other = try Zstd.trainDictionary(samples: samples.map { $0.map { $0 &+ 100 } }, capacity: 2048)
+        #expect(throws: ContainerError.dictionaryMismatch(frame: id, available: Zstd.dictionaryID(other))) {
+            try BitstreamFile.parse(bytes, dictionary: other)
+        }
+    }
+
+    @Test func zigzag() {
+        for v in -32768...32767 where v % 7 == 0 || abs(v) < 5 {
+            let s = BitstreamFile.zigzag(v)
+            #expect(BitstreamFile.unzigzag(s) == v)
+        }
+        #expect((0...4).map { BitstreamFile.unzigzag(UInt16($0)) } == [0, -1, 1, -2, 2])
+    }
+
+    @Test func writerRefusesWhatTheReaderWouldReject() {
+        let base = Golden.minimal
+        var wrongCount = base
+        wrongCount.symbols.removeLast()
+        #expect(throws: ContainerError.self) { try wrongCount.serialized() }
+        var outOfRange = base
+        outOfRange.alphabetSizes = [200]
+        #expect(throws: ContainerError.symbolOutOfRange(plane: 1, position: 0, value: 250, alphabetSize: 200)) {
+            try outOfRange.serialized()
+        }
+        var badFactor = base
+        badFactor.downsampleFactor = 65
+        #expect(throws: ContainerError.self) { try badFactor.serialized() }
+        var wideImage = base
+        wideImage.imageWidth = (1 << 20) + 1
+        #expect(throws: ContainerError.self) { try wideImage.serialized() }
+    }
+}
