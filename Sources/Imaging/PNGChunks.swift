@@ -1,0 +1,73 @@
+// A minimal walk over a PNG's chunk list, done before libpng sees the data: it reads IHDR (so the
+// source's colour type and bit depth are known, and the size is checked before anything is
+// allocated) and removes the colour-space chunks, so that libpng's simplified API keeps the stored
+// samples instead of converting them to sRGB (docs/design/png.md explains the choice).
+
+/// What a PNG's IHDR and colour chunks declare.
+public struct PNGSourceInfo: Sendable, Equatable {
+    public var width: Int
+    public var height: Int
+    /// Bits per sample: 1, 2, 4, 8 or 16.
+    public var bitDepth: Int
+    /// IHDR colour type: 0 gray, 2 RGB, 3 palette, 4 gray+alpha, 6 RGBA.
+    public var colorType: Int
+    public var interlaced: Bool
+    /// Colour-space chunks present in the file (`gAMA`, `cHRM`, `sRGB`, `iCCP`), in file order.
+    /// vqz keeps the stored samples and does not apply them.
+    public var colorChunks: [String]
+    /// Whether the file has a `tRNS` chunk (transparency for gray, RGB or palette images).
+    public var hasTransparencyChunk: Bool
+
+    /// The source is grayscale (colour types 0 and 4).
+    public var isGray: Bool { colorType == 0 || colorType == 4 }
+    /// The source has alpha: an alpha channel or a `tRNS` chunk.
+    public var hasAlpha: Bool { colorType == 4 || colorType == 6 || hasTransparencyChunk }
+    public var isPalette: Bool { colorType == 3 }
+}
+
+enum PNGChunks {
+    static let signature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+    static let colorChunkTypes: Set<String> = ["gAMA", "cHRM", "sRGB", "iCCP"]
+
+    /// Reads IHDR and lists the chunks. Returns nil when the chunk structure cannot be walked (libpng
+    /// then gets the original bytes and reports the problem in its own words).
+    static func scan(_ data: [UInt8]) -> (info: PNGSourceInfo, stripped: [UInt8])? {
+        guard data.count >= 8 + 25, Array(data[0..<8]) == signature else { return nil }
+        var offset = 8
+        var info: PNGSourceInfo?
+        var stripped = Array(data[0..<8])
+        stripped.reserveCapacity(data.count)
+        while offset + 12 <= data.count {
+            let length = Int(be32(data, offset))
+            guard length <= 0x7FFF_FFFF, offset + 12 + length <= data.count else { return nil }
+            let type = String(decoding: data[offset + 4..<offset + 8], as: UTF8.self)
+            let chunkEnd = offset + 12 + length
+            if type == "IHDR" {
+                guard length == 13, info == nil else { return nil }
+                let d = offset + 8
+                info = PNGSourceInfo(
+                    width: Int(be32(data, d)), height: Int(be32(data, d + 4)), bitDepth: Int(data[d + 8]),
+                    colorType: Int(data[d + 9]), interlaced: data[d + 12] != 0, colorChunks: [],
+                    hasTransparencyChunk: false)
+            } else if info == nil {
+                return nil  // IHDR must come first
+            }
+            if colorChunkTypes.contains(type) {
+                info?.colorChunks.append(type)
+            } else {
+                if type == "tRNS" { info?.hasTransparencyChunk = true }
+                stripped.append(contentsOf: data[offset..<chunkEnd])
+            }
+            offset = chunkEnd
+            if type == "IEND" { break }
+        }
+        guard let info else { return nil }
+        // Anything after IEND (or a cut chunk) is passed on so libpng can judge it.
+        stripped.append(contentsOf: data[offset...])
+        return (info, stripped)
+    }
+
+    private static func be32(_ d: [UInt8], _ i: Int) -> UInt32 {
+        UInt32(d[i]) << 24 | UInt32(d[i + 1]) << 16 | UInt32(d[i + 2]) << 8 | UInt32(d[i + 3])
+    }
+}

@@ -1,0 +1,61 @@
+// PNG writing: write → read is the identity for every 8-bit format; size limits act before allocation.
+
+import Foundation
+import Imaging
+import Testing
+
+@Suite struct PNGRoundTripTests {
+    @Test(arguments: PixelFormat.allCases)
+    func writeThenReadIsIdentity(format: PixelFormat) throws {
+        var state: UInt64 = 0x1234_5678 &* UInt64(format.rawValue)
+        for (w, h) in [(1, 1), (17, 31), (33, 65), (256, 3)] {
+            let samples = (0..<(w * h * format.channels)).map { _ -> UInt8 in
+                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                return UInt8(truncatingIfNeeded: state >> 56)
+            }
+            let image = PixelImage(width: w, height: h, format: format, samples: samples)
+            let (back, source) = try PNGDecoder.decode(try PNGEncoder.encode(image))
+            #expect(back == image, "\(format) \(w)×\(h)")
+            #expect(source.bitDepth == 8)
+        }
+    }
+
+    @Test func pixelLimitIsCheckedBeforeDecoding() throws {
+        let image = PixelImage(width: 40, height: 30, format: .rgb, samples: [UInt8](repeating: 7, count: 3600))
+        let png = try PNGEncoder.encode(image)
+        #expect(throws: ImagingError.tooLarge(width: 40, height: 30, limit: 1000)) {
+            try PNGDecoder.decode(png, maxPixels: 1000)
+        }
+        // A header claiming 100000 × 100000 pixels with no data behind it: refused by the limit,
+        // long before libpng would try to inflate anything.
+        var huge = png
+        for (offset, value) in [(16, 100_000), (20, 100_000)] {
+            for i in 0..<4 { huge[offset + i] = UInt8(truncatingIfNeeded: value >> (8 * (3 - i))) }
+        }
+        #expect(throws: ImagingError.tooLarge(width: 100_000, height: 100_000, limit: PNGDecoder.defaultMaxPixels)) {
+            try PNGDecoder.decode(huge)
+        }
+    }
+
+    @Test func notAPNG() {
+        #expect(throws: ImagingError.notPNG) { try PNGDecoder.decode(Array("hello, world".utf8)) }
+        #expect(throws: ImagingError.notPNG) { try PNGDecoder.decode([]) }
+    }
+
+    @Test func everyTruncationOfAPNGIsRejected() throws {
+        let image = PixelImage(width: 9, height: 7, format: .rgba, samples: (0..<252).map { UInt8($0) })
+        let png = try PNGEncoder.encode(image)
+        for length in 0..<png.count - 12 {  // up to IEND: every cut loses image data or IEND's start
+            #expect(throws: ImagingError.self, "cut at \(length)") { try PNGDecoder.decode(Array(png[0..<length])) }
+        }
+    }
+
+    @Test func conversions() {
+        let ga = PixelImage(width: 2, height: 1, format: .grayAlpha, samples: [10, 200, 30, 40])
+        #expect(ga.rgb == [10, 10, 10, 30, 30, 30])
+        #expect(ga.alpha == [200, 40])
+        #expect(ga.rgba == [10, 10, 10, 200, 30, 30, 30, 40])
+        let rgb = PixelImage(width: 1, height: 1, format: .rgb, samples: [1, 2, 3])
+        #expect(rgb.alpha == nil && rgb.rgba == [1, 2, 3, 255])
+    }
+}
