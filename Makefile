@@ -29,6 +29,8 @@ test: deps ## Run the whole test suite
 
 demo: release ## Build the release binary and show the golden container file
 	.build/release/vqz info Tests/Fixtures/container/v1-minimal.vqz
+	@command -v python3 >/dev/null && python3 tools/vqz_dump.py Tests/Fixtures/container/v1-minimal.vqz >/dev/null \
+	  && echo "tools/vqz_dump.py (the independent reader) agrees the file is valid" || true
 
 fixtures: ## Regenerate the NumPy reference fixtures (on demand only)
 	python3 tools/make_fixtures.py

@@ -66,6 +66,12 @@ public enum BitstreamFormat {
     public static let maxDownsampleFactor = 64
     public static let maxAlphabetSize = 65_536
     public static let allowedBitDepths: Set<Int> = [1, 2, 4, 8, 16]
+
+    /// The largest section allowed for `n` decompressed bytes: zstd's `ZSTD_COMPRESSBOUND(n)`,
+    /// written out so the limit does not depend on the library's version.
+    public static func sectionBound(_ n: Int) -> Int {
+        n + (n >> 8) + (n < 131_072 ? (131_072 - n) >> 11 : 0)
+    }
 }
 
 /// Every field of a `.vqz` header, by the spec's names (lowerCamelCase).
@@ -210,15 +216,20 @@ extension BitstreamHeader {
             throw .invalidField(field: "Grid_Height", value: "\(gridHeight)", allowed: "\(expectedGridHeight) (⌈Image_Height/Downsample_Factor⌉)")
         }
         let level = Int(try read("Level") { r throws(ByteReader.OutOfBounds) in try r.u8() })
+        guard level >= 1 else { throw .invalidField(field: "Level", value: "0", allowed: "1…255") }
         let planeCount = Int(try read("Plane_Count") { r throws(ByteReader.OutOfBounds) in try r.u8() })
         guard planeCount >= 1 else { throw .invalidField(field: "Plane_Count", value: "0", allowed: "1…255") }
-        guard level >= 1 else { throw .invalidField(field: "Level", value: "0", allowed: "1…255") }
         if kind == .vqTokens, level != planeCount {
             throw .invalidField(field: "Level", value: "\(level)", allowed: "\(planeCount) (= Plane_Count for VQ tokens)")
         }
         let alphabetCount = Int(try read("Alphabet_Count") { r throws(ByteReader.OutOfBounds) in try r.u8() })
         guard alphabetCount == 1 || alphabetCount == planeCount else {
             throw .invalidField(field: "Alphabet_Count", value: "\(alphabetCount)", allowed: "1 or \(planeCount) (Plane_Count)")
+        }
+        // Header_Size against Alphabet_Count: exact for minor 0, at least that for later minors.
+        let exactSize = Self.headerSize(alphabetCount: alphabetCount)
+        if minor == 0 ? headerSize != exactSize : headerSize < exactSize {
+            throw .badHeaderSize(declared: headerSize, minimum: exactSize, maximum: minor == 0 ? exactSize : BitstreamFormat.maxHeaderSize)
         }
         let layoutRaw = try read("Symbol_Layout") { r throws(ByteReader.OutOfBounds) in try r.u8() }
         guard let layout = SymbolLayout(rawValue: layoutRaw) else {
@@ -237,11 +248,6 @@ extension BitstreamHeader {
         let alphaSectionSize = Int(try read("Alpha_Section_Size") { r throws(ByteReader.OutOfBounds) in try r.u32() })
         let payloadCRC = try read("Payload_CRC32") { r throws(ByteReader.OutOfBounds) in try r.u32() }
 
-        // Header_Size against Alphabet_Count: exact for minor 0, at least that for later minors.
-        let exactSize = Self.headerSize(alphabetCount: alphabetCount)
-        if minor == 0 ? headerSize != exactSize : headerSize < exactSize {
-            throw .badHeaderSize(declared: headerSize, minimum: exactSize, maximum: minor == 0 ? exactSize : BitstreamFormat.maxHeaderSize)
-        }
         var alphabets: [Int] = []
         for i in 0..<alphabetCount {
             let a = Int(try read("Alphabet_Size[\(i)]") { r throws(ByteReader.OutOfBounds) in try r.u32() })
@@ -265,12 +271,12 @@ extension BitstreamHeader {
         guard header.tokenBytes <= limits.maxTokenBytes else {
             throw .limitExceeded(field: "token section (decompressed)", value: header.tokenBytes, limit: limits.maxTokenBytes)
         }
-        let tokenBound = Zstd.compressBound(header.tokenBytes)
+        let tokenBound = BitstreamFormat.sectionBound(header.tokenBytes)
         guard tokenSectionSize >= 1, tokenSectionSize <= tokenBound else {
             throw .invalidField(field: "Token_Section_Size", value: "\(tokenSectionSize)", allowed: "1…\(tokenBound)")
         }
         if flags.contains(.alphaPresent) {
-            let alphaBound = Zstd.compressBound(width * height)
+            let alphaBound = BitstreamFormat.sectionBound(width * height)
             guard alphaSectionSize >= 1, alphaSectionSize <= alphaBound else {
                 throw .invalidField(field: "Alpha_Section_Size", value: "\(alphaSectionSize)", allowed: "1…\(alphaBound)")
             }

@@ -116,3 +116,10 @@ struct SplitMix: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+@Suite struct SectionBoundTests {
+    @Test(arguments: [0, 1, 12, 255, 4096, 131_071, 131_072, 1 << 20, 123_456_789])
+    func specFormulaMatchesLibzstd(n: Int) {
+        #expect(BitstreamFormat.sectionBound(n) == Zstd.compressBound(n))
+    }
+}

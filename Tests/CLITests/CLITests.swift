@@ -1,0 +1,121 @@
+// The `vqz` executable, run as a user runs it: exit codes (0 / 1 / 64), where output goes, and
+// `info`'s text against a committed golden. Library behaviour is tested in the library suites.
+
+import Foundation
+import Testing
+
+struct CommandResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+enum CLI {
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let fixtures = repository.appendingPathComponent("Tests/Fixtures")
+
+    /// The built `vqz`: beside the test bundle (SwiftPM builds it for this target), or $VQZ_BINARY.
+    static var binary: URL {
+        if let override = ProcessInfo.processInfo.environment["VQZ_BINARY"] { return URL(fileURLWithPath: override) }
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        while !dir.path.hasSuffix(".build") && dir.path != "/" {
+            let candidate = dir.appendingPathComponent("vqz")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        return repository.appendingPathComponent(".build/debug/vqz")
+    }
+
+    static func run(_ arguments: [String], in directory: URL? = nil) throws -> CommandResult {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        if let directory { process.currentDirectoryURL = directory }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return CommandResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                             stderr: String(decoding: errData, as: UTF8.self))
+    }
+}
+
+@Suite struct CLITests {
+    let minimal = CLI.fixtures.appendingPathComponent("container/v1-minimal.vqz").path
+
+    @Test func helpListsTheCommands() throws {
+        let r = try CLI.run(["--help"])
+        #expect(r.status == 0)
+        #expect(r.stdout.contains("USAGE: vqz <subcommand>"))
+        #expect(r.stdout.contains("info"))
+    }
+
+    @Test func versionNamesTheFormat() throws {
+        let r = try CLI.run(["--version"])
+        #expect(r.status == 0)
+        #expect(r.stdout.hasPrefix("vqz 0.1.0 (container format 1.0"))
+    }
+
+    @Test func infoMatchesGoldenText() throws {
+        let r = try CLI.run(["info", minimal])
+        #expect(r.status == 0)
+        #expect(r.stderr.isEmpty)
+        let golden = try String(contentsOf: CLI.fixtures.appendingPathComponent("cli/info-v1-minimal.txt"), encoding: .utf8)
+        #expect(r.stdout == golden)
+    }
+
+    @Test func infoJSONHasTheSpecNames() throws {
+        let r = try CLI.run(["info", "--json", minimal])
+        #expect(r.status == 0)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(object["Image_Width"] as? Int == 20)
+        #expect(object["Grid_Height"] as? Int == 2)
+        #expect(object["Alphabet_Size"] as? [Int] == [256])
+        #expect(object["Model_ID"] as? String == "a0c6f8525bd1c3efb6a2f98c64442e32")
+        #expect(object["payload_checked"] as? Bool == true)
+    }
+
+    @Test func infoOfSeveralFilesAsJSONIsAnArray() throws {
+        let other = CLI.fixtures.appendingPathComponent("container/v1-gaussian-alpha.vqz").path
+        let r = try CLI.run(["info", "--json", minimal, other])
+        #expect(r.status == 0)
+        let array = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]])
+        #expect(array.count == 2)
+        #expect(array[1]["Flags"] as? Int == 3)
+    }
+
+    @Test(arguments: ["level", "payload-kind", "trailing-byte", "frame-no-checksum"])
+    func badFileIsOneSentenceAndExit1(name: String) throws {
+        let path = CLI.fixtures.appendingPathComponent("container/must-fail/\(name).vqz").path
+        let r = try CLI.run(["info", path])
+        #expect(r.status == 1)
+        #expect(r.stdout.isEmpty)
+        let lines = r.stderr.split(separator: "\n")
+        #expect(lines.count == 1)
+        #expect(r.stderr.hasPrefix("vqz: error: \(path): "))
+    }
+
+    @Test func missingFileIsExit1() throws {
+        let r = try CLI.run(["info", "/nonexistent/file.vqz"])
+        #expect(r.status == 1)
+        #expect(r.stderr == "vqz: error: /nonexistent/file.vqz: no such file\n")
+    }
+
+    @Test func pngIsNotAVQZ() throws {
+        let png = CLI.fixtures.appendingPathComponent("pngsuite/png/basn2c08.png").path
+        let r = try CLI.run(["info", png])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("not a .vqz file"))
+    }
+
+    @Test(arguments: [["info"], ["info", "--bogus", "x"], ["nosuchcommand"], ["info", "--max-pixels", "0", "x.vqz"]])
+    func usageErrorsAreExit64(arguments: [String]) throws {
+        let r = try CLI.run(arguments)
+        #expect(r.status == 64, "\(arguments): \(r.stderr)")
+        #expect(r.stdout.isEmpty)
+    }
+}

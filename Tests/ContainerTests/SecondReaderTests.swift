@@ -1,0 +1,93 @@
+// tools/vqz_dump.py, written from docs/FORMAT.md alone, must read what the Swift writer writes and
+// agree with the Swift reader on every field, symbol and alpha sample — and reject what it rejects.
+
+import Container
+import Foundation
+import Testing
+
+enum Python {
+    static let executable: String? = ["/usr/bin/python3", "/usr/local/bin/python3"].first {
+        FileManager.default.isExecutableFile(atPath: $0)
+    } ?? ProcessInfo.processInfo.environment["PATH"]?.split(separator: ":")
+        .map { "\($0)/python3" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    static let dump = Golden.fixtures.deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("tools/vqz_dump.py")
+
+    static func run(_ file: URL) throws -> (status: Int32, stdout: Data, stderr: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable!)
+        p.arguments = [dump.path, file.path, "--json"]
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, o, String(decoding: e, as: UTF8.self))
+    }
+}
+
+@Suite(.enabled(if: Python.executable != nil, "python3 is not installed"))
+struct SecondReaderTests {
+    static func sampleFiles() throws -> [(String, [UInt8])] {
+        var files: [(String, [UInt8])] = try Golden.files.map { ($0.name, try Golden.bytes($0.name)) }
+        var rng = SplitMix(seed: 99)
+        for (alphabets, layout, alpha) in [([1024], SymbolLayout.bytePlanes, true), ([300, 17, 65_536], .interleaved, false)] {
+            let planes = alphabets.count == 1 ? 4 : alphabets.count
+            let (w, h, f) = (45, 29, 8)
+            let n = ((w + f - 1) / f) * ((h + f - 1) / f)
+            let symbols = (0..<planes * n).map { i in UInt16(rng.next() % UInt64(alphabets.count == 1 ? alphabets[0] : alphabets[i / n])) }
+            let content = BitstreamFile(
+                payloadKind: .vqTokens, sourceBitDepth: 16, downsampleFactor: f, imageWidth: w, imageHeight: h,
+                level: planes, planeCount: planes, alphabetSizes: alphabets, modelID: Golden.modelID, symbols: symbols,
+                alpha: alpha ? (0..<w * h).map { UInt8(truncatingIfNeeded: $0 * 3) } : nil)
+            files.append(("random-\(alphabets)", try content.serialized(options: BitstreamWriteOptions(zstdLevel: 5, symbolLayout: layout))))
+        }
+        return files
+    }
+
+    @Test func agreesWithTheSwiftReader() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vqz-dump-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for (name, bytes) in try Self.sampleFiles() {
+            let url = dir.appendingPathComponent("f.vqz")
+            try Data(bytes).write(to: url)
+            let result = try Python.run(url)
+            try #require(result.status == 0, "\(name): vqz_dump.py failed: \(result.stderr)")
+            let json = try #require(try JSONSerialization.jsonObject(with: result.stdout) as? [String: Any])
+            let (h, content) = try BitstreamFile.parse(bytes)
+            let expected: [String: Int] = [
+                "Version_Major": Int(h.versionMajor), "Version_Minor": Int(h.versionMinor), "Header_Size": h.headerSize,
+                "Payload_Kind": Int(h.payloadKind.rawValue), "Flags": Int(h.flags.rawValue),
+                "Source_Bit_Depth": h.sourceBitDepth, "Downsample_Factor": h.downsampleFactor,
+                "Image_Width": h.imageWidth, "Image_Height": h.imageHeight, "Grid_Width": h.gridWidth,
+                "Grid_Height": h.gridHeight, "Level": h.level, "Plane_Count": h.planeCount,
+                "Alphabet_Count": h.alphabetCount, "Symbol_Layout": Int(h.symbolLayout.rawValue),
+                "Token_Section_Size": h.tokenSectionSize, "Alpha_Section_Size": h.alphaSectionSize,
+                "Payload_CRC32": Int(h.payloadCRC32), "Header_CRC32": Int(h.headerCRC32),
+            ]
+            for (key, value) in expected { #expect(json[key] as? Int == value, "\(name): \(key)") }
+            #expect(json["Model_ID"] as? String == h.modelID.hex, "\(name)")
+            #expect(json["Alphabet_Size"] as? [Int] == h.alphabetSizes, "\(name)")
+            #expect((json["Quant_Step"] as? Double).map(Float.init) == h.quantStep, "\(name)")
+            let planes = try #require(json["Planes"] as? [[Int]], "\(name): Planes")
+            #expect(planes.flatMap { $0 } == content.symbols.map(Int.init), "\(name): symbols differ")
+            #expect((json["Alpha"] as? [Int]) == content.alpha?.map(Int.init), "\(name): alpha differs")
+        }
+    }
+
+    @Test func rejectsWhatTheSwiftReaderRejects() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vqz-dump-bad-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let mustFail = Golden.fixtures.appendingPathComponent("must-fail")
+        for name in try FileManager.default.contentsOfDirectory(atPath: mustFail.path) where name.hasSuffix(".vqz") {
+            let result = try Python.run(mustFail.appendingPathComponent(name))
+            #expect(result.status == 1, "\(name): vqz_dump.py accepted a must-fail file")
+            #expect(result.stderr.hasPrefix("vqz_dump: error:"), "\(name): \(result.stderr)")
+        }
+    }
+}
