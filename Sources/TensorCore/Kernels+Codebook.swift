@@ -29,7 +29,7 @@ extension Kernels {
                     distances.withUnsafeMutableBufferPointer { pd in
                         let pz = pz.baseAddress!, pe = pe.baseAddress!
                         let pi = pi.baseAddress!, pd = pd.baseAddress!
-                        ThreadPool.shared.parallelFor(count: (m + band - 1) / band) { t in
+                        ThreadPool.current.parallelFor(count: (m + band - 1) / band) { t in
                             let r0 = t * band, rows = min(band, m - r0)
                             let dots = Scratch.buffer(slot: 4, count: rows * k)
                             // dots [rows, K] = z_band · codebookᵀ

@@ -144,7 +144,7 @@ extension Kernels {
             weight.withUnsafeBufferPointer { pw in
                 y.withUnsafeMutableBufferPointer { py in
                     let px = px.baseAddress!, pw = pw.baseAddress!, py = py.baseAddress!
-                    ThreadPool.shared.parallelFor(count: n * bands) { item in
+                    ThreadPool.current.parallelFor(count: n * bands) { item in
                         let img = item / bands, band = item % bands
                         let r0 = band * ho / bands, r1 = (band + 1) * ho / bands
                         let cols = (r1 - r0) * wo
@@ -202,8 +202,8 @@ extension Kernels {
                 dOut.withUnsafeBufferPointer { pdy in
                     dx.withUnsafeMutableBufferPointer { pdx in
                         let px = px.baseAddress!, pw = pw.baseAddress!, pdy = pdy.baseAddress!
-                        let pdx = pdx.baseAddress
-                        ThreadPool.shared.parallelFor(count: n) { img in
+                        let pdx = inputGradient ? pdx.baseAddress : nil
+                        ThreadPool.current.parallelFor(count: n) { img in
                             let xn = px + img * inSize, dyn = pdy + img * cout * cols
                             let col: UnsafeMutablePointer<Float>
                             if g.isPointwise {
@@ -350,7 +350,7 @@ extension Kernels {
             weight.withUnsafeBufferPointer { pw in
                 y.withUnsafeMutableBufferPointer { py in
                     let px = px.baseAddress!, pw = pw.baseAddress!, py = py.baseAddress!
-                    ThreadPool.shared.parallelFor(count: n) { img in
+                    ThreadPool.current.parallelFor(count: n) { img in
                         let xn = px + img * cin * inCols, yn = py + img * outSize
                         let col = Scratch.buffer(slot: 0, count: g.patchSize * inCols)
                         // col [C_out·k·k, H·W] = Wᵀ (W viewed as [C_in, C_out·k·k]) · x_n [C_in, H·W]
@@ -400,8 +400,8 @@ extension Kernels {
                 dOut.withUnsafeBufferPointer { pdy in
                     dx.withUnsafeMutableBufferPointer { pdx in
                         let px = px.baseAddress!, pw = pw.baseAddress!, pdy = pdy.baseAddress!
-                        let pdx = pdx.baseAddress
-                        ThreadPool.shared.parallelFor(count: n) { img in
+                        let pdx = inputGradient ? pdx.baseAddress : nil
+                        ThreadPool.current.parallelFor(count: n) { img in
                             let xn = px + img * cin * inCols, dyn = pdy + img * cout * plane
                             let col = Scratch.buffer(slot: 0, count: g.patchSize * inCols)
                             im2col(dyn, col, g, rows: 0..<g.outputHeight)

@@ -77,9 +77,9 @@ extension Kernels {
                 y.withUnsafeMutableBufferPointer { py in
                     norm.withUnsafeMutableBufferPointer { pn in
                         let px = px.baseAddress!, pg = pg.baseAddress!, py = py.baseAddress!
-                        let pn = pn.baseAddress
+                        let pn = keepNormalizer ? pn.baseAddress : nil
                         let betaS = beta.scalars
-                        ThreadPool.shared.parallelFor(count: n * bands) { item in
+                        ThreadPool.current.parallelFor(count: n * bands) { item in
                             let img = item / bands, band = item % bands
                             let j0 = band * hw / bands, bw = (band + 1) * hw / bands - j0
                             let off = img * c * hw + j0
@@ -148,7 +148,7 @@ extension Kernels {
                         dx.withUnsafeMutableBufferPointer { pdx in
                             let px = px.baseAddress!, pg = pg.baseAddress!, pn = pn.baseAddress!
                             let pdy = pdy.baseAddress!, pdx = pdx.baseAddress!
-                            ThreadPool.shared.parallelFor(count: items) { item in
+                            ThreadPool.current.parallelFor(count: items) { item in
                                 let img = item / bands, band = item % bands
                                 let j0 = band * hw / bands, bw = (band + 1) * hw / bands - j0
                                 let off = img * c * hw + j0

@@ -31,7 +31,7 @@ extension Kernels {
         src.withUnsafeBufferPointer { ps in
             dst.withUnsafeMutableBufferPointer { pd in
                 let ps = ps.baseAddress!, pd = pd.baseAddress!
-                ThreadPool.shared.parallelFor(count: n * c) { nc in
+                ThreadPool.current.parallelFor(count: n * c) { nc in
                     let base = nc * r * r * h * w  // same offset in both layouts
                     for i in 0..<r {
                         for j in 0..<r {

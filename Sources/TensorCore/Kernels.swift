@@ -68,7 +68,7 @@ public enum Kernels {
             b.withUnsafeBufferPointer { pb in
                 c.withUnsafeMutableBufferPointer { pc in
                     let pa = pa.baseAddress!, pb = pb.baseAddress!, pc = pc.baseAddress!
-                    ThreadPool.shared.parallelFor(count: (m + band - 1) / band) { t in
+                    ThreadPool.current.parallelFor(count: (m + band - 1) / band) { t in
                         let r0 = t * band, rows = min(band, m - r0)
                         // Band rows r0..<r0+rows of op(A): offset by rows when stored untransposed,
                         // by columns when stored transposed.
@@ -91,7 +91,7 @@ public enum Kernels {
         count: Int, grain: Int = 1 << 15, _ body: (Range<Int>) -> Void
     ) {
         let chunks = (count + grain - 1) / grain
-        ThreadPool.shared.parallelFor(count: chunks) { t in
+        ThreadPool.current.parallelFor(count: chunks) { t in
             body(t * grain..<min(count, (t + 1) * grain))
         }
     }

@@ -11,7 +11,7 @@ extension Tensor {
         withUnsafeBufferPointer { p in
             partial.withUnsafeMutableBufferPointer { out in
                 let out = out.baseAddress!
-                ThreadPool.shared.parallelFor(count: chunks) { t in
+                ThreadPool.current.parallelFor(count: chunks) { t in
                     var acc = 0.0
                     for i in (t * grain)..<min(count, (t + 1) * grain) { acc += f(p[i]) }
                     out[t] = acc

@@ -22,6 +22,10 @@ public final class ThreadPool: @unchecked Sendable {
     /// The process-wide pool. Size: `VQZ_THREADS` if set, else the number of online CPUs.
     public static let shared = ThreadPool(threadCount: defaultThreadCount())
 
+    /// The pool the kernels use: `shared`, unless a task overrides it
+    /// (`ThreadPool.$current.withValue(pool) { … }`, e.g. to test thread-count independence).
+    @TaskLocal public static var current: ThreadPool = .shared
+
     /// Threads that execute items, the calling thread included.
     public let threadCount: Int
 
