@@ -1,0 +1,207 @@
+// Optimized kernels against their naive references (llm.c dev/cpu), on odd shapes.
+
+import Testing
+@testable import TensorCore
+
+/// Float32 GEMM-based kernels against Double references: a few ulps per accumulated term.
+private let kernelATol: Float = 1e-4
+private let kernelRTol: Float = 1e-4
+
+struct ConvCase: CustomStringConvertible, Sendable {
+    var n, cin, cout, h, w, k, s, p: Int
+    var description: String { "N\(n) C\(cin)→\(cout) \(h)×\(w) k\(k) s\(s) p\(p)" }
+}
+
+private let convCases: [ConvCase] = [
+    ConvCase(n: 2, cin: 3, cout: 4, h: 7, w: 5, k: 3, s: 1, p: 1),
+    ConvCase(n: 1, cin: 1, cout: 2, h: 7, w: 5, k: 3, s: 2, p: 1),
+    ConvCase(n: 3, cin: 2, cout: 3, h: 9, w: 7, k: 5, s: 2, p: 2),
+    ConvCase(n: 2, cin: 5, cout: 3, h: 4, w: 6, k: 1, s: 1, p: 0),
+    ConvCase(n: 1, cin: 2, cout: 2, h: 3, w: 3, k: 5, s: 1, p: 2),
+    ConvCase(n: 5, cin: 3, cout: 2, h: 8, w: 8, k: 4, s: 2, p: 1),
+    ConvCase(n: 1, cin: 4, cout: 3, h: 64, w: 70, k: 3, s: 1, p: 1),  // several row bands
+    ConvCase(n: 2, cin: 3, cout: 2, h: 6, w: 5, k: 3, s: 3, p: 0),
+]
+
+@Suite("Kernels vs naive references")
+struct KernelTests {
+    @Test(arguments: [(false, false), (true, false), (false, true), (true, true)])
+    func gemmMatchesNaive(transposeA: Bool, transposeB: Bool) {
+        var rng = Xoshiro256(seed: 1)
+        let m = 7, n = 13, k = 5
+        let a = Tensor.randomNormal(transposeA ? [k, m] : [m, k], using: &rng)
+        let b = Tensor.randomNormal(transposeB ? [n, k] : [k, n], using: &rng)
+        let fast = Kernels.matmul(a, b, transposeA: transposeA, transposeB: transposeB)
+        var slow = [Float](repeating: 0, count: m * n)
+        a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                Kernels.gemmNaive(
+                    transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+                    a: pa.baseAddress!, lda: a.shape[1], b: pb.baseAddress!, ldb: b.shape[1],
+                    beta: 0, c: &slow, ldc: n)
+            }
+        }
+        expectClose(fast.scalars, slow, atol: kernelATol, rtol: kernelRTol, "gemm")
+    }
+
+    @Test func matmulSpansSeveralBands() {
+        var rng = Xoshiro256(seed: 2)
+        let a = Tensor.randomNormal([150, 9], using: &rng)
+        let b = Tensor.randomNormal([11, 9], using: &rng)
+        let fast = Kernels.matmul(a, b, transposeB: true)
+        var slow = [Float](repeating: 0, count: 150 * 11)
+        Kernels.gemmNaive(
+            transposeA: false, transposeB: true, m: 150, n: 11, k: 9, a: a.scalars, lda: 9,
+            b: b.scalars, ldb: 9, beta: 0, c: &slow, ldc: 11)
+        expectClose(fast.scalars, slow, atol: kernelATol, rtol: kernelRTol, "matmul bands")
+    }
+
+    @Test(arguments: convCases)
+    func conv2dMatchesNaive(_ c: ConvCase) {
+        var rng = Xoshiro256(seed: 3)
+        let x = Tensor.randomNormal([c.n, c.cin, c.h, c.w], using: &rng)
+        let w = Tensor.randomNormal([c.cout, c.cin, c.k, c.k], using: &rng)
+        let b = Tensor.randomNormal([c.cout], using: &rng)
+        let y = Kernels.conv2dForward(input: x, weight: w, bias: b, stride: c.s, padding: c.p)
+        let yRef = Kernels.conv2dForwardNaive(input: x, weight: w, bias: b, stride: c.s, padding: c.p)
+        expectClose(y, yRef, atol: kernelATol, rtol: kernelRTol, "conv2d forward \(c)")
+
+        let dy = Tensor.randomNormal(y.shape, using: &rng)
+        // Start from nonzero gradients to check that backward accumulates.
+        var dW = Tensor(shape: w.shape, repeating: 0.5)
+        var dB = Tensor(shape: b.shape, repeating: -0.25)
+        let dx = Kernels.conv2dBackward(
+            input: x, weight: w, dOut: dy, stride: c.s, padding: c.p, dWeight: &dW, dBias: &dB)!
+        let ref = Kernels.conv2dBackwardNaive(input: x, weight: w, dOut: dy, stride: c.s, padding: c.p)
+        expectClose(dx, ref.dInput, atol: kernelATol, rtol: kernelRTol, "conv2d dX \(c)")
+        let dWRef = ref.dWeight + Tensor(shape: w.shape, repeating: 0.5)
+        let dBRef = ref.dBias + Tensor(shape: b.shape, repeating: -0.25)
+        expectClose(dW, dWRef, atol: kernelATol, rtol: kernelRTol, "conv2d dW \(c)")
+        expectClose(dB, dBRef, atol: kernelATol, rtol: kernelRTol, "conv2d dB \(c)")
+    }
+
+    @Test(arguments: [
+        (ConvCase(n: 2, cin: 3, cout: 2, h: 4, w: 5, k: 5, s: 2, p: 2), 1),
+        (ConvCase(n: 1, cin: 1, cout: 3, h: 3, w: 2, k: 3, s: 2, p: 1), 0),
+        (ConvCase(n: 3, cin: 2, cout: 2, h: 5, w: 3, k: 4, s: 2, p: 1), 0),
+        (ConvCase(n: 1, cin: 2, cout: 1, h: 3, w: 4, k: 3, s: 1, p: 1), 0),
+        (ConvCase(n: 2, cin: 2, cout: 3, h: 3, w: 3, k: 3, s: 3, p: 0), 2),
+    ])
+    func convTranspose2dMatchesNaive(_ c: ConvCase, outputPadding: Int) {
+        var rng = Xoshiro256(seed: 4)
+        let x = Tensor.randomNormal([c.n, c.cin, c.h, c.w], using: &rng)
+        let w = Tensor.randomNormal([c.cin, c.cout, c.k, c.k], using: &rng)
+        let b = Tensor.randomNormal([c.cout], using: &rng)
+        let y = Kernels.convTranspose2dForward(
+            input: x, weight: w, bias: b, stride: c.s, padding: c.p, outputPadding: outputPadding)
+        let yRef = Kernels.convTranspose2dForwardNaive(
+            input: x, weight: w, bias: b, stride: c.s, padding: c.p, outputPadding: outputPadding)
+        expectClose(y, yRef, atol: kernelATol, rtol: kernelRTol, "convT forward \(c)")
+        let dy = Tensor.randomNormal(y.shape, using: &rng)
+        var dW = Tensor(shape: w.shape)
+        var dB = Tensor(shape: b.shape)
+        let dx = Kernels.convTranspose2dBackward(
+            input: x, weight: w, dOut: dy, stride: c.s, padding: c.p, outputPadding: outputPadding,
+            dWeight: &dW, dBias: &dB)!
+        let ref = Kernels.convTranspose2dBackwardNaive(
+            input: x, weight: w, dOut: dy, stride: c.s, padding: c.p, outputPadding: outputPadding)
+        expectClose(dx, ref.dInput, atol: kernelATol, rtol: kernelRTol, "convT dX \(c)")
+        expectClose(dW, ref.dWeight, atol: kernelATol, rtol: kernelRTol, "convT dW \(c)")
+        expectClose(dB, ref.dBias, atol: kernelATol, rtol: kernelRTol, "convT dB \(c)")
+    }
+
+    @Test(arguments: GDNKind.allCases, [[2, 3, 7, 5], [1, 1, 3, 3], [1, 5, 64, 70]])
+    func gdnMatchesNaive(kind: GDNKind, shape: [Int]) {
+        var rng = Xoshiro256(seed: 5)
+        let c = shape[1]
+        let x = awayFromZero(shape, using: &rng)
+        let beta = Tensor.randomUniform([c], low: 0.5, high: 1.5, using: &rng)
+        let gamma = Tensor.randomUniform([c, c], low: 0, high: 0.2, using: &rng)
+        let (y, norm) = Kernels.gdnForward(input: x, beta: beta, gamma: gamma, kind: kind)
+        let yRef = Kernels.gdnForwardNaive(input: x, beta: beta, gamma: gamma, kind: kind)
+        expectClose(y, yRef, atol: kernelATol, rtol: kernelRTol, "\(kind) forward")
+        let (yInf, _) = Kernels.gdnForward(
+            input: x, beta: beta, gamma: gamma, kind: kind, keepNormalizer: false)
+        #expect(yInf == y)
+        let dy = Tensor.randomNormal(shape, using: &rng)
+        var dBeta = Tensor(shape: [c])
+        var dGamma = Tensor(shape: [c, c])
+        let dx = Kernels.gdnBackward(
+            input: x, normalizer: norm, gamma: gamma, dOut: dy, kind: kind, dBeta: &dBeta,
+            dGamma: &dGamma)
+        let ref = Kernels.gdnBackwardNaive(input: x, beta: beta, gamma: gamma, dOut: dy, kind: kind)
+        expectClose(dx, ref.dInput, atol: kernelATol, rtol: kernelRTol, "\(kind) dX")
+        // dγ sums over every pixel: scale the absolute tolerance with the pixel count.
+        let pixels = Float(shape[0] * shape[2] * shape[3])
+        expectClose(dBeta, ref.dBeta, atol: kernelATol * pixels, rtol: kernelRTol, "\(kind) dβ")
+        expectClose(dGamma, ref.dGamma, atol: kernelATol * pixels, rtol: kernelRTol, "\(kind) dγ")
+    }
+
+    @Test func depthToSpaceFollowsDefinitionAndInverts() {
+        var rng = Xoshiro256(seed: 6)
+        let r = 3
+        let x = Tensor.randomNormal([2, 2 * r * r, 3, 4], using: &rng)
+        let y = Kernels.depthToSpace(x, blockSize: r)
+        #expect(y.shape == [2, 2, 9, 12])
+        for n in 0..<2 {
+            for c in 0..<2 {
+                for h in 0..<3 {
+                    for w in 0..<4 {
+                        for i in 0..<r {
+                            for j in 0..<r {
+                                #expect(y[n, c, h * r + i, w * r + j] == x[n, c * r * r + i * r + j, h, w])
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        #expect(Kernels.spaceToDepth(y, blockSize: r) == x)
+    }
+
+    @Test(arguments: [Activation.relu, .leakyReLU(slope: 0.2), .gelu])
+    func activationDerivativeMatchesFiniteDifference(_ f: Activation) {
+        var rng = Xoshiro256(seed: 7)
+        let x = awayFromZero([3, 2, 5, 7], using: &rng)
+        let dy = Tensor.randomNormal(x.shape, using: &rng)
+        let dx = Kernels.activationBackward(input: x, dOut: dy, f)
+        let h: Float = 1e-2
+        var numeric = [Float](repeating: 0, count: x.count)
+        for i in 0..<x.count {
+            let d = (Double(f.value(x.scalars[i] + h)) - Double(f.value(x.scalars[i] - h))) / Double(2 * h)
+            numeric[i] = Float(d) * dy.scalars[i]
+        }
+        // Central differences on GELU have O(h²) error ≈ 1e-5.
+        expectClose(dx.scalars, numeric, atol: 1e-3, rtol: 1e-2, "\(f) backward")
+        let y = Kernels.activationForward(x, f)
+        for i in 0..<x.count { #expect(y.scalars[i] == f.value(x.scalars[i])) }
+    }
+
+    @Test func geluMatchesKnownValues() {
+        // PyTorch: gelu(1) = 0.8413447, gelu(-0.5) = -0.1542687
+        #expect(abs(Activation.gelu.value(1) - 0.841_344_7) < 1e-6)
+        #expect(abs(Activation.gelu.value(-0.5) + 0.154_268_7) < 1e-6)
+    }
+
+    @Test(arguments: [(1, 1, 1), (300, 7, 13), (513, 32, 512)])
+    func nearestCodesMatchNaive(m: Int, d: Int, k: Int) {
+        var rng = Xoshiro256(seed: 8)
+        let z = Tensor.randomNormal([m, d], using: &rng)
+        let e = Tensor.randomNormal([k, d], using: &rng)
+        let fast = Kernels.nearestCodes(z, codebook: e)
+        let slow = Kernels.nearestCodesNaive(z, codebook: e)
+        // Near-ties can flip under Float rounding; then the distances must still agree.
+        for r in 0..<m where fast.indices[r] != slow.indices[r] {
+            #expect(abs(fast.distances[r] - slow.distances[r]) < 1e-4, "row \(r)")
+        }
+        #expect(zip(fast.indices, slow.indices).filter { $0 != $1 }.count <= m / 100)
+        expectClose(fast.distances, slow.distances, atol: 1e-3, rtol: 1e-4, "distances")
+    }
+
+    @Test func reductionsAccumulateInDouble() {
+        let t = Tensor(shape: [100_000], repeating: 0.1)
+        #expect(abs(t.sum() - 10_000) < 1e-3)
+        #expect(abs(t.mean() - 0.1) < 1e-7)
+        #expect(abs(t.squaredNorm() - 1_000) < 1e-3)
+    }
+}
