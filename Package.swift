@@ -5,6 +5,7 @@
 //   Imaging                  PNG in/out through libpng's simplified API, pixel buffers
 //   TensorCore               Tensor, RNG, kernels (GEMM via OpenBLAS, conv, GDN, …)
 //   NN                       layers with hand-written backward passes, losses, Adam
+//   Models                   the VQ-VAE (residual VQ, EMA codebooks) and the Gaussian VAE baseline
 //   vqz                      the command-line tool (thin: parsing, I/O, printing)
 import PackageDescription
 
@@ -33,6 +34,7 @@ let package = Package(
             dependencies: ["COpenBLAS", .product(name: "RealModule", package: "swift-numerics")],
             swiftSettings: kernelFlags),
         .target(name: "NN", dependencies: ["TensorCore", "Container"]),
+        .target(name: "Models", dependencies: ["NN", "TensorCore"]),
 
         .executableTarget(
             name: "vqz",
@@ -45,6 +47,7 @@ let package = Package(
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "TensorCore"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "TensorCore"]),
         .testTarget(name: "CLITests", dependencies: ["vqz"]),
     ]
 )

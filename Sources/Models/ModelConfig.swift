@@ -1,0 +1,128 @@
+// Every hyperparameter of a vqz model, stored as key–value metadata in its model file and read back
+// from there: the architecture is never guessed from tensor shapes (STYLE.md §8.12).
+
+/// The two model families.
+public enum ModelFamily: String, Sendable, CaseIterable {
+    /// VQ-VAE with a residual vector quantizer: the codec.
+    case vq
+    /// Gaussian VAE on the same backbone: the baseline.
+    case gaussian
+}
+
+/// Why a configuration or its metadata cannot be used.
+public struct ModelConfigError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var key: String
+    public var problem: String
+    public init(key: String, problem: String) {
+        self.key = key
+        self.problem = problem
+    }
+    public var description: String { "model metadata \(key): \(problem)" }
+}
+
+/// The architecture and hyperparameters of a model.
+public struct ModelConfig: Sendable, Equatable {
+    public var family: ModelFamily
+    /// Width of the hidden layers (`N`).
+    public var channels: Int
+    /// Latent channels (`D`): the code dimension for VQ, the latent channels for Gaussian.
+    public var latentChannels: Int
+    /// Residual quantizer stages (VQ).
+    public var stages: Int
+    /// Codebook size per stage (`K`, VQ).
+    public var codebookSize: Int
+    /// EMA decay `γ` (VQ).
+    public var decay: Float
+    /// Commitment weight `β` (VQ).
+    public var commitment: Float
+    /// EMA cluster size below which a code is restarted (VQ).
+    public var deadThreshold: Float
+    /// KL weight `β` of the β-VAE objective (Gaussian).
+    public var klWeight: Float
+    /// Quantization steps `Δ` of the rate ladder, level 1 first (Gaussian; largest step first).
+    public var quantSteps: [Float]
+
+    /// Spatial downsampling factor `f` of the backbone (three stride-2 stages).
+    public var downsampleFactor: Int { 8 }
+
+    /// The architecture's name, after CompressAI's convention of naming the paper.
+    public var architecture: String { family == .vq ? "rvqvae-vdoord2017" : "gaussian-vae-kingma2014" }
+
+    /// Rate levels: `1…stages` for VQ (levels code that many stages), `1…quantSteps.count` for Gaussian.
+    public var levels: [Int] { Array(1...(family == .vq ? stages : quantSteps.count)) }
+
+    public init(family: ModelFamily, channels: Int = 64, latentChannels: Int = 32, stages: Int = 8,
+                codebookSize: Int = 256, decay: Float = 0.99, commitment: Float = 0.25, deadThreshold: Float = 0.1,
+                klWeight: Float = 1, quantSteps: [Float] = [2, 1, 0.5, 0.25]) {
+        self.family = family
+        self.channels = channels
+        self.latentChannels = latentChannels
+        self.stages = stages
+        self.codebookSize = codebookSize
+        self.decay = decay
+        self.commitment = commitment
+        self.deadThreshold = deadThreshold
+        self.klWeight = klWeight
+        self.quantSteps = quantSteps
+    }
+
+    /// The configuration as metadata entries (`arch.*` keys).
+    public var metadata: [(String, String)] {
+        var m: [(String, String)] = [
+            ("arch.name", architecture), ("arch.family", family.rawValue), ("arch.channels", "\(channels)"),
+            ("arch.latent_channels", "\(latentChannels)"), ("arch.downsample_factor", "\(downsampleFactor)"),
+        ]
+        switch family {
+        case .vq:
+            m += [("vq.stages", "\(stages)"), ("vq.codebook_size", "\(codebookSize)"), ("vq.decay", "\(decay)"),
+                  ("vq.commitment", "\(commitment)"), ("vq.dead_threshold", "\(deadThreshold)")]
+        case .gaussian:
+            m += [("vae.kl_weight", "\(klWeight)"), ("vae.quant_steps", quantSteps.map { "\($0)" }.joined(separator: ","))]
+        }
+        return m
+    }
+
+    /// Reads a configuration back from metadata; every key it needs must be present and valid.
+    public init(metadata: [String: String]) throws(ModelConfigError) {
+        func string(_ key: String) throws(ModelConfigError) -> String {
+            guard let v = metadata[key] else { throw ModelConfigError(key: key, problem: "missing") }
+            return v
+        }
+        func int(_ key: String, _ range: ClosedRange<Int>) throws(ModelConfigError) -> Int {
+            let s = try string(key)
+            guard let v = Int(s), range.contains(v) else { throw ModelConfigError(key: key, problem: "\"\(s)\" is not an integer in \(range)") }
+            return v
+        }
+        func float(_ key: String) throws(ModelConfigError) -> Float {
+            let s = try string(key)
+            guard let v = Float(s), v.isFinite else { throw ModelConfigError(key: key, problem: "\"\(s)\" is not a finite number") }
+            return v
+        }
+        let familyName = try string("arch.family")
+        guard let family = ModelFamily(rawValue: familyName) else {
+            throw ModelConfigError(key: "arch.family", problem: "\"\(familyName)\" is not vq or gaussian")
+        }
+        self.init(family: family, channels: try int("arch.channels", 1...1024), latentChannels: try int("arch.latent_channels", 1...1024))
+        guard try int("arch.downsample_factor", 1...64) == downsampleFactor else {
+            throw ModelConfigError(key: "arch.downsample_factor", problem: "this version builds only f = \(downsampleFactor)")
+        }
+        guard try string("arch.name") == architecture else {
+            throw ModelConfigError(key: "arch.name", problem: "\"\(metadata["arch.name"]!)\" is not \(architecture)")
+        }
+        switch family {
+        case .vq:
+            stages = try int("vq.stages", 1...255)
+            codebookSize = try int("vq.codebook_size", 2...65_536)
+            decay = try float("vq.decay")
+            commitment = try float("vq.commitment")
+            deadThreshold = try float("vq.dead_threshold")
+        case .gaussian:
+            klWeight = try float("vae.kl_weight")
+            let steps = try string("vae.quant_steps").split(separator: ",").map { Float($0) }
+            guard !steps.isEmpty, steps.count <= 255, steps.allSatisfy({ ($0 ?? 0) > 0 && $0!.isFinite }) else {
+                throw ModelConfigError(key: "vae.quant_steps", problem: "expected a comma-separated list of positive steps")
+            }
+            quantSteps = steps.map { $0! }
+        }
+    }
+}

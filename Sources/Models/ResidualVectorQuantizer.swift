@@ -1,0 +1,218 @@
+// Residual vector quantization with EMA codebooks, the straight-through estimator and the
+// commitment loss: the discrete bottleneck of the VQ-VAE.
+//
+// References: van den Oord et al. 2017, "Neural Discrete Representation Learning",
+// https://arxiv.org/abs/1711.00937 (VQ-VAE, STE, commitment loss, EMA in its appendix);
+// Zeghidour et al. 2021, "SoundStream", https://arxiv.org/abs/2107.03312 (residual VQ, quantizer
+// dropout); Lee et al. 2022, "RQ-VAE", https://arxiv.org/abs/2203.01941. The EMA form follows
+// rosinality/vq-vae-2-pytorch. Deviations (dead-code restarts, data initialisation) are in
+// docs/design/vq.md.
+
+import Foundation
+import TensorCore
+
+/// Codebook statistics of one training step.
+public struct CodebookHealth: Sendable, Equatable {
+    /// Per stage: `exp(entropy)` of the code usage in the batch (K when uniform, 1 when collapsed).
+    public var perplexity: [Float]
+    /// Per stage: codes whose EMA cluster size is below the restart threshold.
+    public var deadCodes: [Int]
+    /// Per stage: codes restarted this step.
+    public var restarted: [Int]
+}
+
+/// `L` stages of vector quantization, each quantizing what the previous ones left.
+///
+/// Stage `l` holds a codebook `[K, D]`. With `r₀ = z_e`: `i_l = argmin_k ‖r_{l−1} − e_{l,k}‖²`
+/// (by the distance GEMM `‖r‖² − 2 r·e + ‖e‖²`), `q_l = e_{l,i_l}`, `r_l = r_{l−1} − q_l`, and
+/// coding `n` stages gives `z_q = Σ_{l≤n} q_l`.
+///
+/// Training (`quantizeForTraining`):
+/// - straight-through: the decoder sees `z_q`, and its gradient is copied to `z_e` unchanged;
+/// - commitment loss `β · mean‖z_e − sg(z_q)‖²`, gradient `2β(z_e − z_q)/count` into `z_e`;
+/// - the codebooks are not trained by gradients but by exponential moving averages (decay `γ`,
+///   Laplace smoothing `ε`): `N_k ← γN_k + (1−γ)n_k`, `m_k ← γm_k + (1−γ)Σ_{i→k} r_i`,
+///   `e_k = m_k / Ñ_k` with `Ñ_k = (N_k + ε)/(ΣN + Kε)·ΣN`.
+/// - codes whose `N_k` falls below `deadThreshold` are restarted at random residuals of the batch.
+public final class ResidualVectorQuantizer {
+    public let stages: Int
+    public let codebookSize: Int
+    public let dimension: Int
+    public var decay: Float
+    public var epsilon: Float = 1e-5
+    public var commitment: Float
+    public var deadThreshold: Float
+    /// `[K, D]` per stage.
+    public var codebooks: [Tensor]
+    /// EMA cluster sizes `[K]` per stage.
+    public var clusterSize: [Tensor]
+    /// EMA sums of assigned vectors `[K, D]` per stage.
+    public var embedSum: [Tensor]
+    /// Whether the codebooks have been initialised from data.
+    public var initialized: Bool
+
+    public init(stages: Int, codebookSize: Int, dimension: Int, decay: Float = 0.99, commitment: Float = 0.25,
+                deadThreshold: Float = 0.1) {
+        self.stages = stages
+        self.codebookSize = codebookSize
+        self.dimension = dimension
+        self.decay = decay
+        self.commitment = commitment
+        self.deadThreshold = deadThreshold
+        codebooks = Array(repeating: Tensor(shape: [codebookSize, dimension]), count: stages)
+        clusterSize = Array(repeating: Tensor(shape: [codebookSize], repeating: 1), count: stages)
+        embedSum = Array(repeating: Tensor(shape: [codebookSize, dimension]), count: stages)
+        initialized = false
+    }
+
+    /// Codes `rows [M, D]` with the first `levels` stages.
+    ///
+    /// - Returns: the indices, `levels` arrays of `M`, and `z_q [M, D]`.
+    public func quantize(_ rows: Tensor, levels: Int) -> (indices: [[Int32]], quantized: Tensor) {
+        precondition(levels >= 1 && levels <= stages, "quantize: levels \(levels) outside 1…\(stages)")
+        var residual = rows
+        var quantized = Tensor(shape: rows.shape)
+        var all: [[Int32]] = []
+        for l in 0..<levels {
+            let (indices, _) = Kernels.nearestCodes(residual, codebook: codebooks[l])
+            let q = gather(codebooks[l], indices)
+            residual = residual - q
+            quantized += q
+            all.append(indices)
+        }
+        return (all, quantized)
+    }
+
+    /// `z_q [M, D]` of the given indices (the decoder's side).
+    public func dequantize(_ indices: [[Int32]], count: Int) -> Tensor {
+        var out = Tensor(shape: [count, dimension])
+        for (l, stage) in indices.enumerated() { out += gather(codebooks[l], stage) }
+        return out
+    }
+
+    /// The training pass: quantizes with `levels` stages, updates the EMA codebooks, restarts dead
+    /// codes, and returns `z_q`, the commitment loss and its gradient with respect to `z_e`.
+    ///
+    /// The caller feeds `z_q` to the decoder and adds `dCommit` to the decoder's input gradient
+    /// (the straight-through estimator).
+    public func quantizeForTraining(_ rows: Tensor, levels: Int, rng: inout some RandomNumberGenerator)
+        -> (quantized: Tensor, commitmentLoss: Float, dCommit: Tensor, health: CodebookHealth)
+    {
+        if !initialized { initialize(from: rows, rng: &rng) }
+        let m = rows.shape[0], d = dimension, k = codebookSize
+        var residual = rows
+        var quantized = Tensor(shape: rows.shape)
+        var health = CodebookHealth(perplexity: [], deadCodes: [], restarted: [])
+        for l in 0..<stages {
+            // Every stage learns (its EMA sees its residuals) even when only `levels` are decoded,
+            // so a stage is ready the first time quantizer dropout turns it on.
+            let (indices, _) = Kernels.nearestCodes(residual, codebook: codebooks[l])
+            var counts = [Float](repeating: 0, count: k)
+            var sums = Tensor(shape: [k, d])
+            residual.withUnsafeBufferPointer { r in
+                sums.withUnsafeMutableBufferPointer { s in
+                    for i in 0..<m {
+                        let j = Int(indices[i])
+                        counts[j] += 1
+                        for t in 0..<d { s[j * d + t] += r[i * d + t] }
+                    }
+                }
+            }
+            health.perplexity.append(Self.perplexity(counts))
+            let q = gather(codebooks[l], indices)
+            let stageResidual = residual
+            residual = residual - q
+            if l < levels { quantized += q }
+            health.restarted.append(updateEMA(stage: l, counts: counts, sums: sums, residuals: stageResidual, rng: &rng))
+            health.deadCodes.append(clusterSize[l].scalars.filter { $0 < deadThreshold }.count)
+        }
+        let diff = rows - quantized
+        let count = Float(max(1, diff.count))
+        let loss = commitment * Float(diff.squaredNorm()) / count
+        return (quantized, loss, diff * (2 * commitment / count), health)
+    }
+
+    /// Sets each stage's codebook to distinct random rows of its residuals (k-means++-free data
+    /// init), so no code starts far from the data.
+    func initialize(from rows: Tensor, rng: inout some RandomNumberGenerator) {
+        var residual = rows
+        for l in 0..<stages {
+            codebooks[l] = sample(residual, count: codebookSize, rng: &rng)
+            embedSum[l] = codebooks[l]
+            clusterSize[l] = Tensor(shape: [codebookSize], repeating: 1)
+            let (indices, _) = Kernels.nearestCodes(residual, codebook: codebooks[l])
+            residual = residual - gather(codebooks[l], indices)
+        }
+        initialized = true
+    }
+
+    /// One EMA step of stage `l`; returns the number of codes restarted.
+    func updateEMA(stage l: Int, counts: [Float], sums: Tensor, residuals: Tensor, rng: inout some RandomNumberGenerator) -> Int {
+        let k = codebookSize, d = dimension, g = decay
+        for j in 0..<k { clusterSize[l].scalars[j] = g * clusterSize[l].scalars[j] + (1 - g) * counts[j] }
+        embedSum[l].scale(by: g)
+        embedSum[l].addScaled(sums, by: 1 - g)
+        let total = clusterSize[l].scalars.reduce(0, +)
+        var restarted = 0
+        var fresh: Tensor?
+        for j in 0..<k {
+            if clusterSize[l].scalars[j] < deadThreshold {
+                // Restart: a random residual of this batch, with a unit cluster so it is not
+                // immediately dead again.
+                if fresh == nil { fresh = sample(residuals, count: k, rng: &rng) }
+                for t in 0..<d {
+                    codebooks[l].scalars[j * d + t] = fresh!.scalars[j * d + t]
+                    embedSum[l].scalars[j * d + t] = fresh!.scalars[j * d + t]
+                }
+                clusterSize[l].scalars[j] = 1
+                restarted += 1
+                continue
+            }
+            let smoothed = (clusterSize[l].scalars[j] + epsilon) / (total + Float(k) * epsilon) * total
+            for t in 0..<d { codebooks[l].scalars[j * d + t] = embedSum[l].scalars[j * d + t] / smoothed }
+        }
+        return restarted
+    }
+
+    /// `count` rows drawn from `rows` (without replacement while possible), plus tiny noise when
+    /// rows repeat so that codes stay distinct.
+    func sample(_ rows: Tensor, count: Int, rng: inout some RandomNumberGenerator) -> Tensor {
+        let m = rows.shape[0], d = dimension
+        var order = Array(0..<m)
+        for i in stride(from: m - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+        var out = Tensor(shape: [count, d])
+        for j in 0..<count {
+            let src = order[j % m]
+            for t in 0..<d {
+                var v = rows.scalars[src * d + t]
+                if j >= m { v += 1e-3 * (Float(rng.next() % 2001) / 1000 - 1) }
+                out.scalars[j * d + t] = v
+            }
+        }
+        return out
+    }
+
+    func gather(_ codebook: Tensor, _ indices: [Int32]) -> Tensor {
+        let d = dimension
+        var out = Tensor(shape: [indices.count, d])
+        codebook.withUnsafeBufferPointer { c in
+            out.withUnsafeMutableBufferPointer { o in
+                for (i, j) in indices.enumerated() {
+                    for t in 0..<d { o[i * d + t] = c[Int(j) * d + t] }
+                }
+            }
+        }
+        return out
+    }
+
+    static func perplexity(_ counts: [Float]) -> Float {
+        let total = counts.reduce(0, +)
+        guard total > 0 else { return 0 }
+        var entropy: Float = 0
+        for c in counts where c > 0 {
+            let p = c / total
+            entropy -= p * log(p)
+        }
+        return exp(entropy)
+    }
+}

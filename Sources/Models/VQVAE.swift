@@ -1,0 +1,72 @@
+// The VQ-VAE codec model: encoder → residual vector quantizer → decoder.
+//
+// Reference: van den Oord et al. 2017, https://arxiv.org/abs/1711.00937; residual VQ with quantizer
+// dropout after Zeghidour et al. 2021 (SoundStream), https://arxiv.org/abs/2107.03312.
+
+import NN
+import TensorCore
+
+/// What one training forward pass of the VQ-VAE produced.
+public struct VQVAEOutput {
+    /// The reconstruction `[N, 3, H, W]` (not clamped).
+    public var xHat: Tensor
+    /// `β · mean‖z_e − sg(z_q)‖²`.
+    public var commitmentLoss: Float
+    public var health: CodebookHealth
+}
+
+/// A VQ-VAE with a residual quantizer; level `L` codes the first `L` stages.
+public final class VQVAE {
+    public let config: ModelConfig
+    public let encoder: Sequential
+    public let decoder: Sequential
+    public let quantizer: ResidualVectorQuantizer
+    private var dCommit: Tensor?
+    private var latentShape: (n: Int, h: Int, w: Int)?
+
+    public init(config: ModelConfig, seed: UInt64) {
+        precondition(config.family == .vq, "VQVAE needs a vq configuration")
+        self.config = config
+        var rng = Xoshiro256(seed: seed)
+        encoder = Backbone.encoder(channels: config.channels, outputChannels: config.latentChannels, rng: &rng)
+        decoder = Backbone.decoder(inputChannels: config.latentChannels, channels: config.channels, rng: &rng)
+        quantizer = ResidualVectorQuantizer(
+            stages: config.stages, codebookSize: config.codebookSize, dimension: config.latentChannels,
+            decay: config.decay, commitment: config.commitment, deadThreshold: config.deadThreshold)
+    }
+
+    /// Trainable parameters (the codebooks are EMA state, not parameters).
+    public var parameters: [Parameter] { encoder.parameters + decoder.parameters }
+
+    /// Training forward pass with `levels` quantizer stages decoded (quantizer dropout picks it).
+    public func forward(_ x: Tensor, levels: Int, rng: inout some RandomNumberGenerator) -> VQVAEOutput {
+        let ze = encoder.forward(Backbone.shifted(x, by: -0.5), mode: .training)
+        let (n, h, w) = (ze.shape[0], ze.shape[2], ze.shape[3])
+        let q = quantizer.quantizeForTraining(LatentLayout.rows(ze), levels: levels, rng: &rng)
+        dCommit = LatentLayout.map(q.dCommit, n: n, h: h, w: w)
+        latentShape = (n, h, w)
+        let y = decoder.forward(LatentLayout.map(q.quantized, n: n, h: h, w: w), mode: .training)
+        return VQVAEOutput(xHat: Backbone.shifted(y, by: 0.5), commitmentLoss: q.commitmentLoss, health: q.health)
+    }
+
+    /// Backward pass from `dL/dxHat`: straight-through into the encoder, plus the commitment gradient.
+    public func backward(_ dXHat: Tensor) {
+        guard let dCommit else { preconditionFailure("VQVAE.backward without a training forward") }
+        self.dCommit = nil
+        let dZq = decoder.backward(dXHat)
+        _ = encoder.backward(dZq + dCommit)  // straight-through: dL/dz_e = dL/dz_q + commitment
+    }
+
+    /// The token indices of `x [N, 3, H, W]` (H, W multiples of 8) at `levels` stages: per stage,
+    /// `N·(H/8)·(W/8)` indices in row-major order.
+    public func encode(_ x: Tensor, levels: Int) -> [[Int32]] {
+        let ze = encoder.forward(Backbone.shifted(x, by: -0.5), mode: .inference)
+        return quantizer.quantize(LatentLayout.rows(ze), levels: levels).indices
+    }
+
+    /// The image `[n, 3, 8h, 8w]` of the given indices.
+    public func decode(_ indices: [[Int32]], n: Int, h: Int, w: Int) -> Tensor {
+        let zq = quantizer.dequantize(indices, count: n * h * w)
+        return Backbone.shifted(decoder.forward(LatentLayout.map(zq, n: n, h: h, w: w), mode: .inference), by: 0.5)
+    }
+}

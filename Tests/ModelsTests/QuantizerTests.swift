@@ -1,0 +1,79 @@
+// The residual vector quantizer: EMA updates checked by hand, the commitment gradient against its
+// formula, dead-code restarts, and residual coding.
+
+import Foundation
+import Models
+import TensorCore
+import Testing
+
+@Suite struct QuantizerTests {
+    /// A 1-D toy with K = 2: codes at 0 and 1, rows 0, 0.2, 1.0, decay 0.5.
+    @Test func emaUpdateByHand() {
+        let q = ResidualVectorQuantizer(stages: 1, codebookSize: 2, dimension: 1, decay: 0.5, commitment: 0.25, deadThreshold: 0)
+        q.epsilon = 0
+        q.codebooks = [Tensor(shape: [2, 1], scalars: [0, 1])]
+        q.clusterSize = [Tensor(shape: [2], scalars: [1, 1])]
+        q.embedSum = [Tensor(shape: [2, 1], scalars: [0, 1])]
+        q.initialized = true
+        var rng = Xoshiro256(seed: 1)
+        let rows = Tensor(shape: [3, 1], scalars: [0, 0.2, 1.0])
+        let out = q.quantizeForTraining(rows, levels: 1, rng: &rng)
+        // Assignments: 0 → code 0, 0.2 → code 0, 1.0 → code 1.
+        #expect(out.quantized.scalars == [0, 0, 1])
+        // N = 0.5·[1, 1] + 0.5·[2, 1] = [1.5, 1]; m = 0.5·[0, 1] + 0.5·[0.2, 1.0] = [0.1, 1.0].
+        #expect(q.clusterSize[0].scalars == [1.5, 1])
+        #expect(abs(q.embedSum[0].scalars[0] - 0.1) < 1e-6 && abs(q.embedSum[0].scalars[1] - 1.0) < 1e-6)
+        // ε = 0: e = m / N = [0.0667, 1.0].
+        #expect(abs(q.codebooks[0].scalars[0] - 0.1 / 1.5) < 1e-6)
+        #expect(abs(q.codebooks[0].scalars[1] - 1.0) < 1e-6)
+        // Commitment: β·mean((z_e − z_q)²) = 0.25·(0 + 0.04 + 0)/3; gradient 2β(z_e − z_q)/3.
+        #expect(abs(out.commitmentLoss - 0.25 * 0.04 / 3) < 1e-7)
+        #expect(abs(out.dCommit.scalars[1] - 2 * 0.25 * 0.2 / 3) < 1e-7)
+        #expect(out.dCommit.scalars[0] == 0 && out.dCommit.scalars[2] == 0)
+        // Perplexity of usage [2, 1]: exp(H) with H = −(⅔ ln ⅔ + ⅓ ln ⅓).
+        let h = -(2.0 / 3 * log(2.0 / 3) + 1.0 / 3 * log(1.0 / 3))
+        #expect(abs(Double(out.health.perplexity[0]) - exp(h)) < 1e-5)
+    }
+
+    @Test func deadCodesAreRestartedFromTheBatch() {
+        let q = ResidualVectorQuantizer(stages: 1, codebookSize: 4, dimension: 2, decay: 0.5, commitment: 0.25, deadThreshold: 0.6)
+        q.codebooks = [Tensor(shape: [4, 2], scalars: [0, 0, 100, 100, 200, 200, 300, 300])]
+        q.clusterSize = [Tensor(shape: [4], repeating: 1)]
+        q.embedSum = [q.codebooks[0]]
+        q.initialized = true
+        var rng = Xoshiro256(seed: 2)
+        let rows = Tensor(shape: [8, 2], scalars: (0..<16).map { Float($0) * 0.01 })
+        let out = q.quantizeForTraining(rows, levels: 1, rng: &rng)
+        // Codes 1…3 got nothing: N = 0.5 < 0.6, so they restart at batch rows.
+        #expect(out.health.restarted == [3])
+        for j in 1..<4 {
+            let v = q.codebooks[0].scalars[2 * j]
+            #expect(v >= 0 && v <= 0.15, "code \(j) restarted at \(v), not at a batch row")
+        }
+    }
+
+    @Test func residualStagesReduceTheError() {
+        var rng = Xoshiro256(seed: 3)
+        let q = ResidualVectorQuantizer(stages: 4, codebookSize: 16, dimension: 4)
+        let rows = Tensor.randomNormal([512, 4], std: 1, using: &rng)
+        for _ in 0..<20 { _ = q.quantizeForTraining(rows, levels: 4, rng: &rng) }
+        var previous = Double.infinity
+        for levels in 1...4 {
+            let (indices, zq) = q.quantize(rows, levels: levels)
+            #expect(indices.count == levels)
+            let error = (rows - zq).squaredNorm()
+            #expect(error < previous, "level \(levels) did not reduce the error")
+            previous = error
+            #expect(q.dequantize(indices, count: 512) == zq)
+        }
+    }
+
+    @Test func layoutRoundTrip() {
+        var rng = Xoshiro256(seed: 4)
+        let x = Tensor.randomNormal([2, 3, 4, 5], std: 1, using: &rng)
+        let rows = LatentLayout.rows(x)
+        #expect(rows.shape == [40, 3])
+        #expect(rows[21, 2] == x[1, 2, 0, 1])
+        #expect(LatentLayout.map(rows, n: 2, h: 4, w: 5) == x)
+    }
+}
