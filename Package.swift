@@ -6,6 +6,7 @@
 //   TensorCore               Tensor, RNG, kernels (GEMM via OpenBLAS, conv, GDN, …)
 //   NN                       layers with hand-written backward passes, losses, Adam
 //   Models                   the VQ-VAE (residual VQ, EMA codebooks) and the Gaussian VAE baseline
+//   Training                 data loading, the training loop, checkpoint state
 //   vqz                      the command-line tool (thin: parsing, I/O, printing)
 import PackageDescription
 
@@ -35,6 +36,7 @@ let package = Package(
             swiftSettings: kernelFlags),
         .target(name: "NN", dependencies: ["TensorCore", "Container"]),
         .target(name: "Models", dependencies: ["NN", "TensorCore"]),
+        .target(name: "Training", dependencies: ["Models", "NN", "TensorCore", "Imaging"]),
 
         .executableTarget(
             name: "vqz",
@@ -48,6 +50,7 @@ let package = Package(
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "TensorCore"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "TensorCore"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "NN", "TensorCore"]),
         .testTarget(name: "CLITests", dependencies: ["vqz"]),
     ]
 )

@@ -60,6 +60,9 @@ public final class Adam {
         }
     }
 
+    /// Replaces the state of parameter `name` (when resuming from a checkpoint).
+    public func setState(_ state: AdamState, for name: String) { states[name] = state }
+
     /// Sets every gradient to zero.
     public func zeroGrad(_ parameters: [Parameter]) {
         for p in parameters { p.gradient.fill(0) }

@@ -1,0 +1,263 @@
+// The training loop of both families: seeded batches, the loss and its gradient, Adam with
+// warm-up + cosine decay and gradient clipping, quantizer dropout (VQ) or KL annealing (Gaussian),
+// periodic validation, and a complete, restorable state for checkpoints.
+//
+// Determinism: every random draw of step `t` comes from a generator seeded with (seed, t), so a
+// run resumed at step t draws exactly what the uninterrupted run drew, and the only state to save
+// is the parameters, Adam's moments and the EMA codebooks.
+
+import Foundation
+import Models
+import NN
+import TensorCore
+
+/// Hyperparameters of a training run (the recipe, recorded in the model file).
+public struct TrainingOptions: Sendable, Equatable {
+    public var steps = 10_000
+    public var batchSize = 8
+    public var crop = 128
+    public var learningRate: Float = 1e-3
+    public var finalLearningRate: Float = 1e-5
+    public var warmupSteps = 200
+    public var clipNorm: Float = 1
+    public var seed: UInt64 = 0
+    /// Gaussian: steps over which the KL weight ramps from 0 to `klWeight` (annealing).
+    public var klWarmupSteps = 1000
+    /// Loss normaliser `var(data)`; measured from the data when nil.
+    public var dataVariance: Float?
+
+    public init() {}
+
+    public var metadata: [(String, String)] {
+        [("train.steps", "\(steps)"), ("train.batch", "\(batchSize)"), ("train.crop", "\(crop)"),
+         ("train.lr", "\(learningRate)"), ("train.final_lr", "\(finalLearningRate)"), ("train.warmup", "\(warmupSteps)"),
+         ("train.clip_norm", "\(clipNorm)"), ("train.seed", "\(seed)"), ("train.kl_warmup", "\(klWarmupSteps)"),
+         ("train.optimizer", "adam(beta1=0.9,beta2=0.999,eps=1e-8)"), ("train.schedule", "linear warm-up, cosine decay"),
+         ("train.augment", "random crop, horizontal flip p=0.5")]
+    }
+}
+
+/// One step's figures.
+public struct StepReport: Sendable {
+    public var step: Int
+    public var loss: Float
+    public var mse: Float
+    /// VQ: commitment loss; Gaussian: KL in nats per image.
+    public var auxiliary: Float
+    public var learningRate: Float
+    public var gradientNorm: Float
+    /// VQ: stages decoded this step.
+    public var levels: Int
+    public var perplexity: [Float]
+    public var deadCodes: [Int]
+    public var milliseconds: Double
+}
+
+/// Validation figures: PSNR and a rate estimate per level.
+public struct ValidationReport: Sendable {
+    public var step: Int
+    public var psnr: [Float]
+    /// VQ: fixed-length bits per pixel (log2 K per token); Gaussian: empirical entropy of the integers.
+    public var bpp: [Float]
+}
+
+/// A training failure (non-finite loss, bad data).
+public struct TrainingError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Runs the training of one model.
+public final class Trainer {
+    public let config: ModelConfig
+    public let options: TrainingOptions
+    public let vq: VQVAE?
+    public let gaussian: GaussianVAE?
+    public let optimizer: Adam
+    public let schedule: WarmupCosineSchedule
+    /// Steps completed.
+    public private(set) var step = 0
+    public private(set) var dataVariance: Float
+
+    public init(config: ModelConfig, options: TrainingOptions, dataVariance: Float) {
+        self.config = config
+        self.options = options
+        self.dataVariance = dataVariance
+        switch config.family {
+        case .vq:
+            vq = VQVAE(config: config, seed: options.seed)
+            gaussian = nil
+        case .gaussian:
+            gaussian = GaussianVAE(config: config, seed: options.seed)
+            vq = nil
+        }
+        optimizer = Adam(learningRate: options.learningRate)
+        schedule = WarmupCosineSchedule(peak: options.learningRate, final: options.finalLearningRate,
+                                        warmupSteps: options.warmupSteps, totalSteps: options.steps)
+    }
+
+    public var parameters: [Parameter] { vq?.parameters ?? gaussian!.parameters }
+
+    /// The generator of step `t`'s draws.
+    static func generator(seed: UInt64, step: Int) -> Xoshiro256 {
+        Xoshiro256(seed: seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(step) &+ 1)
+    }
+
+    /// One optimisation step on a batch drawn from `data`.
+    public func trainStep(data: ImageDataset) throws -> StepReport {
+        let start = DispatchTime.now().uptimeNanoseconds
+        var rng = Self.generator(seed: options.seed, step: step)
+        let x = data.randomBatch(size: options.batchSize, crop: options.crop, rng: &rng)
+        for p in parameters { p.gradient.fill(0) }
+        var report = StepReport(step: step, loss: 0, mse: 0, auxiliary: 0, learningRate: 0, gradientNorm: 0, levels: 0,
+                                perplexity: [], deadCodes: [], milliseconds: 0)
+        let xHat: Tensor
+        if let vq {
+            // Quantizer dropout: decode a uniformly drawn number of stages, so every level is trained.
+            let levels = 1 + Int(rng.next() % UInt64(config.stages))
+            let out = vq.forward(x, levels: levels, rng: &rng)
+            xHat = out.xHat
+            let (mse, dMSE) = mseLoss(xHat, x)
+            vq.backward(dMSE * (1 / dataVariance))
+            report.mse = mse
+            report.auxiliary = out.commitmentLoss
+            report.loss = mse / dataVariance + out.commitmentLoss
+            report.levels = levels
+            report.perplexity = out.health.perplexity
+            report.deadCodes = out.health.deadCodes
+        } else {
+            let model = gaussian!
+            let beta = config.klWeight * min(1, Float(step + 1) / Float(max(1, options.klWarmupSteps)))
+            let dims = Float(x.count)
+            let out = model.forward(x, klScale: beta / dims, rng: &rng)
+            xHat = out.xHat
+            let (mse, dMSE) = mseLoss(xHat, x)
+            model.backward(dMSE * (1 / dataVariance))
+            report.mse = mse
+            report.auxiliary = out.kl
+            report.loss = mse / dataVariance + beta * out.kl * Float(options.batchSize) / dims
+        }
+        guard report.loss.isFinite else {
+            throw TrainingError("the loss became \(report.loss) at step \(step + 1); the last checkpoint is kept")
+        }
+        report.gradientNorm = clipGradientNorm(parameters, maxNorm: options.clipNorm)
+        report.learningRate = schedule.learningRate(at: step)
+        optimizer.learningRate = report.learningRate
+        optimizer.step(parameters)
+        step += 1
+        report.milliseconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+        return report
+    }
+
+    /// PSNR per level on `batch` (values in [0, 1]) and a rate estimate per level.
+    public func validate(_ batch: Tensor) -> ValidationReport {
+        let n = batch.shape[0], h = batch.shape[2] / 8, w = batch.shape[3] / 8
+        var psnr: [Float] = [], bpp: [Float] = []
+        if let vq {
+            for level in config.levels {
+                let xHat = vq.decode(vq.encode(batch, levels: level), n: n, h: h, w: w)
+                psnr.append(Self.psnr(xHat, batch))
+                bpp.append(Float(level) * Float(log2(Double(config.codebookSize))) / 64)
+            }
+        } else {
+            let model = gaussian!
+            let mu = model.posterior(batch).mu
+            for step in config.quantSteps {
+                let integers = mu.scalars.map { Int32(($0 / step).rounded()) }
+                let xHat = model.decode(integers, step: step, n: n, h: h, w: w)
+                psnr.append(Self.psnr(xHat, batch))
+                bpp.append(Float(Self.entropyBits(integers, channels: config.latentChannels, plane: h * w)) / Float(n * h * w * 64))
+            }
+        }
+        return ValidationReport(step: step, psnr: psnr, bpp: bpp)
+    }
+
+    /// PSNR of `xHat` (clamped to [0, 1] and rounded to 8 bits, as a decoded PNG would be) against `x`.
+    public static func psnr(_ xHat: Tensor, _ x: Tensor) -> Float {
+        var s = 0.0
+        for i in 0..<x.count {
+            let a = (min(max(Double(xHat.scalars[i]), 0), 1) * 255).rounded()
+            let b = (Double(x.scalars[i]) * 255).rounded()
+            s += (a - b) * (a - b)
+        }
+        let mse = s / Double(x.count)
+        return mse == 0 ? 99 : Float(10 * log10(255 * 255 / mse))
+    }
+
+    /// Total bits of `integers` under per-channel empirical entropy (`[N, C, plane]` layout).
+    static func entropyBits(_ integers: [Int32], channels c: Int, plane: Int) -> Double {
+        var counts = [[Int32: Int]](repeating: [:], count: c)
+        for (i, v) in integers.enumerated() { counts[(i / plane) % c][v, default: 0] += 1 }
+        var bits = 0.0
+        for channel in counts {
+            let total = Double(channel.values.reduce(0, +))
+            for n in channel.values { bits -= Double(n) * log2(Double(n) / total) }
+        }
+        return bits
+    }
+
+    // MARK: - State for checkpoints
+
+    /// Every tensor a checkpoint needs, by name: parameters, Adam moments (`adam.m.*`, `adam.v.*`),
+    /// and for VQ the codebooks and EMA state (`vq.codebook.<l>`, `vq.ema.cluster_size.<l>`,
+    /// `vq.ema.embed_sum.<l>`).
+    public func stateTensors(includeOptimizer: Bool) -> [(String, Tensor)] {
+        var out = parameters.map { ($0.name, $0.value) }
+        if let vq {
+            for l in 0..<config.stages {
+                out.append(("vq.codebook.\(l)", vq.quantizer.codebooks[l]))
+                out.append(("vq.ema.cluster_size.\(l)", vq.quantizer.clusterSize[l]))
+                out.append(("vq.ema.embed_sum.\(l)", vq.quantizer.embedSum[l]))
+            }
+        }
+        if includeOptimizer {
+            for p in parameters {
+                let s = optimizer.states[p.name] ?? AdamState(shape: p.shape)
+                out.append(("adam.m.\(p.name)", s.m))
+                out.append(("adam.v.\(p.name)", s.v))
+            }
+        }
+        return out
+    }
+
+    /// Metadata that goes with `stateTensors`.
+    public var stateMetadata: [(String, String)] {
+        var m = config.metadata + options.metadata
+        m.append(("train.step", "\(step)"))
+        m.append(("train.data_variance", "\(dataVariance)"))
+        if vq != nil { m.append(("vq.initialized", vq!.quantizer.initialized ? "1" : "0")) }
+        return m
+    }
+
+    /// Restores the state saved by `stateTensors`/`stateMetadata`.
+    public func restore(tensors: [String: Tensor], metadata: [String: String]) throws {
+        func tensor(_ name: String, shape: [Int]) throws -> Tensor {
+            guard let t = tensors[name] else { throw TrainingError("the checkpoint has no tensor \(name)") }
+            guard t.shape == shape else { throw TrainingError("tensor \(name) has shape \(t.shape), the model needs \(shape)") }
+            return t
+        }
+        guard let s = metadata["train.step"].flatMap(Int.init), s >= 0 else { throw TrainingError("the checkpoint has no train.step") }
+        for p in parameters { p.value = try tensor(p.name, shape: p.shape) }
+        if let vq {
+            let k = config.codebookSize, d = config.latentChannels
+            for l in 0..<config.stages {
+                vq.quantizer.codebooks[l] = try tensor("vq.codebook.\(l)", shape: [k, d])
+                vq.quantizer.clusterSize[l] = try tensor("vq.ema.cluster_size.\(l)", shape: [k])
+                vq.quantizer.embedSum[l] = try tensor("vq.ema.embed_sum.\(l)", shape: [k, d])
+            }
+            vq.quantizer.initialized = metadata["vq.initialized"] == "1"
+        }
+        for p in parameters {
+            var state = AdamState(shape: p.shape)
+            if let m = tensors["adam.m.\(p.name)"], let v = tensors["adam.v.\(p.name)"] {
+                guard m.shape == p.shape, v.shape == p.shape else { throw TrainingError("Adam state of \(p.name) has the wrong shape") }
+                state.m = m
+                state.v = v
+                state.step = s
+            }
+            optimizer.setState(state, for: p.name)
+        }
+        if let v = metadata["train.data_variance"].flatMap(Float.init) { dataVariance = v }
+        step = s
+    }
+}
