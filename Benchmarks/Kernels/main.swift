@@ -60,6 +60,7 @@ func sgemmGFLOPs(m: Int, n: Int, k: Int) -> Double {
 }
 
 let stepOnly = CommandLine.arguments.contains("--step-only")  // for profiling the training step
+let casesOnly = CommandLine.arguments.contains("--cases-only")
 let sgemm = stepOnly ? 1 : sgemmGFLOPs(m: 1024, n: 1024, k: 1024)
 print(String(format: "sgemm 1024³ (%d threads): %.1f GFLOP/s", pool.threadCount, sgemm))
 let sgemmOne: Double = stepOnly ? 1 : ThreadPool.$current.withValue(ThreadPool(threadCount: 1)) {
@@ -154,6 +155,7 @@ func trainStep() {
     _ = model.backward(dY)
     adam.step(model.parameters)
 }
+if casesOnly { exit(0) }
 let stepTime = median(warmup: 2, minRepeats: 5, budget: 3, trainStep)
 print(String(format: "train step (calibration model, %d params, batch 8×128², MSE + Adam, no VQ): %.1f ms (target ≤ 236 ms)",
     model.parameterCount, stepTime * 1e3))

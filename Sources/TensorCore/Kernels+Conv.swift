@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 // 2-D convolution and transposed convolution, forward and backward, as im2col + GEMM per image
 // (or per band of output rows when the batch is small), spread over the thread pool. The direct
 // loop versions (`…Naive`) are the definitions (PyTorch Conv2d / ConvTranspose2d semantics).
@@ -173,7 +176,12 @@ extension Kernels {
 
     /// Output-row bands per image: one band when the batch alone fills the pool, else bands of
     /// about 2048 output pixels. Depends on shapes only (determinism).
+    nonisolated(unsafe) static var experimentBandCols: Int = {
+        if let s = getenv("VQZ_BAND_COLS") { return Int(String(cString: s)) ?? 0 }
+        return 0
+    }()
     static func rowBands(batch: Int, outputHeight: Int, outputWidth: Int) -> Int {
+        if experimentBandCols > 0 { return max(1, min(outputHeight, outputHeight * outputWidth / experimentBandCols)) }
         if batch >= 4 { return 1 }
         return max(1, min(outputHeight, outputHeight * outputWidth / 2048))
     }
