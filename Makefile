@@ -37,3 +37,8 @@ fixtures: ## Regenerate the NumPy reference fixtures (on demand only)
 
 clean: ## Remove build outputs
 	rm -rf .build
+
+.PHONY: bench-kernels
+bench-kernels: deps ## Kernel GFLOP/s and one training step (release) -> Benchmarks/Results/kernels.json
+	swift build -c release --product KernelBench
+	$(FAST) VQZ_COMMIT=$$(git rev-parse --short HEAD) .build/release/KernelBench

@@ -45,6 +45,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
+        .executableTarget(
+            name: "KernelBench", dependencies: ["NN", "TensorCore", "COpenBLAS"],
+            path: "Benchmarks/Kernels",
+            // top-level script state: Swift 5 mode avoids main-actor ceremony in a benchmark
+            swiftSettings: [.swiftLanguageMode(.v5)]),
+
         .testTarget(name: "ContainerTests", dependencies: ["Container"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .testTarget(name: "TensorCoreTests", dependencies: ["TensorCore"]),

@@ -40,7 +40,7 @@ public enum Activation: Sendable, Equatable {
 extension Kernels {
     /// `y = f(x)` elementwise, any shape.
     public static func activationForward(_ x: Tensor, _ f: Activation) -> Tensor {
-        var y = Tensor(shape: x.shape)
+        var y = Tensor(uninitializedShape: x.shape)
         x.withUnsafeBufferPointer { px in
             y.withUnsafeMutableBufferPointer { py in
                 let px = px.baseAddress!, py = py.baseAddress!
@@ -58,7 +58,7 @@ extension Kernels {
     /// `dx = dOut ⊙ f'(x)` elementwise.
     public static func activationBackward(input x: Tensor, dOut: Tensor, _ f: Activation) -> Tensor {
         precondition(x.shape == dOut.shape, "activation backward: \(x.shape) vs \(dOut.shape)")
-        var dx = Tensor(shape: x.shape)
+        var dx = Tensor(uninitializedShape: x.shape)
         x.withUnsafeBufferPointer { px in
             dOut.withUnsafeBufferPointer { pd in
                 dx.withUnsafeMutableBufferPointer { pdx in

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 // 2-D convolution and transposed convolution, forward and backward, as im2col + GEMM per image
 // (or per band of output rows when the batch is small), spread over the thread pool. The direct
 // loop versions (`…Naive`) are the definitions (PyTorch Conv2d / ConvTranspose2d semantics).
@@ -50,6 +53,9 @@ extension Kernels {
     /// Gathers the patches of output rows `rows` of one image: `x [C, H, W]` → `col [C·k·k, rows·W_out]`,
     /// row `(c·k + u)·k + v`, column `(i − rows.lowerBound)·W_out + j` holding `x[c, s·i+u−p, s·j+v−p]`
     /// (0 outside the image).
+    ///
+    /// For stride `s > 1` the needed input rows are first split into `s` column phases
+    /// (`x[c, h, q·s + φ]` stored contiguously in `q`), so every patch row is a contiguous copy.
     public static func im2col(
         _ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
         rows: Range<Int>
@@ -57,10 +63,34 @@ extension Kernels {
         let c = g.inputChannels, h = g.inputHeight, w = g.inputWidth
         let k = g.kernelSize, s = g.stride, p = g.padding, wo = g.outputWidth
         let cols = rows.count * wo
+        // Input rows touched by these output rows.
+        let hLo = max(0, s * rows.lowerBound - p)
+        let hHi = min(h, s * (rows.upperBound - 1) + k - p)
+        let hSpan = max(0, hHi - hLo)
+        let wq = (w + s - 1) / s  // columns per phase
+        var phased = UnsafeMutablePointer(mutating: x)
+        if s > 1 && hSpan > 0 {
+            phased = Scratch.buffer(slot: 6, count: c * hSpan * s * wq)
+            for ci in 0..<c {
+                for hh in 0..<hSpan {
+                    let src = x + (ci * h + hLo + hh) * w
+                    let dst = phased + (ci * hSpan + hh) * s * wq
+                    for ph in 0..<s {
+                        let d = dst + ph * wq
+                        for q in 0..<wq {
+                            let wi = q * s + ph
+                            d[q] = wi < w ? src[wi] : 0
+                        }
+                    }
+                }
+            }
+        }
         for v in 0..<k {
             // Output columns j whose input column s·j+v−p lies inside [0, w).
             let jLo = min(wo, max(0, ceilDiv(p - v, s)))
             let jHi = max(jLo, min(wo, floorDiv(w - 1 + p - v, s) + 1))
+            let t = v - p
+            let phase = t - floorDiv(t, s) * s, shift = floorDiv(t, s)
             for ci in 0..<c {
                 for u in 0..<k {
                     let dst = col + ((ci * k + u) * k + v) * cols
@@ -71,13 +101,15 @@ extension Kernels {
                             d.update(repeating: 0, count: wo)
                             continue
                         }
-                        let src = x + (ci * h + hi) * w + v - p  // src[s·j] = x[ci, hi, s·j+v−p]
-                        if jLo > 0 { d.update(repeating: 0, count: jLo) }
+                        // src[j] = x[ci, hi, s·j + v − p]
+                        let src: UnsafePointer<Float>
                         if s == 1 {
-                            (d + jLo).update(from: src + jLo, count: jHi - jLo)
+                            src = x + (ci * h + hi) * w + t
                         } else {
-                            for j in jLo..<jHi { d[j] = src[s * j] }
+                            src = UnsafePointer(phased + ((ci * hSpan + hi - hLo) * s + phase) * wq + shift)
                         }
+                        if jLo > 0 { d.update(repeating: 0, count: jLo) }
+                        (d + jLo).update(from: src + jLo, count: jHi - jLo)
                         if jHi < wo { (d + jHi).update(repeating: 0, count: wo - jHi) }
                     }
                 }
@@ -86,7 +118,8 @@ extension Kernels {
     }
 
     /// The adjoint of `im2col` over all output rows: accumulates `col [C·k·k, H_out·W_out]` into
-    /// `dx [C, H, W]` (+=; the caller zeroes `dx` first).
+    /// `dx [C, H, W]` (+=; the caller zeroes `dx` first). Strided convolutions accumulate into
+    /// column phases first (contiguous adds), then interleave.
     public static func col2im(
         _ col: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ g: ConvGeometry
     ) {
@@ -94,9 +127,17 @@ extension Kernels {
         let k = g.kernelSize, s = g.stride, p = g.padding
         let ho = g.outputHeight, wo = g.outputWidth
         let cols = ho * wo
+        let wq = (w + s - 1) / s
+        var phased = dx
+        if s > 1 {
+            phased = Scratch.buffer(slot: 6, count: c * h * s * wq)
+            phased.update(repeating: 0, count: c * h * s * wq)
+        }
         for v in 0..<k {
             let jLo = min(wo, max(0, ceilDiv(p - v, s)))
             let jHi = max(jLo, min(wo, floorDiv(w - 1 + p - v, s) + 1))
+            let t = v - p
+            let phase = t - floorDiv(t, s) * s, shift = floorDiv(t, s)
             for ci in 0..<c {
                 for u in 0..<k {
                     let srcRow = col + ((ci * k + u) * k + v) * cols
@@ -104,11 +145,28 @@ extension Kernels {
                         let hi = s * i + u - p
                         if hi < 0 || hi >= h { continue }
                         let src = srcRow + i * wo
-                        let d = dx + (ci * h + hi) * w + v - p
+                        let d: UnsafeMutablePointer<Float>
                         if s == 1 {
-                            for j in jLo..<jHi { d[j] += src[j] }
+                            d = dx + (ci * h + hi) * w + t
                         } else {
-                            for j in jLo..<jHi { d[s * j] += src[j] }
+                            d = phased + ((ci * h + hi) * s + phase) * wq + shift
+                        }
+                        for j in jLo..<jHi { d[j] += src[j] }
+                    }
+                }
+            }
+        }
+        if s > 1 {
+            for ci in 0..<c {
+                for hh in 0..<h {
+                    let dst = dx + (ci * h + hh) * w
+                    let src = phased + (ci * h + hh) * s * wq
+                    for ph in 0..<s {
+                        let sr = src + ph * wq
+                        var q = 0
+                        while q * s + ph < w {
+                            dst[q * s + ph] += sr[q]
+                            q += 1
                         }
                     }
                 }
@@ -118,7 +176,12 @@ extension Kernels {
 
     /// Output-row bands per image: one band when the batch alone fills the pool, else bands of
     /// about 2048 output pixels. Depends on shapes only (determinism).
+    nonisolated(unsafe) static var experimentBandCols: Int = {
+        if let s = getenv("VQZ_BAND_COLS") { return Int(String(cString: s)) ?? 0 }
+        return 0
+    }()
     static func rowBands(batch: Int, outputHeight: Int, outputWidth: Int) -> Int {
+        if experimentBandCols > 0 { return max(1, min(outputHeight, outputHeight * outputWidth / experimentBandCols)) }
         if batch >= 4 { return 1 }
         return max(1, min(outputHeight, outputHeight * outputWidth / 2048))
     }
@@ -135,7 +198,7 @@ extension Kernels {
         let g = geometry(input: x, weight: weight, stride: stride, padding: padding)
         if let bias { precondition(bias.shape == [g.outputChannels], "conv2d: bias \(bias.shape)") }
         let n = x.shape[0], ho = g.outputHeight, wo = g.outputWidth
-        var y = Tensor(shape: [n, g.outputChannels, ho, wo])
+        var y = Tensor(uninitializedShape: [n, g.outputChannels, ho, wo])
         let bands = rowBands(batch: n, outputHeight: ho, outputWidth: wo)
         let inSize = g.inputChannels * g.inputHeight * g.inputWidth
         let outSize = g.outputChannels * ho * wo
@@ -191,12 +254,38 @@ extension Kernels {
             dOut.shape == [n, g.outputChannels, ho, wo], "conv2d backward: dOut \(dOut.shape)")
         precondition(dWeight.shape == weight.shape, "conv2d backward: dWeight \(dWeight.shape)")
         let hasBias = dBias.count > 0
-        var dx = inputGradient ? Tensor(shape: x.shape) : Tensor(shape: [0])
+        var dx = inputGradient ? Tensor(uninitializedShape: x.shape) : Tensor(shape: [0])
         let cout = g.outputChannels, patch = g.patchSize, cols = ho * wo
         let inSize = g.inputChannels * g.inputHeight * g.inputWidth
         let wSize = cout * patch
         // Per-image partial weight gradients, summed in image order afterwards (determinism).
         let partials = Scratch.buffer(slot: 8, count: n * (wSize + cout))
+        // Backward-data as a convolution of dY with the flipped, transposed kernel when that
+        // im2col is smaller (stride 1, C_out < C_in): W'[c, o, u, v] = W[o, c, k−1−u, k−1−v].
+        let k = g.kernelSize
+        let useFlipped = inputGradient && g.stride == 1 && cout < g.inputChannels
+            && !g.isPointwise && g.padding <= k - 1
+        let fg = ConvGeometry(
+            inputChannels: cout, outputChannels: g.inputChannels, kernelSize: k, stride: 1,
+            padding: useFlipped ? k - 1 - g.padding : k - 1, inputHeight: ho, inputWidth: wo)
+        var flippedStorage: UnsafeMutablePointer<Float>? = nil
+        if useFlipped {
+            let f = Scratch.buffer(slot: 10, count: wSize)
+            weight.withUnsafeBufferPointer { pw in
+                for o in 0..<cout {
+                    for c in 0..<g.inputChannels {
+                        for u in 0..<k {
+                            for v in 0..<k {
+                                f[((c * cout + o) * k + u) * k + v] =
+                                    pw[((o * g.inputChannels + c) * k + (k - 1 - u)) * k + (k - 1 - v)]
+                            }
+                        }
+                    }
+                }
+            }
+            flippedStorage = f
+        }
+        let flipped = flippedStorage.map { UnsafePointer($0) }
         x.withUnsafeBufferPointer { px in
             weight.withUnsafeBufferPointer { pw in
                 dOut.withUnsafeBufferPointer { pdy in
@@ -223,7 +312,17 @@ extension Kernels {
                                     db[o] = sumRow(dyn + o * cols, cols)
                                 }
                             }
-                            if let pdx {
+                            if let pdx, let flipped {
+                                // Stride 1, C_out < C_in: dX_n = conv(dY_n, flipped W, pad k−1−p),
+                                // whose im2col has C_out·k·k rows instead of C_in·k·k.
+                                let fcol = Scratch.buffer(slot: 0, count: fg.patchSize * fg.outputHeight * fg.outputWidth)
+                                im2col(dyn, fcol, fg, rows: 0..<fg.outputHeight)
+                                gemm(
+                                    transposeA: false, transposeB: false, m: fg.outputChannels,
+                                    n: inSize / g.inputChannels, k: fg.patchSize, a: flipped,
+                                    lda: fg.patchSize, b: fcol, ldb: inSize / g.inputChannels,
+                                    beta: 0, c: pdx + img * inSize, ldc: inSize / g.inputChannels)
+                            } else if let pdx {
                                 let dxn = pdx + img * inSize
                                 // dcol [patch, cols] = Wᵀ · dY_n, then scattered back by col2im.
                                 let dcol = g.isPointwise ? dxn : col
@@ -344,7 +443,7 @@ extension Kernels {
         let n = x.shape[0], cin = x.shape[1], cout = g.inputChannels
         let inCols = g.outputHeight * g.outputWidth
         let outSize = cout * g.inputHeight * g.inputWidth
-        var y = Tensor(shape: [n, cout, g.inputHeight, g.inputWidth])
+        var y = Tensor(uninitializedShape: [n, cout, g.inputHeight, g.inputWidth])
         let biasScalars = bias?.scalars
         x.withUnsafeBufferPointer { px in
             weight.withUnsafeBufferPointer { pw in
@@ -393,7 +492,7 @@ extension Kernels {
         let plane = g.inputHeight * g.inputWidth
         let wSize = weight.count
         let hasBias = dBias.count > 0
-        var dx = inputGradient ? Tensor(shape: x.shape) : Tensor(shape: [0])
+        var dx = inputGradient ? Tensor(uninitializedShape: x.shape) : Tensor(shape: [0])
         let partials = Scratch.buffer(slot: 8, count: n * (wSize + cout))
         x.withUnsafeBufferPointer { px in
             weight.withUnsafeBufferPointer { pw in

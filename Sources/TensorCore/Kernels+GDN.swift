@@ -69,8 +69,8 @@ extension Kernels {
         input x: Tensor, beta: Tensor, gamma: Tensor, kind: GDNKind, keepNormalizer: Bool = true
     ) -> (output: Tensor, normalizer: Tensor) {
         let (n, c, hw) = gdnShape(x, beta, gamma)
-        var y = Tensor(shape: x.shape)
-        var norm = keepNormalizer ? Tensor(shape: x.shape) : Tensor(shape: [0])
+        var y = Tensor(uninitializedShape: x.shape)
+        var norm = keepNormalizer ? Tensor(uninitializedShape: x.shape) : Tensor(shape: [0])
         let bands = gdnBands(n: n, hw: hw)
         x.withUnsafeBufferPointer { px in
             gamma.withUnsafeBufferPointer { pg in
@@ -136,7 +136,7 @@ extension Kernels {
         let (n, c, hw) = gdnShape(x, dBeta, gamma)
         precondition(normalizer.shape == x.shape && dOut.shape == x.shape, "gdnBackward: shapes")
         precondition(dGamma.shape == [c, c], "gdnBackward: dGamma \(dGamma.shape)")
-        var dx = Tensor(shape: x.shape)
+        var dx = Tensor(uninitializedShape: x.shape)
         let bands = gdnBands(n: n, hw: hw)
         let items = n * bands
         let partSize = c * c + c

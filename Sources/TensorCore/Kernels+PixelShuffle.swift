@@ -8,7 +8,7 @@ extension Kernels {
     public static func depthToSpace(_ x: Tensor, blockSize r: Int) -> Tensor {
         precondition(x.rank == 4 && x.shape[1] % (r * r) == 0, "depthToSpace: \(x.shape), r=\(r)")
         let n = x.shape[0], c = x.shape[1] / (r * r), h = x.shape[2], w = x.shape[3]
-        var y = Tensor(shape: [n, c, h * r, w * r])
+        var y = Tensor(uninitializedShape: [n, c, h * r, w * r])
         permute(x, &y, n: n, c: c, h: h, w: w, r: r, toSpace: true)
         return y
     }
@@ -20,7 +20,7 @@ extension Kernels {
             y.rank == 4 && y.shape[2] % r == 0 && y.shape[3] % r == 0,
             "spaceToDepth: \(y.shape), r=\(r)")
         let n = y.shape[0], c = y.shape[1], h = y.shape[2] / r, w = y.shape[3] / r
-        var x = Tensor(shape: [n, c * r * r, h, w])
+        var x = Tensor(uninitializedShape: [n, c * r * r, h, w])
         permute(y, &x, n: n, c: c, h: h, w: w, r: r, toSpace: false)
         return x
     }
@@ -33,17 +33,17 @@ extension Kernels {
                 let ps = ps.baseAddress!, pd = pd.baseAddress!
                 ThreadPool.current.parallelFor(count: n * c) { nc in
                     let base = nc * r * r * h * w  // same offset in both layouts
-                    for i in 0..<r {
-                        for j in 0..<r {
-                            let depth = base + (i * r + j) * h * w  // x[n, c·r²+i·r+j, :, :]
-                            for hh in 0..<h {
-                                let space = base + (hh * r + i) * w * r + j  // y[n, c, hh·r+i, j]
-                                for ww in 0..<w {
-                                    if toSpace {
-                                        pd[space + ww * r] = ps[depth + hh * w + ww]
-                                    } else {
-                                        pd[depth + hh * w + ww] = ps[space + ww * r]
-                                    }
+                    // One output row (hh·r + i) of the space layout at a time: contiguous on that
+                    // side, r interleaved depth planes on the other.
+                    for hh in 0..<h {
+                        for i in 0..<r {
+                            let space = base + (hh * r + i) * w * r  // y[n, c, hh·r+i, :]
+                            for j in 0..<r {
+                                let depth = base + (i * r + j) * h * w + hh * w  // x[n, c·r²+i·r+j, hh, :]
+                                if toSpace {
+                                    for ww in 0..<w { pd[space + ww * r + j] = ps[depth + ww] }
+                                } else {
+                                    for ww in 0..<w { pd[depth + ww] = ps[space + ww * r + j] }
                                 }
                             }
                         }

@@ -29,6 +29,15 @@ public struct Tensor: Sendable, Equatable {
         self.scalars = scalars
     }
 
+    /// A tensor whose elements are unspecified: for kernels that write every element before any
+    /// read (saves a memset of the output).
+    public init(uninitializedShape shape: [Int]) {
+        precondition(shape.allSatisfy { $0 >= 0 }, "Tensor: negative dimension in \(shape)")
+        self.shape = shape
+        let n = shape.reduce(1, *)
+        self.scalars = [Float](unsafeUninitializedCapacity: n) { _, count in count = n }
+    }
+
     /// A zero-filled tensor.
     public static func zeros(_ shape: [Int]) -> Tensor { Tensor(shape: shape) }
 

@@ -21,6 +21,9 @@ private let convCases: [ConvCase] = [
     ConvCase(n: 5, cin: 3, cout: 2, h: 8, w: 8, k: 4, s: 2, p: 1),
     ConvCase(n: 1, cin: 4, cout: 3, h: 64, w: 70, k: 3, s: 1, p: 1),  // several row bands
     ConvCase(n: 2, cin: 3, cout: 2, h: 6, w: 5, k: 3, s: 3, p: 0),
+    ConvCase(n: 2, cin: 5, cout: 2, h: 6, w: 7, k: 5, s: 1, p: 1),  // backward-data via flipped kernel
+    ConvCase(n: 1, cin: 3, cout: 1, h: 5, w: 4, k: 4, s: 1, p: 2),  // same, even kernel
+    ConvCase(n: 1, cin: 2, cout: 3, h: 130, w: 131, k: 3, s: 2, p: 1),  // strided, two row bands
 ]
 
 @Suite("Kernels vs naive references")

@@ -1,0 +1,215 @@
+// KernelBench: GFLOP/s of sgemm and of conv forward/backward at codec training shapes, and the
+// wall time of one full training step (forward, backward, Adam) of the calibration autoencoder.
+// Writes Benchmarks/Results/kernels.json. Run through `make bench-kernels` (release build,
+// OPENBLAS_CORETYPE unset so OpenBLAS picks its native kernel).
+
+import COpenBLAS
+import Foundation
+import NN
+import TensorCore
+
+// MARK: timing helpers
+
+func seconds(_ body: () -> Void) -> Double {
+    let start = DispatchTime.now().uptimeNanoseconds
+    body()
+    return Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
+}
+
+/// Median of `repeats` timings after `warmup` untimed runs; repeats shrink for slow bodies.
+func median(warmup: Int = 1, minRepeats: Int = 3, budget: Double = 1.0, _ body: () -> Void) -> Double {
+    var first = 0.0
+    for _ in 0..<warmup { first = seconds(body) }
+    let repeats = max(minRepeats, min(20, Int(budget / max(first, 1e-6))))
+    var times = (0..<repeats).map { _ in seconds(body) }
+    times.sort()
+    return times[times.count / 2]
+}
+
+func shell(_ command: String) -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/bin/sh")
+    p.arguments = ["-c", command]
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    p.standardError = FileHandle.nullDevice
+    do { try p.run() } catch { return "unknown" }
+    p.waitUntilExit()
+    let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    return out.trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+let pool = ThreadPool.shared
+let coreName = String(cString: openblas_get_corename())
+let environment = ProcessInfo.processInfo.environment
+let commit = environment["VQZ_COMMIT"] ?? shell("git rev-parse --short HEAD")
+let cpu = shell("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2")
+print("OpenBLAS core: \(coreName); OPENBLAS_CORETYPE=\(environment["OPENBLAS_CORETYPE"] ?? "(unset)")")
+print("threads: \(pool.threadCount); cpu: \(cpu); commit: \(commit)")
+
+var rng = Xoshiro256(seed: 2024)
+
+// MARK: sgemm
+
+/// GFLOP/s of `Kernels.matmul` (row bands over the pool, single-threaded OpenBLAS per band).
+func sgemmGFLOPs(m: Int, n: Int, k: Int) -> Double {
+    let a = Tensor.randomNormal([m, k], using: &rng)
+    let b = Tensor.randomNormal([k, n], using: &rng)
+    let t = median { _ = Kernels.matmul(a, b) }
+    return 2 * Double(m * n * k) / t * 1e-9
+}
+
+let stepOnly = CommandLine.arguments.contains("--step-only")  // for profiling the training step
+let casesOnly = CommandLine.arguments.contains("--cases-only")
+let sgemm = stepOnly ? 1 : sgemmGFLOPs(m: 1024, n: 1024, k: 1024)
+print(String(format: "sgemm 1024³ (%d threads): %.1f GFLOP/s", pool.threadCount, sgemm))
+let sgemmOne: Double = stepOnly ? 1 : ThreadPool.$current.withValue(ThreadPool(threadCount: 1)) {
+    sgemmGFLOPs(m: 1024, n: 1024, k: 1024)
+}
+print(String(format: "sgemm 1024³ (1 thread): %.1f GFLOP/s", sgemmOne))
+
+// MARK: conv cases
+
+struct Case {
+    var name: String
+    var n, cin, cout, size, k, s: Int
+}
+
+// Codec training shapes: batch 8, 128² and 64² inputs (and the 32²/16² layers they lead to),
+// 64–192 channels, 3×3 and 5×5, stride 1 and 2.
+let cases: [Case] = [
+    Case(name: "enc1 3→64 k5 s2 128²", n: 8, cin: 3, cout: 64, size: 128, k: 5, s: 2),
+    Case(name: "enc2 64→64 k5 s2 64²", n: 8, cin: 64, cout: 64, size: 64, k: 5, s: 2),
+    Case(name: "enc3 64→32 k5 s2 32²", n: 8, cin: 64, cout: 32, size: 32, k: 5, s: 2),
+    Case(name: "128→128 k5 s2 128²", n: 8, cin: 128, cout: 128, size: 128, k: 5, s: 2),
+    Case(name: "192→192 k5 s2 64²", n: 8, cin: 192, cout: 192, size: 64, k: 5, s: 2),
+    Case(name: "64→64 k3 s1 128²", n: 8, cin: 64, cout: 64, size: 128, k: 3, s: 1),
+    Case(name: "128→128 k3 s1 64²", n: 8, cin: 128, cout: 128, size: 64, k: 3, s: 1),
+    Case(name: "192→192 k3 s1 64²", n: 8, cin: 192, cout: 192, size: 64, k: 3, s: 1),
+    Case(name: "dec1 32→256 k3 s1 16²", n: 8, cin: 32, cout: 256, size: 16, k: 3, s: 1),
+    Case(name: "dec2 64→256 k3 s1 32²", n: 8, cin: 64, cout: 256, size: 32, k: 3, s: 1),
+    Case(name: "dec3 64→12 k3 s1 64²", n: 8, cin: 64, cout: 12, size: 64, k: 3, s: 1),
+]
+
+var entries: [[String: Any]] = []
+func record(_ name: String, _ flops: Double, _ time: Double) {
+    let gflops = flops / time * 1e-9
+    entries.append([
+        "name": name, "gflops": (gflops * 10).rounded() / 10, "ms": (time * 1e4).rounded() / 10,
+        "sgemm_gflops": (sgemm * 10).rounded() / 10, "ratio": (gflops / sgemm * 1000).rounded() / 1000,
+    ])
+    print(String(format: "%-40@ %7.1f GFLOP/s  %7.2f ms  %3.0f%% of sgemm", name as NSString, gflops, time * 1e3, 100 * gflops / sgemm))
+}
+
+for c in stepOnly ? [] : cases {
+    let pad = c.k / 2
+    let x = Tensor.randomNormal([c.n, c.cin, c.size, c.size], using: &rng)
+    let w = Tensor.randomNormal([c.cout, c.cin, c.k, c.k], using: &rng)
+    let b = Tensor.randomNormal([c.cout], using: &rng)
+    let out = (c.size + 2 * pad - c.k) / c.s + 1
+    let flops = 2.0 * Double(c.n * c.cout * out * out * c.cin * c.k * c.k)
+    var y = Tensor(shape: [0])
+    let tf = median { y = Kernels.conv2dForward(input: x, weight: w, bias: b, stride: c.s, padding: pad) }
+    record("conv fwd " + c.name, flops, tf)
+    var dW = Tensor(shape: w.shape), dB = Tensor(shape: b.shape)
+    let tb = median {
+        _ = Kernels.conv2dBackward(input: x, weight: w, dOut: y, stride: c.s, padding: pad, dWeight: &dW, dBias: &dB)
+    }
+    record("conv bwd " + c.name, 2 * flops, tb)
+}
+
+// MARK: training step of the calibration model
+
+/// f = 8, 64 channels, simplified GDN, D = 32 (~404k parameters). Decoder: conv 3×3 + depth-to-space ×2,
+/// three times, with inverse simplified GDN.
+func calibrationModel() -> Sequential {
+    var r = Xoshiro256(seed: 1)
+    let conv1 = Conv2d(inputChannels: 3, outputChannels: 64, kernelSize: 5, stride: 2, padding: 2, name: "enc.conv1", rng: &r)
+    conv1.computesInputGradient = false
+    return Sequential([
+        conv1,
+        GDN(channels: 64, kind: .simplified, name: "enc.gdn1"),
+        Conv2d(inputChannels: 64, outputChannels: 64, kernelSize: 5, stride: 2, padding: 2, name: "enc.conv2", rng: &r),
+        GDN(channels: 64, kind: .simplified, name: "enc.gdn2"),
+        Conv2d(inputChannels: 64, outputChannels: 32, kernelSize: 5, stride: 2, padding: 2, name: "enc.conv3", rng: &r),
+        Conv2d(inputChannels: 32, outputChannels: 256, kernelSize: 3, padding: 1, name: "dec.conv1", rng: &r),
+        DepthToSpace(blockSize: 2),
+        GDN(channels: 64, kind: .simplifiedInverse, name: "dec.igdn1"),
+        Conv2d(inputChannels: 64, outputChannels: 256, kernelSize: 3, padding: 1, name: "dec.conv2", rng: &r),
+        DepthToSpace(blockSize: 2),
+        GDN(channels: 64, kind: .simplifiedInverse, name: "dec.igdn2"),
+        Conv2d(inputChannels: 64, outputChannels: 12, kernelSize: 3, padding: 1, name: "dec.conv3", rng: &r),
+        DepthToSpace(blockSize: 2),
+    ])
+}
+
+let model = calibrationModel()
+let batch = Tensor.randomUniform([8, 3, 128, 128], using: &rng)
+let adam = Adam(learningRate: 1e-4)
+var lastLoss: Float = 0
+func trainStep() {
+    adam.zeroGrad(model.parameters)
+    let y = model.forward(batch, mode: .training)
+    let (loss, dY) = mseLoss(y, batch)
+    lastLoss = loss
+    _ = model.backward(dY)
+    adam.step(model.parameters)
+}
+if casesOnly { exit(0) }
+let stepTime = median(warmup: 2, minRepeats: 5, budget: 3, trainStep)
+print(String(format: "train step (calibration model, %d params, batch 8×128², MSE + Adam, no VQ): %.1f ms (target ≤ 236 ms)",
+    model.parameterCount, stepTime * 1e3))
+
+// Per-layer breakdown of one step (forward and backward), for the closing note.
+var layerTimes: [[String: Any]] = []
+do {
+    var h = batch
+    var forwardTimes: [Double] = []
+    adam.zeroGrad(model.parameters)
+    for layer in model.layers {
+        var out = h
+        forwardTimes.append(seconds { out = layer.forward(h, mode: .training) })
+        h = out
+    }
+    var d = mseLoss(h, batch).dPrediction
+    var backwardTimes: [Double] = []
+    for layer in model.layers.reversed() {
+        var out = d
+        backwardTimes.append(seconds { out = layer.backward(d) })
+        d = out
+    }
+    backwardTimes.reverse()
+    for (i, layer) in model.layers.enumerated() {
+        let name = layer.parameters.first.map { String($0.name.split(separator: ".").dropLast().joined(separator: ".")) } ?? "\(type(of: layer))"
+        layerTimes.append(["layer": name, "forward_ms": (forwardTimes[i] * 1e4).rounded() / 10, "backward_ms": (backwardTimes[i] * 1e4).rounded() / 10])
+        print(String(format: "  %-16@ fwd %6.2f ms  bwd %6.2f ms", name as NSString, forwardTimes[i] * 1e3, backwardTimes[i] * 1e3))
+    }
+}
+
+let result: [String: Any] = [
+    "machine": ["cpu": cpu, "online_cpus": ProcessInfo.processInfo.activeProcessorCount],
+    "openblas_core": coreName,
+    "openblas_coretype_env": environment["OPENBLAS_CORETYPE"] ?? "unset",
+    "threads": pool.threadCount,
+    "commit": commit,
+    "date": ISO8601DateFormatter().string(from: Date()),
+    "sgemm_gflops": (sgemm * 10).rounded() / 10,
+    "sgemm_1thread_gflops": (sgemmOne * 10).rounded() / 10,
+    "sgemm_shape": "1024x1024x1024, row bands over the pool",
+    "cases": entries,
+    "train_step": [
+        "model": "calibration autoencoder: enc conv5x5 s2 3→64, sGDN, conv5x5 s2 64→64, sGDN, conv5x5 s2 64→32; dec (conv3x3 + depth-to-space 2) x3 with inverse sGDN",
+        "parameters": model.parameterCount,
+        "batch": "8x3x128x128",
+        "loss": "MSE (autoencoder only: no VQ step is timed)",
+        "optimizer": "Adam",
+        "ms": (stepTime * 1e4).rounded() / 10,
+        "target_ms": 236,
+        "layers": layerTimes,
+    ],
+]
+let url = URL(fileURLWithPath: "Benchmarks/Results/kernels.json")
+try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+let data = try JSONSerialization.data(withJSONObject: result, options: [.prettyPrinted, .sortedKeys])
+try data.write(to: url)
+print("wrote \(url.path)")
