@@ -5,7 +5,7 @@ APT_PACKAGES := libpng-dev libzstd-dev libopenblas-dev pkg-config
 # OPENBLAS_CORETYPE=Haswell (set in this environment) halves OpenBLAS on AVX-512: unset for speed.
 FAST := env -u OPENBLAS_CORETYPE
 
-.PHONY: help deps build release test demo fixtures clean
+.PHONY: help deps build release test demo fixtures clean train-vq train-gaussian
 
 help: ## Show this message
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -31,6 +31,15 @@ demo: release ## Build the release binary and show the golden container file
 	.build/release/vqz info Tests/Fixtures/container/v1-minimal.vqz
 	@command -v python3 >/dev/null && python3 tools/vqz_dump.py Tests/Fixtures/container/v1-minimal.vqz >/dev/null \
 	  && echo "tools/vqz_dump.py (the independent reader) agrees the file is valid" || true
+
+DATA ?= ../shared/data/train
+train-vq: release ## Train the default VQ model in the background (log: train-vq.log)
+	nohup $(FAST) .build/release/vqz train --family vq --data $(DATA) -o codecs/rvq-k256-d32-f8.vqzm \
+	  --log train-vq.events $(TRAIN_FLAGS) > train-vq.log 2>&1 &
+
+train-gaussian: release ## Train the Gaussian VAE baseline in the background (log: train-gaussian.log)
+	nohup $(FAST) .build/release/vqz train --family gaussian --data $(DATA) -o codecs/gaussian-c32-f8.vqzm \
+	  --log train-gaussian.events $(TRAIN_FLAGS) > train-gaussian.log 2>&1 &
 
 fixtures: ## Regenerate the NumPy reference fixtures (on demand only)
 	python3 tools/make_fixtures.py

@@ -36,12 +36,12 @@ let package = Package(
             swiftSettings: kernelFlags),
         .target(name: "NN", dependencies: ["TensorCore", "Container"]),
         .target(name: "Models", dependencies: ["NN", "TensorCore"]),
-        .target(name: "Training", dependencies: ["Models", "NN", "TensorCore", "Imaging"]),
+        .target(name: "Training", dependencies: ["Models", "NN", "TensorCore", "Imaging", "Container"]),
 
         .executableTarget(
             name: "vqz",
             dependencies: [
-                "Container", "Imaging",
+                "Container", "Imaging", "Models", "Training", "TensorCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 

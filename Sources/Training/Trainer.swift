@@ -98,6 +98,12 @@ public final class Trainer {
 
     public var parameters: [Parameter] { vq?.parameters ?? gaussian!.parameters }
 
+    /// Sets the loss normaliser `var(data)` (measured on the training data before step 1).
+    public func setDataVariance(_ v: Float) {
+        precondition(v > 0 && v.isFinite, "data variance must be positive")
+        dataVariance = v
+    }
+
     /// The generator of step `t`'s draws.
     static func generator(seed: UInt64, step: Int) -> Xoshiro256 {
         Xoshiro256(seed: seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(step) &+ 1)
