@@ -32,10 +32,15 @@ public enum PNGDecoder {
             throw .tooLarge(width: scanned.width, height: scanned.height, limit: maxPixels)
         }
 
+        // libpng keeps a pointer to the compressed data from begin_read until finish_read, so it
+        // lives in memory this function owns for that whole span (an Array's buffer pointer is only
+        // valid inside its closure, and the optimizer may free the array after its last use).
+        let memory = PNGMemory(stripped)
+        defer { memory.free() }
         var image = png_image()
         image.version = UInt32(PNG_IMAGE_VERSION)
         defer { png_image_free(&image) }
-        let begun = stripped.withUnsafeBytes { png_image_begin_read_from_memory(&image, $0.baseAddress, $0.count) }
+        let begun = png_image_begin_read_from_memory(&image, memory.buffer.baseAddress, memory.buffer.count)
         guard begun != 0 else { throw .libpng(message: message(of: image)) }
         // libpng re-read IHDR: it must agree with the scan the limit was checked on.
         guard Int(image.width) == scanned.width, Int(image.height) == scanned.height else {
@@ -85,10 +90,12 @@ public enum PNGDecoder {
 
     /// Runs libpng on the original bytes only to obtain its error message.
     private static func failWithLibpng(_ data: [UInt8], maxPixels: Int) throws(ImagingError) {
+        let memory = PNGMemory(data)
+        defer { memory.free() }
         var image = png_image()
         image.version = UInt32(PNG_IMAGE_VERSION)
         defer { png_image_free(&image) }
-        let begun = data.withUnsafeBytes { png_image_begin_read_from_memory(&image, $0.baseAddress, $0.count) }
+        let begun = png_image_begin_read_from_memory(&image, memory.buffer.baseAddress, memory.buffer.count)
         if begun == 0 { throw .libpng(message: message(of: image)) }
         let (w, h) = (Int(image.width), Int(image.height))
         guard w * h <= maxPixels else { throw .tooLarge(width: w, height: h, limit: maxPixels) }
@@ -107,4 +114,16 @@ public enum PNGDecoder {
         }
         return text.isEmpty ? "unknown libpng error" : text
     }
+}
+
+/// A copy of PNG bytes at a stable address, for libpng's read-from-memory API.
+struct PNGMemory {
+    let buffer: UnsafeMutableRawBufferPointer
+
+    init(_ bytes: [UInt8]) {
+        buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, bytes.count), alignment: 16)
+        buffer.copyBytes(from: bytes)
+    }
+
+    func free() { buffer.deallocate() }
 }
