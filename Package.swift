@@ -7,6 +7,7 @@
 //   NN                       layers with hand-written backward passes, losses, Adam
 //   Models                   the VQ-VAE (residual VQ, EMA codebooks) and the Gaussian VAE baseline
 //   Training                 data loading, the training loop, checkpoint state
+//   Codec                    model files → networks; image ↔ .vqz through a model
 //   vqz                      the command-line tool (thin: parsing, I/O, printing)
 import PackageDescription
 
@@ -37,11 +38,12 @@ let package = Package(
         .target(name: "NN", dependencies: ["TensorCore", "Container"]),
         .target(name: "Models", dependencies: ["NN", "TensorCore"]),
         .target(name: "Training", dependencies: ["Models", "NN", "TensorCore", "Imaging", "Container"]),
+        .target(name: "Codec", dependencies: ["Models", "NN", "TensorCore", "Imaging", "Container"]),
 
         .executableTarget(
             name: "vqz",
             dependencies: [
-                "Container", "Imaging", "Models", "Training", "TensorCore",
+                "Container", "Imaging", "Models", "Training", "TensorCore", "Codec",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -57,6 +59,7 @@ let package = Package(
         .testTarget(name: "NNTests", dependencies: ["NN", "TensorCore"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "TensorCore"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "NN", "TensorCore"]),
+        .testTarget(name: "CodecTests", dependencies: ["Codec", "Training", "Models", "Imaging", "Container", "TensorCore"]),
         .testTarget(name: "CLITests", dependencies: ["vqz"]),
     ]
 )

@@ -1,0 +1,58 @@
+// The figures a VAE user asks of the Gaussian baseline, for one image: KL rate, negative ELBO and an
+// importance-weighted estimate of log p(x), in bits, and KL per latent channel (active units).
+//
+// Likelihood: p(x|z) = N(x̂(z), σ_x² I) on x ∈ [0, 1] with σ_x² = var(data)/2 (docs/design/models.md),
+// reported per dimension of the 8-bit image: bits/dim = −log₂ p(x)/D + 8, the usual change of
+// variables from [0, 1] densities to 256 levels per dimension.
+// Reference: Burda et al. 2016, https://arxiv.org/abs/1509.00519 (IWAE).
+
+import Foundation
+import Models
+import TensorCore
+
+public struct GaussianStatistics {
+    public var klBitsPerPixel: Double
+    public var negativeELBOBitsPerDim: Double
+    public var iwaeBitsPerDim: Double
+    /// KL per channel, nats per latent position.
+    public var klPerChannel: [Double]
+
+    /// Measures `x [1, 3, H, W]` (H, W multiples of 8) with `samples` importance samples.
+    public static func measure(_ model: GaussianVAE, x: Tensor, samples: Int, dataVariance: Float) -> GaussianStatistics {
+        let (mu, logVar) = model.posterior(x)
+        let (klTotal, perChannel) = GaussianVAE.klDivergence(mu: mu, logVar: logVar)
+        let pixels = Double(x.shape[2] * x.shape[3]), dims = 3 * pixels
+        let positions = Double(mu.shape[2] * mu.shape[3])
+        let sigma2 = Double(dataVariance) / 2
+        let logNormConst = -0.5 * dims * log(2 * Double.pi * sigma2)
+        var rng = Xoshiro256(seed: 0x1A7E)
+        var logWeights: [Double] = []
+        var reconstruction = 0.0
+        for _ in 0..<max(1, samples) {
+            var z = mu
+            var logQ = 0.0, logP = 0.0
+            for i in 0..<z.count {
+                let e = Double(rng.nextNormal()), s = exp(0.5 * Double(logVar.scalars[i]))
+                let v = Double(mu.scalars[i]) + s * e
+                z.scalars[i] = Float(v)
+                logQ += -0.5 * e * e - log(s) - 0.5 * log(2 * Double.pi)
+                logP += -0.5 * v * v - 0.5 * log(2 * Double.pi)
+            }
+            let y = model.decode(latents: z)
+            var se = 0.0
+            for i in 0..<x.count { let d = Double(y.scalars[i]) - Double(x.scalars[i]); se += d * d }
+            let logLik = logNormConst - se / (2 * sigma2)
+            reconstruction -= logLik
+            logWeights.append(logLik + logP - logQ)
+        }
+        reconstruction /= Double(max(1, samples))
+        let m = logWeights.max()!
+        let logPx = m + log(logWeights.reduce(0) { $0 + exp($1 - m) } / Double(logWeights.count))
+        let toBitsPerDim = { (nats: Double) in nats / (dims * log(2)) + 8 }
+        return GaussianStatistics(
+            klBitsPerPixel: klTotal / log(2) / pixels,
+            negativeELBOBitsPerDim: toBitsPerDim(reconstruction + klTotal),
+            iwaeBitsPerDim: toBitsPerDim(-logPx),
+            klPerChannel: perChannel.map { $0 / positions })
+    }
+}

@@ -1,0 +1,88 @@
+// A model file turned into a ready network: configuration from the metadata (never from shapes),
+// parameters and codebooks by name, the model id from the file's bytes.
+
+import Container
+import Foundation
+import Models
+import NN
+import TensorCore
+
+/// Why a model file cannot be used.
+public struct ModelLoadError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// A model ready to encode and decode.
+public final class LoadedModel {
+    public let name: String
+    public let id: ModelID
+    public let config: ModelConfig
+    public let metadata: [String: String]
+    public let vq: VQVAE?
+    public let gaussian: GaussianVAE?
+
+    /// Builds the network that `bytes` (a `.vqzm` file) describes.
+    ///
+    /// - Parameter name: how the user refers to the model (its file name without extension).
+    public init(bytes: [UInt8], name: String) throws {
+        let file: ModelFile
+        do { file = try ModelFile(bytes: bytes) } catch { throw ModelLoadError("\(name): \(error)") }
+        var strings: [String: String] = [:]
+        for entry in file.metadata {
+            switch entry.value {
+            case .string(let s): strings[entry.key] = s
+            case .int(let i): strings[entry.key] = "\(i)"
+            case .float(let f): strings[entry.key] = "\(f)"
+            }
+        }
+        let config: ModelConfig
+        do { config = try ModelConfig(metadata: strings) } catch { throw ModelLoadError("\(name): \(error)") }
+        self.name = name
+        self.id = ModelID(modelFile: bytes)
+        self.config = config
+        self.metadata = strings
+        switch config.family {
+        case .vq:
+            let model = VQVAE(config: config, seed: 0)
+            do { try loadParameters(model.parameters, from: Self.parametersOnly(file), architecture: config.architecture) } catch {
+                throw ModelLoadError("\(name): \(error)")
+            }
+            for l in 0..<config.stages {
+                let tensorName = "vq.codebook.\(l)"
+                guard let a = file.array(named: tensorName), let floats = a.floats else {
+                    throw ModelLoadError("\(name): the model file has no tensor \(tensorName)")
+                }
+                guard a.shape == [config.codebookSize, config.latentChannels] else {
+                    throw ModelLoadError("\(name): tensor \(tensorName) has shape \(a.shape), the configuration needs [\(config.codebookSize), \(config.latentChannels)]")
+                }
+                model.quantizer.codebooks[l] = Tensor(shape: a.shape, scalars: floats)
+            }
+            model.quantizer.initialized = true
+            vq = model
+            gaussian = nil
+        case .gaussian:
+            let model = GaussianVAE(config: config, seed: 0)
+            do { try loadParameters(model.parameters, from: Self.parametersOnly(file), architecture: config.architecture) } catch {
+                throw ModelLoadError("\(name): \(error)")
+            }
+            gaussian = model
+            vq = nil
+        }
+    }
+
+    /// Loads a model file from disk.
+    public convenience init(path: String) throws {
+        let bytes = try FileIO.read(path, maxBytes: 1 << 30)
+        let base = (path as NSString).lastPathComponent
+        try self.init(bytes: bytes, name: base.hasSuffix(".vqzm") ? String(base.dropLast(5)) : base)
+    }
+
+    /// The file without the arrays that are not layer parameters (codebooks, EMA and optimizer state).
+    static func parametersOnly(_ file: ModelFile) -> ModelFile {
+        ModelFile(metadata: file.metadata, arrays: file.arrays.filter { !$0.name.hasPrefix("vq.") && !$0.name.hasPrefix("adam.") })
+    }
+
+    /// Rate levels, 1 = smallest file.
+    public var levels: [Int] { config.levels }
+}

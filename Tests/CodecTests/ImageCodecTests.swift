@@ -1,0 +1,102 @@
+// Image ↔ .vqz round trips through tiny models built in the test (never the shipped ones): odd
+// sizes, gray, alpha, determinism, the Gaussian payload, and a file decoded with the wrong model.
+
+import Codec
+import Container
+import Imaging
+import Models
+import TensorCore
+import Testing
+import Training
+
+enum TinyModels {
+    static func bytes(_ config: ModelConfig, seed: UInt64) throws -> [UInt8] {
+        var options = TrainingOptions()
+        options.seed = seed
+        options.steps = 10
+        options.warmupSteps = 1
+        let trainer = Trainer(config: config, options: options, dataVariance: 0.05)
+        if let vq = trainer.vq {
+            // Codebooks from a fixed spread of vectors, as a trained model would have.
+            var rng = Xoshiro256(seed: seed)
+            for l in 0..<config.stages {
+                vq.quantizer.codebooks[l] = Tensor.randomNormal([config.codebookSize, config.latentChannels], std: 0.5, using: &rng)
+            }
+            vq.quantizer.initialized = true
+        }
+        return try trainer.modelFile(checkpoint: false).serialized()
+    }
+
+    // Built per use: a LoadedModel is not shared between concurrently running tests.
+    static var vq: LoadedModel { try! LoadedModel(bytes: bytes(ModelConfig(family: .vq, channels: 4, latentChannels: 3, stages: 3, codebookSize: 16), seed: 1), name: "tiny-vq") }
+    static var otherVQ: LoadedModel { try! LoadedModel(bytes: bytes(ModelConfig(family: .vq, channels: 4, latentChannels: 3, stages: 3, codebookSize: 16), seed: 2), name: "other-vq") }
+    static var gaussian: LoadedModel { try! LoadedModel(bytes: bytes(ModelConfig(family: .gaussian, channels: 4, latentChannels: 3, quantSteps: [0.5, 0.1]), seed: 3), name: "tiny-gaussian") }
+}
+
+func testImage(width: Int, height: Int, format: PixelFormat, seed: UInt64) -> PixelImage {
+    var rng = Xoshiro256(seed: seed)
+    let samples = (0..<(width * height * format.channels)).map { i -> UInt8 in
+        UInt8(truncatingIfNeeded: (i * 7) / format.channels + Int(rng.next() % 16))
+    }
+    return PixelImage(width: width, height: height, format: format, samples: samples)
+}
+
+@Suite struct ImageCodecTests {
+    @Test(arguments: [(1, 1), (17, 31), (33, 65), (8, 8)])
+    func oddSizesRoundTrip(width: Int, height: Int) throws {
+        let image = testImage(width: width, height: height, format: .rgb, seed: 5)
+        for level in TinyModels.vq.levels {
+            let bytes = try ImageCodec.encode(image, model: TinyModels.vq, level: level)
+            let header = try BitstreamHeader.parse(bytes)
+            #expect(header.imageWidth == width && header.imageHeight == height && header.level == level)
+            #expect(header.gridWidth == (width + 7) / 8)
+            let decoded = try ImageCodec.decode(bytes, model: TinyModels.vq)
+            #expect(decoded.width == width && decoded.height == height && decoded.format == .rgb)
+        }
+    }
+
+    @Test func grayAndAlphaComeBack() throws {
+        let gray = testImage(width: 19, height: 11, format: .grayAlpha, seed: 6)
+        let bytes = try ImageCodec.encode(gray, model: TinyModels.vq, level: 2)
+        let decoded = try ImageCodec.decode(bytes, model: TinyModels.vq)
+        #expect(decoded.format == .grayAlpha)
+        #expect(decoded.alpha == gray.alpha, "alpha must be lossless")
+        let rgba = testImage(width: 9, height: 14, format: .rgba, seed: 7)
+        let back = try ImageCodec.decode(try ImageCodec.encode(rgba, model: TinyModels.vq, level: 1), model: TinyModels.vq)
+        #expect(back.format == .rgba && back.alpha == rgba.alpha)
+    }
+
+    @Test func encodingAndDecodingAreDeterministic() throws {
+        let image = testImage(width: 40, height: 24, format: .rgb, seed: 8)
+        let a = try ImageCodec.encode(image, model: TinyModels.vq, level: 3)
+        let b = try ImageCodec.encode(image, model: TinyModels.vq, level: 3)
+        #expect(a == b)
+        #expect(try ImageCodec.decode(a, model: TinyModels.vq) == ImageCodec.decode(a, model: TinyModels.vq))
+    }
+
+    @Test func gaussianLatentsRoundTrip() throws {
+        let image = testImage(width: 21, height: 13, format: .rgb, seed: 9)
+        for level in TinyModels.gaussian.levels {
+            let bytes = try ImageCodec.encode(image, model: TinyModels.gaussian, level: level)
+            let header = try BitstreamHeader.parse(bytes)
+            #expect(header.payloadKind == .gaussianLatents && header.planeCount == 3)
+            #expect(header.quantStep == [0.5, 0.1][level - 1])
+            let decoded = try ImageCodec.decode(bytes, model: TinyModels.gaussian)
+            #expect(decoded.width == 21 && decoded.height == 13)
+        }
+    }
+
+    @Test func wrongModelIsRefusedByName() throws {
+        let bytes = try ImageCodec.encode(testImage(width: 8, height: 8, format: .rgb, seed: 10), model: TinyModels.vq, level: 1)
+        let error = #expect(throws: CodecError.self) { try ImageCodec.decode(bytes, model: TinyModels.otherVQ) }
+        #expect(error?.description.contains(TinyModels.vq.id.hex) == true)
+        #expect(throws: CodecError.self) { try ImageCodec.encode(testImage(width: 8, height: 8, format: .rgb, seed: 10), model: TinyModels.vq, level: 4) }
+    }
+
+    @Test func paddingReplicatesEdges() {
+        let image = PixelImage(width: 2, height: 1, format: .gray, samples: [10, 200])
+        let x = ImageCodec.paddedTensor(image, factor: 8)
+        #expect(x.shape == [1, 3, 8, 8])
+        #expect(x[0, 0, 7, 7] == Float(200) / 255 && x[0, 2, 5, 0] == Float(10) / 255)
+    }
+}
