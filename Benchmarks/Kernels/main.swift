@@ -61,6 +61,20 @@ func sgemmGFLOPs(m: Int, n: Int, k: Int) -> Double {
 
 let stepOnly = CommandLine.arguments.contains("--step-only")  // for profiling the training step
 let casesOnly = CommandLine.arguments.contains("--cases-only")
+if CommandLine.arguments.contains("--gemm-shapes") {
+    // Orientation experiment: C[m,n] = A[m,k]·B[k,n] single-threaded, for small-M conv GEMMs.
+    for (m, n, k, ta, tb) in [(12, 4096, 576, false, false), (4096, 12, 576, true, true), (12, 576, 4096, false, true), (576, 12, 4096, false, true),
+                              (64, 1024, 1600, false, false), (1024, 64, 1600, true, true), (64, 256, 1600, false, false), (64, 128, 1600, false, false)] {
+        let a = Tensor.randomNormal(ta ? [k, m] : [m, k], using: &rng)
+        let b = Tensor.randomNormal(tb ? [n, k] : [k, n], using: &rng)
+        var c = Tensor(shape: [m, n])
+        let t = median(budget: 0.5) {
+            Kernels.gemm(transposeA: ta, transposeB: tb, m: m, n: n, k: k, a: a.scalars, lda: a.shape[1], b: b.scalars, ldb: b.shape[1], beta: 0, c: &c.scalars, ldc: n)
+        }
+        print(String(format: "gemm m%5d n%5d k%5d tA %d tB %d: %6.1f GFLOP/s", m, n, k, ta ? 1 : 0, tb ? 1 : 0, 2 * Double(m * n * k) / t * 1e-9))
+    }
+    exit(0)
+}
 let sgemm = stepOnly ? 1 : sgemmGFLOPs(m: 1024, n: 1024, k: 1024)
 print(String(format: "sgemm 1024³ (%d threads): %.1f GFLOP/s", pool.threadCount, sgemm))
 let sgemmOne: Double = stepOnly ? 1 : ThreadPool.$current.withValue(ThreadPool(threadCount: 1)) {
