@@ -74,10 +74,13 @@ extension Kernels {
                     let dst = phased + (ci * hSpan + hh) * s * wq
                     for ph in 0..<s {
                         let d = dst + ph * wq
-                        for q in 0..<wq {
-                            let wi = q * s + ph
-                            d[q] = wi < w ? src[wi] : 0
+                        let full = (w - ph + s - 1) / s  // q with q·s + φ < w
+                        if s == 2 {
+                            for q in 0..<full { d[q] = src[2 * q + ph] }  // stride-2 gather
+                        } else {
+                            for q in 0..<full { d[q] = src[q * s + ph] }
                         }
+                        for q in full..<wq { d[q] = 0 }
                     }
                 }
             }
@@ -105,9 +108,11 @@ extension Kernels {
                         } else {
                             src = UnsafePointer(phased + ((ci * hSpan + hi - hLo) * s + phase) * wq + shift)
                         }
-                        if jLo > 0 { d.update(repeating: 0, count: jLo) }
+                        // The borders are at most `padding` wide: inline; the copy goes
+                        // through memmove (libc's AVX-512 path beats our baseline-x86 loop).
+                        for j in 0..<jLo { d[j] = 0 }
                         (d + jLo).update(from: src + jLo, count: jHi - jLo)
-                        if jHi < wo { (d + jHi).update(repeating: 0, count: wo - jHi) }
+                        for j in jHi..<wo { d[j] = 0 }
                     }
                 }
             }
