@@ -201,6 +201,8 @@ extension Kernels {
     /// 512 KiB so that it is still in L2 when the GEMM packs it (measured: 64×1024×1600 GEMMs go
     /// from ~41 to ~58 GFLOP/s per core with 128-column blocks).
     static func blockRows(patchSize: Int, outputWidth: Int) -> Int {
+        // Tried 64 Ki–256 Ki floats and 128–512 minimum columns: differences were within the
+        // noise of this shared machine; 128 Ki floats (512 KiB, half of L2) is kept.
         let targetColumns = max(128, 131_072 / max(1, patchSize))
         return max(1, (targetColumns + outputWidth / 2) / outputWidth)
     }
