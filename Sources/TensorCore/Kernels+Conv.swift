@@ -175,9 +175,11 @@ extension Kernels {
         }
     }
 
-    /// `dx[c, h, q·s + φ] += phased[c, h, φ, q]`.
+    /// `dx[c, h, q·s + φ] += phased[c, h, φ, q]` (or `=` when `accumulate` is false: every
+    /// element of `dx` has exactly one phase entry).
     static func interleavePhases(
-        _ phased: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>, _ g: ConvGeometry
+        _ phased: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
+        accumulate: Bool = true
     ) {
         let c = g.inputChannels, h = g.inputHeight, w = g.inputWidth, s = g.stride
         let wq = (w + s - 1) / s
@@ -188,9 +190,16 @@ extension Kernels {
                 for ph in 0..<s {
                     let sr = src + ph * wq
                     var q = 0
-                    while q * s + ph < w {
-                        dst[q * s + ph] += sr[q]
-                        q += 1
+                    if accumulate {
+                        while q * s + ph < w {
+                            dst[q * s + ph] += sr[q]
+                            q += 1
+                        }
+                    } else {
+                        while q * s + ph < w {
+                            dst[q * s + ph] = sr[q]
+                            q += 1
+                        }
                     }
                 }
             }
@@ -348,8 +357,9 @@ extension Kernels {
                             let scatter = pdx != nil && flipped == nil
                             var phased: UnsafeMutablePointer<Float>? = nil
                             if scatter {
-                                (pdx! + img * inSize).update(repeating: 0, count: inSize)
-                                if g.stride > 1 {
+                                if g.stride == 1 {
+                                    (pdx! + img * inSize).update(repeating: 0, count: inSize)
+                                } else {  // the interleave below overwrites every element of dX_n
                                     // slot 7: im2col's own phase split uses slot 6.
                                     phased = Scratch.buffer(slot: 7, count: phasedCount(g))
                                     phased!.update(repeating: 0, count: phasedCount(g))
@@ -378,7 +388,9 @@ extension Kernels {
                                 }
                                 b0 = b1
                             }
-                            if let phased { interleavePhases(phased, into: pdx! + img * inSize, g) }
+                            if let phased {
+                                interleavePhases(phased, into: pdx! + img * inSize, g, accumulate: false)
+                            }
                             if let pdx, let flipped {
                                 // Stride 1, C_out < C_in: dX_n = conv(dY_n, flipped W, pad k−1−p),
                                 // whose im2col has C_out·k·k rows instead of C_in·k·k.
