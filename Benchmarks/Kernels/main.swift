@@ -58,6 +58,44 @@ print("threads: \(pool.threadCount); cpu: \(cpu); commit: \(commit)")
 
 var rng = Xoshiro256(seed: 2024)
 
+/// Per-call overhead of `parallelFor` with one trivial item per thread, back to back (the
+/// workers are spinning, as inside a training step).
+func poolOverheadMicroseconds() -> Double {
+    var sink = [Int](repeating: 0, count: pool.threadCount)
+    let calls = 20_000
+    let t = sink.withUnsafeMutableBufferPointer { p -> Double in
+        let p = p.baseAddress!
+        pool.parallelFor(count: pool.threadCount) { i in p[i] &+= 1 }
+        return seconds {
+            for _ in 0..<calls { pool.parallelFor(count: pool.threadCount) { i in p[i] &+= 1 } }
+        }
+    }
+    return t / Double(calls) * 1e6
+}
+let poolOverhead = poolOverheadMicroseconds()
+print(String(format: "thread pool: %.2f µs per parallelFor call (%d trivial items, back to back)", poolOverhead, pool.threadCount))
+
+/// Fork–join cost with real work: `threadCount` items of ~10 µs each. Returns (wall per call,
+/// the same work run serially per call), both in µs; ideal parallel wall = serial / threads.
+func poolForkJoinMicroseconds() -> (parallel: Double, serial: Double) {
+    var sink = [Float](repeating: 0, count: pool.threadCount * 16)
+    let work = 4_000
+    func item(_ p: UnsafeMutablePointer<Float>, _ i: Int) {
+        var x = p[i * 16]
+        for k in 0..<work { x = x * 0.999_9 + Float(k & 7) }
+        p[i * 16] = x
+    }
+    let calls = 2_000
+    return sink.withUnsafeMutableBufferPointer { p in
+        let p = p.baseAddress!
+        let serial = seconds { for _ in 0..<calls { for i in 0..<pool.threadCount { item(p, i) } } }
+        let parallel = seconds { for _ in 0..<calls { pool.parallelFor(count: pool.threadCount) { i in item(p, i) } } }
+        return (parallel / Double(calls) * 1e6, serial / Double(calls) * 1e6)
+    }
+}
+let forkJoin = poolForkJoinMicroseconds()
+print(String(format: "thread pool fork–join: %.1f µs per call vs %.1f µs serial (%d items)", forkJoin.parallel, forkJoin.serial, pool.threadCount))
+
 // MARK: sgemm
 
 /// GFLOP/s of `Kernels.matmul` (row bands over the pool, single-threaded OpenBLAS per band).
@@ -242,6 +280,8 @@ let result: [String: Any] = [
     "openblas_core": coreName,
     "openblas_coretype_env": environment["OPENBLAS_CORETYPE"] ?? "unset",
     "threads": pool.threadCount,
+    "pool_overhead_us_per_call": (poolOverhead * 100).rounded() / 100,
+    "pool_fork_join_us": ["parallel": (forkJoin.parallel * 10).rounded() / 10, "serial": (forkJoin.serial * 10).rounded() / 10],
     "commit": commit,
     "date": ISO8601DateFormatter().string(from: Date()),
     "sgemm_gflops": (sgemm * 10).rounded() / 10,
