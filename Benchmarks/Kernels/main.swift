@@ -2,6 +2,9 @@
 // wall time of one full training step (forward, backward, Adam) of the calibration autoencoder.
 // Writes Benchmarks/Results/kernels.json. Run through `make bench-kernels` (release build,
 // OPENBLAS_CORETYPE unset so OpenBLAS picks its native kernel).
+//
+// Options for development: --step-only (training step only, for perf), --cases-only (conv cases
+// only), --gemm-shapes (GEMM orientation experiment), --pool-check (items run by workers).
 
 import COpenBLAS
 import Foundation
@@ -92,6 +95,24 @@ func poolForkJoinMicroseconds() -> (parallel: Double, serial: Double) {
         let parallel = seconds { for _ in 0..<calls { pool.parallelFor(count: pool.threadCount) { i in item(p, i) } } }
         return (parallel / Double(calls) * 1e6, serial / Double(calls) * 1e6)
     }
+}
+if CommandLine.arguments.contains("--pool-check") {
+    // How many items did threads other than the caller run?
+    let caller = pthread_self()
+    var others = [Int](repeating: 0, count: 64)
+    others.withUnsafeMutableBufferPointer { p in
+        let p = p.baseAddress!
+        for _ in 0..<200 {
+            pool.parallelFor(count: 64) { i in
+                var x: Float = 1
+                for k in 0..<20_000 { x = x * 0.9999 + Float(k & 3) }
+                if pthread_equal(pthread_self(), caller) == 0 { p[i] += 1 }
+                if x == 0 { p[i] += 1000 }
+            }
+        }
+    }
+    print("items run by workers: \(others.reduce(0, +)) of \(64 * 200)")
+    exit(0)
 }
 let forkJoin = poolForkJoinMicroseconds()
 print(String(format: "thread pool fork–join: %.1f µs per call vs %.1f µs serial (%d items)", forkJoin.parallel, forkJoin.serial, pool.threadCount))
@@ -234,14 +255,12 @@ func trainStep() {
     adam.step(model.parameters)
 }
 if casesOnly { exit(0) }
-let cpuBefore = cpuSeconds(), wallBefore = seconds {}
 var stepWalls: [Double] = []
 trainStep()
 trainStep()
 let cpuStart = cpuSeconds()
 for _ in 0..<8 { stepWalls.append(seconds(trainStep)) }
 let stepCPU = (cpuSeconds() - cpuStart) / 8
-_ = (cpuBefore, wallBefore)
 stepWalls.sort()
 let stepTime = stepWalls[stepWalls.count / 2]
 let stepBest = stepWalls[0]
