@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 // 2-D convolution and transposed convolution, forward and backward, as im2col + GEMM per image
 // (or per band of output rows when the batch is small), spread over the thread pool. The direct
 // loop versions (`…Naive`) are the definitions (PyTorch Conv2d / ConvTranspose2d semantics).
@@ -77,10 +74,13 @@ extension Kernels {
                     let dst = phased + (ci * hSpan + hh) * s * wq
                     for ph in 0..<s {
                         let d = dst + ph * wq
-                        for q in 0..<wq {
-                            let wi = q * s + ph
-                            d[q] = wi < w ? src[wi] : 0
+                        let full = (w - ph + s - 1) / s  // q with q·s + φ < w
+                        if s == 2 {
+                            for q in 0..<full { d[q] = src[2 * q + ph] }  // stride-2 gather
+                        } else {
+                            for q in 0..<full { d[q] = src[q * s + ph] }
                         }
+                        for q in full..<wq { d[q] = 0 }
                     }
                 }
             }
@@ -108,9 +108,11 @@ extension Kernels {
                         } else {
                             src = UnsafePointer(phased + ((ci * hSpan + hi - hLo) * s + phase) * wq + shift)
                         }
-                        if jLo > 0 { d.update(repeating: 0, count: jLo) }
+                        // The borders are at most `padding` wide: inline; the copy goes
+                        // through memmove (libc's AVX-512 path beats our baseline-x86 loop).
+                        for j in 0..<jLo { d[j] = 0 }
                         (d + jLo).update(from: src + jLo, count: jHi - jLo)
-                        if jHi < wo { (d + jHi).update(repeating: 0, count: wo - jHi) }
+                        for j in jHi..<wo { d[j] = 0 }
                     }
                 }
             }
@@ -123,16 +125,31 @@ extension Kernels {
     public static func col2im(
         _ col: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ g: ConvGeometry
     ) {
-        let c = g.inputChannels, h = g.inputHeight, w = g.inputWidth
-        let k = g.kernelSize, s = g.stride, p = g.padding
-        let ho = g.outputHeight, wo = g.outputWidth
-        let cols = ho * wo
-        let wq = (w + s - 1) / s
-        var phased = dx
-        if s > 1 {
-            phased = Scratch.buffer(slot: 6, count: c * h * s * wq)
-            phased.update(repeating: 0, count: c * h * s * wq)
+        if g.stride == 1 {
+            col2imAccumulate(col, into: dx, g, rows: 0..<g.outputHeight)
+            return
         }
+        let phased = Scratch.buffer(slot: 6, count: phasedCount(g))
+        phased.update(repeating: 0, count: phasedCount(g))
+        col2imAccumulate(col, into: phased, g, rows: 0..<g.outputHeight)
+        interleavePhases(phased, into: dx, g)
+    }
+
+    /// Floats in the column-phase layout `[C, H, s, ⌈W/s⌉]` of one image.
+    static func phasedCount(_ g: ConvGeometry) -> Int {
+        g.inputChannels * g.inputHeight * g.stride * ((g.inputWidth + g.stride - 1) / g.stride)
+    }
+
+    /// Accumulates `col [C·k·k, rows·W_out]` (output rows `rows`) into `target`: `dx [C, H, W]`
+    /// for stride 1, the column-phase layout `[C, H, s, ⌈W/s⌉]` otherwise.
+    static func col2imAccumulate(
+        _ col: UnsafePointer<Float>, into target: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
+        rows: Range<Int>
+    ) {
+        let c = g.inputChannels, h = g.inputHeight, w = g.inputWidth
+        let k = g.kernelSize, s = g.stride, p = g.padding, wo = g.outputWidth
+        let cols = rows.count * wo
+        let wq = (w + s - 1) / s
         for v in 0..<k {
             let jLo = min(wo, max(0, ceilDiv(p - v, s)))
             let jHi = max(jLo, min(wo, floorDiv(w - 1 + p - v, s) + 1))
@@ -141,31 +158,46 @@ extension Kernels {
             for ci in 0..<c {
                 for u in 0..<k {
                     let srcRow = col + ((ci * k + u) * k + v) * cols
-                    for i in 0..<ho {
+                    for (r, i) in rows.enumerated() {
                         let hi = s * i + u - p
                         if hi < 0 || hi >= h { continue }
-                        let src = srcRow + i * wo
+                        let src = srcRow + r * wo
                         let d: UnsafeMutablePointer<Float>
                         if s == 1 {
-                            d = dx + (ci * h + hi) * w + t
+                            d = target + (ci * h + hi) * w + t
                         } else {
-                            d = phased + ((ci * h + hi) * s + phase) * wq + shift
+                            d = target + ((ci * h + hi) * s + phase) * wq + shift
                         }
                         for j in jLo..<jHi { d[j] += src[j] }
                     }
                 }
             }
         }
-        if s > 1 {
-            for ci in 0..<c {
-                for hh in 0..<h {
-                    let dst = dx + (ci * h + hh) * w
-                    let src = phased + (ci * h + hh) * s * wq
-                    for ph in 0..<s {
-                        let sr = src + ph * wq
-                        var q = 0
+    }
+
+    /// `dx[c, h, q·s + φ] += phased[c, h, φ, q]` (or `=` when `accumulate` is false: every
+    /// element of `dx` has exactly one phase entry).
+    static func interleavePhases(
+        _ phased: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
+        accumulate: Bool = true
+    ) {
+        let c = g.inputChannels, h = g.inputHeight, w = g.inputWidth, s = g.stride
+        let wq = (w + s - 1) / s
+        for ci in 0..<c {
+            for hh in 0..<h {
+                let dst = dx + (ci * h + hh) * w
+                let src = phased + (ci * h + hh) * s * wq
+                for ph in 0..<s {
+                    let sr = src + ph * wq
+                    var q = 0
+                    if accumulate {
                         while q * s + ph < w {
                             dst[q * s + ph] += sr[q]
+                            q += 1
+                        }
+                    } else {
+                        while q * s + ph < w {
+                            dst[q * s + ph] = sr[q]
                             q += 1
                         }
                     }
@@ -174,14 +206,17 @@ extension Kernels {
         }
     }
 
-    /// Output-row bands per image: one band when the batch alone fills the pool, else bands of
-    /// about 2048 output pixels. Depends on shapes only (determinism).
-    nonisolated(unsafe) static var experimentBandCols: Int = {
-        if let s = getenv("VQZ_BAND_COLS") { return Int(String(cString: s)) ?? 0 }
-        return 0
-    }()
+    /// Output rows per cache block: the im2col block of `C_in·k·k × rows·W_out` floats stays near
+    /// 512 KiB so that it is still in L2 when the GEMM packs it (measured: 64×1024×1600 GEMMs go
+    /// from ~41 to ~58 GFLOP/s per core with 128-column blocks).
+    static func blockRows(patchSize: Int, outputWidth: Int) -> Int {
+        // Tried 64 Ki–256 Ki floats and 128–512 minimum columns: differences were within the
+        // noise of this shared machine; 128 Ki floats (512 KiB, half of L2) is kept.
+        let targetColumns = max(128, 131_072 / max(1, patchSize))
+        return max(1, (targetColumns + outputWidth / 2) / outputWidth)
+    }
+
     static func rowBands(batch: Int, outputHeight: Int, outputWidth: Int) -> Int {
-        if experimentBandCols > 0 { return max(1, min(outputHeight, outputHeight * outputWidth / experimentBandCols)) }
         if batch >= 4 { return 1 }
         return max(1, min(outputHeight, outputHeight * outputWidth / 2048))
     }
@@ -210,27 +245,33 @@ extension Kernels {
                     ThreadPool.current.parallelFor(count: n * bands) { item in
                         let img = item / bands, band = item % bands
                         let r0 = band * ho / bands, r1 = (band + 1) * ho / bands
-                        let cols = (r1 - r0) * wo
                         let xn = px + img * inSize
-                        let yn = py + img * outSize + r0 * wo
-                        let col: UnsafePointer<Float>
-                        if g.isPointwise {
-                            col = UnsafePointer(xn + r0 * wo)
-                        } else {
-                            let buf = Scratch.buffer(slot: 0, count: g.patchSize * cols)
-                            im2col(xn, buf, g, rows: r0..<r1)
-                            col = UnsafePointer(buf)
-                        }
-                        // y_n[:, band] = W [C_out, C_in·k·k] · col [C_in·k·k, cols]
-                        gemm(
-                            transposeA: false, transposeB: false, m: g.outputChannels, n: cols,
-                            k: g.patchSize, a: pw, lda: g.patchSize, b: col,
-                            ldb: g.isPointwise ? ho * wo : cols, beta: 0, c: yn, ldc: ho * wo)
-                        if let biasScalars {
-                            for o in 0..<g.outputChannels {
-                                let row = yn + o * ho * wo, b = biasScalars[o]
-                                for j in 0..<cols { row[j] += b }
+                        let step = g.isPointwise ? r1 - r0 : blockRows(patchSize: g.patchSize, outputWidth: wo)
+                        var b0 = r0
+                        while b0 < r1 {
+                            let b1 = min(r1, b0 + step)
+                            let cols = (b1 - b0) * wo
+                            let yn = py + img * outSize + b0 * wo
+                            let col: UnsafePointer<Float>
+                            if g.isPointwise {
+                                col = UnsafePointer(xn + b0 * wo)
+                            } else {
+                                let buf = Scratch.buffer(slot: 0, count: g.patchSize * cols)
+                                im2col(xn, buf, g, rows: b0..<b1)
+                                col = UnsafePointer(buf)
                             }
+                            // y_n[:, block] = W [C_out, C_in·k·k] · col [C_in·k·k, cols]
+                            gemm(
+                                transposeA: false, transposeB: false, m: g.outputChannels, n: cols,
+                                k: g.patchSize, a: pw, lda: g.patchSize, b: col,
+                                ldb: g.isPointwise ? ho * wo : cols, beta: 0, c: yn, ldc: ho * wo)
+                            if let biasScalars {
+                                for o in 0..<g.outputChannels {
+                                    let row = yn + o * ho * wo, b = biasScalars[o]
+                                    for j in 0..<cols { row[j] += b }
+                                }
+                            }
+                            b0 = b1
                         }
                     }
                 }
@@ -294,45 +335,79 @@ extension Kernels {
                         let pdx = inputGradient ? pdx.baseAddress : nil
                         ThreadPool.current.parallelFor(count: n) { img in
                             let xn = px + img * inSize, dyn = pdy + img * cout * cols
-                            let col: UnsafeMutablePointer<Float>
-                            if g.isPointwise {
-                                col = UnsafeMutablePointer(mutating: xn)
-                            } else {
-                                col = Scratch.buffer(slot: 0, count: patch * cols)
-                                im2col(xn, col, g, rows: 0..<ho)
-                            }
-                            // dW_n [C_out, patch] = dY_n [C_out, cols] · colᵀ
-                            gemm(
-                                transposeA: false, transposeB: true, m: cout, n: patch, k: cols,
-                                a: dyn, lda: cols, b: col, ldb: cols, beta: 0,
-                                c: partials + img * wSize, ldc: patch)
+                            let dWn = partials + img * wSize
                             if hasBias {
                                 let db = partials + n * wSize + img * cout
-                                for o in 0..<cout {
-                                    db[o] = sumRow(dyn + o * cols, cols)
+                                for o in 0..<cout { db[o] = sumRow(dyn + o * cols, cols) }
+                            }
+                            if g.isPointwise {
+                                // dW_n = dY_n · x_nᵀ; dX_n = Wᵀ · dY_n (no im2col).
+                                gemm(
+                                    transposeA: false, transposeB: true, m: cout, n: patch, k: cols,
+                                    a: dyn, lda: cols, b: xn, ldb: cols, beta: 0, c: dWn, ldc: patch)
+                                if let pdx {
+                                    gemm(
+                                        transposeA: true, transposeB: false, m: patch, n: cols,
+                                        k: cout, a: pw, lda: patch, b: dyn, ldb: cols, beta: 0,
+                                        c: pdx + img * inSize, ldc: cols)
                                 }
+                                return
+                            }
+                            let step = blockRows(patchSize: patch, outputWidth: wo)
+                            let scatter = pdx != nil && flipped == nil
+                            var phased: UnsafeMutablePointer<Float>? = nil
+                            if scatter {
+                                if g.stride == 1 {
+                                    (pdx! + img * inSize).update(repeating: 0, count: inSize)
+                                } else {  // the interleave below overwrites every element of dX_n
+                                    // slot 7: im2col's own phase split uses slot 6.
+                                    phased = Scratch.buffer(slot: 7, count: phasedCount(g))
+                                    phased!.update(repeating: 0, count: phasedCount(g))
+                                }
+                            }
+                            var b0 = 0
+                            while b0 < ho {
+                                let b1 = min(ho, b0 + step)
+                                let bc = (b1 - b0) * wo
+                                let col = Scratch.buffer(slot: 0, count: patch * bc)
+                                let dyb = dyn + b0 * wo
+                                im2col(xn, col, g, rows: b0..<b1)
+                                // dW_n [C_out, patch] (+)= dY_n[:, block] · col_blockᵀ
+                                gemm(
+                                    transposeA: false, transposeB: true, m: cout, n: patch, k: bc,
+                                    a: dyb, lda: cols, b: col, ldb: bc, beta: b0 == 0 ? 0 : 1,
+                                    c: dWn, ldc: patch)
+                                if scatter {
+                                    // dcol [patch, block] = Wᵀ · dY_n[:, block], scattered back.
+                                    gemm(
+                                        transposeA: true, transposeB: false, m: patch, n: bc,
+                                        k: cout, a: pw, lda: patch, b: dyb, ldb: cols, beta: 0,
+                                        c: col, ldc: bc)
+                                    col2imAccumulate(
+                                        col, into: phased ?? (pdx! + img * inSize), g, rows: b0..<b1)
+                                }
+                                b0 = b1
+                            }
+                            if let phased {
+                                interleavePhases(phased, into: pdx! + img * inSize, g, accumulate: false)
                             }
                             if let pdx, let flipped {
                                 // Stride 1, C_out < C_in: dX_n = conv(dY_n, flipped W, pad k−1−p),
                                 // whose im2col has C_out·k·k rows instead of C_in·k·k.
-                                let fcol = Scratch.buffer(slot: 0, count: fg.patchSize * fg.outputHeight * fg.outputWidth)
-                                im2col(dyn, fcol, fg, rows: 0..<fg.outputHeight)
-                                gemm(
-                                    transposeA: false, transposeB: false, m: fg.outputChannels,
-                                    n: inSize / g.inputChannels, k: fg.patchSize, a: flipped,
-                                    lda: fg.patchSize, b: fcol, ldb: inSize / g.inputChannels,
-                                    beta: 0, c: pdx + img * inSize, ldc: inSize / g.inputChannels)
-                            } else if let pdx {
-                                let dxn = pdx + img * inSize
-                                // dcol [patch, cols] = Wᵀ · dY_n, then scattered back by col2im.
-                                let dcol = g.isPointwise ? dxn : col
-                                gemm(
-                                    transposeA: true, transposeB: false, m: patch, n: cols,
-                                    k: cout, a: pw, lda: patch, b: dyn, ldb: cols, beta: 0,
-                                    c: dcol, ldc: cols)
-                                if !g.isPointwise {
-                                    dxn.update(repeating: 0, count: inSize)
-                                    col2im(dcol, dxn, g)
+                                let hw = inSize / g.inputChannels
+                                let fstep = blockRows(patchSize: fg.patchSize, outputWidth: fg.outputWidth)
+                                var f0 = 0
+                                while f0 < fg.outputHeight {
+                                    let f1 = min(fg.outputHeight, f0 + fstep)
+                                    let fc = (f1 - f0) * fg.outputWidth
+                                    let fcol = Scratch.buffer(slot: 0, count: fg.patchSize * fc)
+                                    im2col(dyn, fcol, fg, rows: f0..<f1)
+                                    gemm(
+                                        transposeA: false, transposeB: false, m: fg.outputChannels,
+                                        n: fc, k: fg.patchSize, a: flipped, lda: fg.patchSize,
+                                        b: fcol, ldb: fc, beta: 0,
+                                        c: pdx + img * inSize + f0 * fg.outputWidth, ldc: hw)
+                                    f0 = f1
                                 }
                             }
                         }
@@ -550,11 +625,13 @@ extension Kernels {
                                     let hi = s * i + u - p, wi = s * j + v - p
                                     guard hi >= 0, hi < g.inputHeight, wi >= 0, wi < g.inputWidth
                                     else { continue }
-                                    acc += Double(w[o, c, u, v]) * Double(x[b, c, hi, wi])
+                                    let wIdx = ((o * g.inputChannels + c) * k + u) * k + v
+                                    let xIdx = ((b * g.inputChannels + c) * g.inputHeight + hi) * g.inputWidth + wi
+                                    acc += Double(w.scalars[wIdx]) * Double(x.scalars[xIdx])
                                 }
                             }
                         }
-                        y[b, o, i, j] = Float(acc)
+                        y.scalars[((b * g.outputChannels + o) * g.outputHeight + i) * g.outputWidth + j] = Float(acc)
                     }
                 }
             }
@@ -575,7 +652,7 @@ extension Kernels {
             for o in 0..<g.outputChannels {
                 for i in 0..<g.outputHeight {
                     for j in 0..<g.outputWidth {
-                        let d = Double(dOut[b, o, i, j])
+                        let d = Double(dOut.scalars[((b * g.outputChannels + o) * g.outputHeight + i) * g.outputWidth + j])
                         db[o] += d
                         for c in 0..<g.inputChannels {
                             for u in 0..<k {
@@ -617,14 +694,14 @@ extension Kernels {
             for c in 0..<cin {
                 for i in 0..<x.shape[2] {
                     for j in 0..<x.shape[3] {
-                        let xv = Double(x[b, c, i, j])
+                        let xv = Double(x.scalars[((b * cin + c) * x.shape[2] + i) * x.shape[3] + j])
                         for o in 0..<cout {
                             for u in 0..<k {
                                 for v in 0..<k {
                                     let oi = s * i + u - p, oj = s * j + v - p
                                     guard oi >= 0, oi < ho, oj >= 0, oj < wo else { continue }
                                     y[((b * cout + o) * ho + oi) * wo + oj] +=
-                                        xv * Double(w[c, o, u, v])
+                                        xv * Double(w.scalars[((c * cout + o) * k + u) * k + v])
                                 }
                             }
                         }
@@ -668,7 +745,7 @@ extension Kernels {
                                 for v in 0..<k {
                                     let oi = s * i + u - p, oj = s * j + v - p
                                     guard oi >= 0, oi < ho, oj >= 0, oj < wo else { continue }
-                                    let d = Double(dOut[b, o, oi, oj])
+                                    let d = Double(dOut.scalars[((b * cout + o) * ho + oi) * wo + oj])
                                     let wIdx = ((c * cout + o) * k + u) * k + v
                                     dx[xi] += d * Double(w.scalars[wIdx])
                                     dw[wIdx] += d * Double(x.scalars[xi])

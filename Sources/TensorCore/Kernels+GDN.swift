@@ -81,8 +81,12 @@ extension Kernels {
                         let betaS = beta.scalars
                         ThreadPool.current.parallelFor(count: n * bands) { item in
                             let img = item / bands, band = item % bands
-                            let j0 = band * hw / bands, bw = (band + 1) * hw / bands - j0
+                            let jEnd = (band + 1) * hw / bands
+                            var j0 = band * hw / bands
+                            while j0 < jEnd {  // cache blocks of pixels
+                            let bw = min(gdnBlock, jEnd - j0)
                             let off = img * c * hw + j0
+                            defer { j0 += bw }
                             let a = Scratch.buffer(slot: 1, count: c * bw)
                             fillActivation(px + off, ld: hw, a, c: c, bw: bw, kind: kind)
                             let d = pn.map { $0 + off } ?? Scratch.buffer(slot: 2, count: c * bw)
@@ -115,6 +119,7 @@ extension Kernels {
                                         yr[j] = xr[j] * dr[j]
                                     }
                                 }
+                            }
                             }
                         }
                     }
@@ -150,8 +155,13 @@ extension Kernels {
                             let pdy = pdy.baseAddress!, pdx = pdx.baseAddress!
                             ThreadPool.current.parallelFor(count: items) { item in
                                 let img = item / bands, band = item % bands
-                                let j0 = band * hw / bands, bw = (band + 1) * hw / bands - j0
+                                let jStart = band * hw / bands, jEnd = (band + 1) * hw / bands
+                                var j0 = jStart
+                                while j0 < jEnd {  // cache blocks of pixels
+                                let bw = min(gdnBlock, jEnd - j0)
                                 let off = img * c * hw + j0
+                                let first = j0 == jStart
+                                defer { j0 += bw }
                                 let a = Scratch.buffer(slot: 1, count: c * bw)
                                 let u = Scratch.buffer(slot: 2, count: c * bw)
                                 let t = Scratch.buffer(slot: 3, count: c * bw)
@@ -196,7 +206,7 @@ extension Kernels {
                                     if kind.usesAbsolute {
                                         for j in 0..<bw {
                                             let sign: Float = xr[j] > 0 ? 1 : (xr[j] < 0 ? -1 : 0)
-                                            dxr[j] += tr[j] * sign
+                                            dxr[j] += tr[j] * sign  // d|x|/dx, 0 at 0
                                         }
                                     } else {
                                         for j in 0..<bw { dxr[j] += tr[j] * 2 * xr[j] }
@@ -206,8 +216,11 @@ extension Kernels {
                                 let part = partials + item * partSize
                                 gemm(
                                     transposeA: false, transposeB: true, m: c, n: c, k: bw, a: u,
-                                    lda: bw, b: a, ldb: bw, beta: 0, c: part, ldc: c)
-                                for i in 0..<c { part[c * c + i] = sumRow(u + i * bw, bw) }
+                                    lda: bw, b: a, ldb: bw, beta: first ? 0 : 1, c: part, ldc: c)
+                                for i in 0..<c {
+                                    part[c * c + i] = (first ? 0 : part[c * c + i]) + sumRow(u + i * bw, bw)
+                                }
+                                }
                             }
                         }
                     }
@@ -234,6 +247,9 @@ extension Kernels {
         precondition(gamma.shape == [c, c], "GDN: expected gamma [\(c), \(c)], got \(gamma.shape)")
         return (x.shape[0], c, x.shape[2] * x.shape[3])
     }
+
+    /// Pixels per cache block: the `[C, block]` scratch buffers stay in L2.
+    static let gdnBlock = 512
 
     private static func gdnBands(n: Int, hw: Int) -> Int {
         n >= 4 ? 1 : max(1, hw / 2048)

@@ -40,10 +40,26 @@ extension Kernels {
                             let space = base + (hh * r + i) * w * r  // y[n, c, hh·r+i, :]
                             for j in 0..<r {
                                 let depth = base + (i * r + j) * h * w + hh * w  // x[n, c·r²+i·r+j, hh, :]
+                                if r == 2 { continue }  // handled below, both j at once
                                 if toSpace {
                                     for ww in 0..<w { pd[space + ww * r + j] = ps[depth + ww] }
                                 } else {
                                     for ww in 0..<w { pd[depth + ww] = ps[space + ww * r + j] }
+                                }
+                            }
+                            if r == 2 {
+                                // Interleave two planes in one loop (vectorizable store groups).
+                                let d0 = base + (i * r) * h * w + hh * w, d1 = d0 + h * w
+                                if toSpace {
+                                    for ww in 0..<w {
+                                        pd[space + 2 * ww] = ps[d0 + ww]
+                                        pd[space + 2 * ww + 1] = ps[d1 + ww]
+                                    }
+                                } else {
+                                    for ww in 0..<w {
+                                        pd[d0 + ww] = ps[space + 2 * ww]
+                                        pd[d1 + ww] = ps[space + 2 * ww + 1]
+                                    }
                                 }
                             }
                         }

@@ -38,7 +38,7 @@ public final class ThreadPool: @unchecked Sendable {
     private var job: ((Int) -> Void)?
     private var mutex = pthread_mutex_t()
     private var condition = pthread_cond_t()
-    /// Spin iterations before a worker sleeps (about 100–200 µs).
+    /// Spin iterations before a worker sleeps (roughly 100–300 µs, yielding every 256).
     private let spinLimit = 20_000
 
     /// Starts `threadCount − 1` workers (the caller is the last thread). Also sets OpenBLAS to
@@ -91,7 +91,13 @@ public final class ThreadPool: @unchecked Sendable {
                 pthread_mutex_unlock(&mutex)
             }
             runItems(generation: generation)
-            while completed.load(ordering: .acquiring) < count {}
+            // Wait for items still running on workers; yield now and then so that a worker
+            // descheduled by another process on a busy machine gets the core back.
+            var spins = 0
+            while completed.load(ordering: .acquiring) < count {
+                spins &+= 1
+                if spins & 255 == 0 { sched_yield() }
+            }
             job = nil
         }
         busy.store(false, ordering: .releasing)
@@ -124,6 +130,7 @@ public final class ThreadPool: @unchecked Sendable {
             var spins = 0
             while word.load(ordering: .acquiring) >> 32 == seen {
                 spins += 1
+                if spins & 255 == 0 { sched_yield() }
                 if spins > spinLimit {
                     pthread_mutex_lock(&mutex)
                     sleepers.add(1, ordering: .sequentiallyConsistent)
@@ -179,3 +186,22 @@ public enum Scratch {
         return buffers.slots[slot].pointer
     }
 }
+
+/// Process-wide memory settings for training loops.
+public enum MemoryTuning {
+    /// Keeps large freed blocks in the malloc heap instead of returning them to the kernel, so
+    /// the activations of one training step reuse the pages of the previous one (no page faults,
+    /// no zeroing by the kernel). Call once at the start of a training or benchmark process.
+    public static func keepLargeAllocations() {
+        #if os(Linux)
+            _ = glibcMallopt(-3, 1 << 30)  // M_MMAP_THRESHOLD (malloc.h)
+            _ = glibcMallopt(-1, Int32.max)  // M_TRIM_THRESHOLD
+        #endif
+    }
+}
+
+#if os(Linux)
+    // glibc's mallopt(3); <malloc.h> is not part of the Glibc module map.
+    @_silgen_name("mallopt")
+    private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
+#endif

@@ -24,6 +24,8 @@ private let convCases: [ConvCase] = [
     ConvCase(n: 2, cin: 5, cout: 2, h: 6, w: 7, k: 5, s: 1, p: 1),  // backward-data via flipped kernel
     ConvCase(n: 1, cin: 3, cout: 1, h: 5, w: 4, k: 4, s: 1, p: 2),  // same, even kernel
     ConvCase(n: 1, cin: 2, cout: 3, h: 130, w: 131, k: 3, s: 2, p: 1),  // strided, two row bands
+    ConvCase(n: 2, cin: 16, cout: 5, h: 40, w: 37, k: 5, s: 2, p: 2),  // strided, two cache blocks
+    ConvCase(n: 2, cin: 8, cout: 16, h: 40, w: 33, k: 5, s: 1, p: 2),  // scatter path, two cache blocks
 ]
 
 @Suite("Kernels vs naive references")
