@@ -217,6 +217,30 @@ for c in stepOnly ? [] : cases {
     record("conv bwd " + c.name, 2 * flops, tb)
 }
 
+// MARK: other kernels of a codec step (time only)
+
+var otherEntries: [[String: Any]] = []
+func recordTime(_ name: String, _ time: Double) {
+    otherEntries.append(["name": name, "ms": (time * 1e4).rounded() / 10])
+    print(String(format: "%-40@ %7.2f ms", name as NSString, time * 1e3))
+}
+if !stepOnly {
+    let x = Tensor.randomNormal([8, 64, 64, 64], using: &rng)
+    let beta = Tensor(shape: [64], repeating: 1)
+    let gamma = Tensor.randomUniform([64, 64], low: 0, high: 0.1, using: &rng)
+    var norm = Tensor(shape: [0])
+    recordTime("sgdn fwd 8×64×64²", median { norm = Kernels.gdnForward(input: x, beta: beta, gamma: gamma, kind: .simplified).normalizer })
+    var dBeta = Tensor(shape: [64]), dGamma = Tensor(shape: [64, 64])
+    recordTime("sgdn bwd 8×64×64²", median {
+        _ = Kernels.gdnBackward(input: x, normalizer: norm, gamma: gamma, dOut: x, kind: .simplified, dBeta: &dBeta, dGamma: &dGamma)
+    })
+    let z = Tensor.randomNormal([8 * 16 * 16, 32], using: &rng)
+    let codebook = Tensor.randomNormal([512, 32], using: &rng)
+    recordTime("nearest code 2048×32, K=512", median { _ = Kernels.nearestCodes(z, codebook: codebook) })
+    let d = Tensor.randomNormal([8, 256, 32, 32], using: &rng)
+    recordTime("depth-to-space r2 8×256×32²", median { _ = Kernels.depthToSpace(d, blockSize: 2) })
+}
+
 // MARK: training step of the calibration model
 
 /// f = 8, 64 channels, simplified GDN, D = 32 (~404k parameters). Decoder: conv 3×3 + depth-to-space ×2,
@@ -310,6 +334,7 @@ let result: [String: Any] = [
     "sgemm_shape": "1024x1024x1024; sgemm_gflops = max(row bands over the pool, OpenBLAS's own threads)",
     "load_average_before": loadAverage,
     "cases": entries,
+    "other_kernels": otherEntries,
     "train_step": [
         "model": "calibration autoencoder: enc conv5x5 s2 3→64, sGDN, conv5x5 s2 64→64, sGDN, conv5x5 s2 64→32; dec (conv3x3 + depth-to-space 2) x3 with inverse sGDN",
         "parameters": model.parameterCount,
