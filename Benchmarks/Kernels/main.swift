@@ -290,6 +290,12 @@ stepWalls.sort()
 let stepTime = stepWalls[stepWalls.count / 2]
 let stepBest = stepWalls[0]
 print(String(format: "train step CPU time: %.1f ms per step (all threads); best wall %.1f ms of 10", stepCPU * 1e3, stepBest * 1e3))
+// The same step on one thread: the 2-thread speed-up shows how much of the second core this run got.
+let stepOneThread: Double = ThreadPool.$current.withValue(ThreadPool(threadCount: 1)) {
+    trainStep()
+    return (0..<5).map { _ in seconds(trainStep) }.min()!
+}
+print(String(format: "train step on 1 thread: best %.1f ms (2-thread speed-up %.2f×)", stepOneThread * 1e3, stepOneThread / stepBest))
 print(String(format: "train step (calibration model, %d params, batch 8×128², MSE + Adam, no VQ): median %.1f ms (target ≤ 236 ms)",
     model.parameterCount, stepTime * 1e3))
 
@@ -345,6 +351,7 @@ let result: [String: Any] = [
         "ms": (stepTime * 1e4).rounded() / 10,
         "best_ms": (stepBest * 1e4).rounded() / 10,
         "cpu_ms_all_threads": (stepCPU * 1e4).rounded() / 10,
+        "best_ms_1thread": (stepOneThread * 1e4).rounded() / 10,
         "timing": "ms = median, best_ms = minimum of 10 steps after 2 warm-up steps; conv cases: minimum of 5-20 runs",
         "target_ms": 236,
         "layers": layerTimes,
