@@ -104,7 +104,10 @@ extension ModelFile {
             var dims: [UInt64] = []
             for _ in 0..<rank { dims.append(UInt64(try r.u32())) }
             var count: UInt64 = 1
-            for d in dims { count = count.multipliedReportingOverflow(by: d).partialValue }
+            for d in dims {
+                let (product, overflow) = count.multipliedReportingOverflow(by: d)
+                count = overflow ? .max : product
+            }
             guard dims.allSatisfy({ $0 >= 1 && $0 <= UInt64(Int32.max) }), count <= UInt64(Limits.elements) else {
                 throw .invalidDimensions(tensor: name, dims: dims)
             }

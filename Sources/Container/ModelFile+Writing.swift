@@ -106,9 +106,14 @@ extension ModelFile {
             guard a.shape.count <= Limits.rank else {
                 throw .limitExceeded(field: "\(a.name) Rank", value: UInt64(a.shape.count), limit: UInt64(Limits.rank))
             }
-            guard a.shape.allSatisfy({ $0 >= 1 && $0 <= Int(Int32.max) }),
-                a.shape.reduce(1, { $0.multipliedReportingOverflow(by: $1).partialValue }) <= Limits.elements
-            else { throw .invalidDimensions(tensor: a.name, dims: a.shape.map { UInt64(max(0, $0)) }) }
+            var count = 1
+            for d in a.shape {
+                let (product, overflow) = count.multipliedReportingOverflow(by: d)
+                count = overflow ? .max : product
+            }
+            guard a.shape.allSatisfy({ $0 >= 1 && $0 <= Int(Int32.max) }), count <= Limits.elements else {
+                throw .invalidDimensions(tensor: a.name, dims: a.shape.map { UInt64(max(0, $0)) })
+            }
         }
     }
 

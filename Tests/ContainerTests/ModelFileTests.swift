@@ -180,6 +180,11 @@ struct ModelFileTests {
         var dim = bytes
         putU32(0, &dim, at: 134)
         #expect(throws: ModelFileError.invalidDimensions(tensor: "conv.weight", dims: [0, 1, 1, 1])) { try ModelFile(bytes: resealed(dim)) }
+        var huge = bytes  // 2³¹−1 per dimension: each dim is legal, the product is not
+        for d in 0..<4 { putU32(UInt32(Int32.max), &huge, at: 134 + 4 * d) }
+        #expect(throws: ModelFileError.invalidDimensions(tensor: "conv.weight", dims: [UInt64](repeating: UInt64(Int32.max), count: 4))) {
+            try ModelFile(bytes: resealed(huge))
+        }
         var offset = bytes
         putU64(64, &offset, at: 150)
         #expect(throws: ModelFileError.offsetMismatch(field: "conv.weight Data_Offset_In_Section", declared: 64, expected: 0)) { try ModelFile(bytes: resealed(offset)) }

@@ -55,3 +55,15 @@ struct AdamAutoencoderTests {
         }
     }
 }
+
+@Suite("Whole-network gradient check")
+struct WholeNetworkGradientTests {
+    @Test func tinyAutoencoderParameters() throws {
+        // The chain rule across all seven layers, on the fixture's starting point (GDN parameters
+        // strictly above their bounds), through Sequential's reverse-order backward.
+        let f = try FixtureFile("adam_autoencoder.bin")
+        let model = tinyAutoencoder()
+        for p in model.parameters { p.value = try f.tensor(p.name) }
+        gradientCheck(layer: model, input: try f.tensor("x"), samples: 8, h: 1e-2, checkInput: false)
+    }
+}
