@@ -28,14 +28,7 @@ public final class LoadedModel {
     public init(bytes: [UInt8], name: String) throws {
         let file: ModelFile
         do { file = try ModelFile(bytes: bytes) } catch { throw ModelLoadError("\(name): \(error)") }
-        var strings: [String: String] = [:]
-        for entry in file.metadata {
-            switch entry.value {
-            case .string(let s): strings[entry.key] = s
-            case .int(let i): strings[entry.key] = "\(i)"
-            case .float(let f): strings[entry.key] = "\(f)"
-            }
-        }
+        let strings = file.stringMetadata
         let config: ModelConfig
         do { config = try ModelConfig(metadata: strings) } catch { throw ModelLoadError("\(name): \(error)") }
         self.name = name

@@ -158,3 +158,18 @@ public struct ModelFile: Sendable, Equatable {
         return previous != 0x2E
     }
 }
+
+extension ModelFile {
+    /// Every metadata value as a string (integers and floats in their shortest decimal form).
+    public var stringMetadata: [String: String] {
+        var out: [String: String] = [:]
+        for entry in metadata {
+            switch entry.value {
+            case .string(let s): out[entry.key] = s
+            case .int(let i): out[entry.key] = "\(i)"
+            case .float(let f): out[entry.key] = "\(f)"
+            }
+        }
+        return out
+    }
+}

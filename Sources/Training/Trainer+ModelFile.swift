@@ -29,7 +29,7 @@ extension Trainer {
 
     /// A trainer restored from a checkpoint's model file (configuration and recipe from its metadata).
     public convenience init(resuming file: ModelFile, overriding steps: Int? = nil) throws {
-        let metadata = Self.strings(file)
+        let metadata = file.stringMetadata
         let config: ModelConfig
         do { config = try ModelConfig(metadata: metadata) } catch { throw TrainingError("\(error)") }
         guard metadata["file.kind"] == "checkpoint" else {
@@ -61,18 +61,5 @@ extension Trainer {
             tensors[a.name] = Tensor(shape: a.shape, scalars: floats)
         }
         try restore(tensors: tensors, metadata: metadata)
-    }
-
-    /// The file's metadata as strings.
-    public static func strings(_ file: ModelFile) -> [String: String] {
-        var out: [String: String] = [:]
-        for entry in file.metadata {
-            switch entry.value {
-            case .string(let s): out[entry.key] = s
-            case .int(let i): out[entry.key] = "\(i)"
-            case .float(let f): out[entry.key] = "\(f)"
-            }
-        }
-        return out
     }
 }
