@@ -61,6 +61,11 @@ public enum ImageCodec {
     public static func decode(_ bytes: [UInt8], model: LoadedModel, limits: BitstreamLimits = .default) throws -> PixelImage {
         let (header, content): (BitstreamHeader, BitstreamFile)
         do { (header, content) = try BitstreamFile.parse(bytes, limits: limits) } catch { throw CodecError("\(error)") }
+        return try decode(header: header, content: content, model: model)
+    }
+
+    /// The image of an already parsed file, decoded with `model`.
+    public static func decode(header: BitstreamHeader, content: BitstreamFile, model: LoadedModel) throws -> PixelImage {
         guard header.modelID == model.id else {
             throw CodecError("this file was encoded with model \(header.modelID.hex), not \(model.name) (\(model.id.hex))")
         }

@@ -132,9 +132,7 @@ extension BitstreamFile {
     /// - Throws: `ContainerError`, the first rule of docs/FORMAT.md the file breaks.
     public static func parse(_ file: [UInt8], limits: BitstreamLimits = .default, dictionary: [UInt8]? = nil) throws(ContainerError) -> (header: BitstreamHeader, content: BitstreamFile) {
         let h = try BitstreamHeader.parse(file, limits: limits)
-        let payload = file[h.headerSize...]
-        let crc = CRC32.checksum(payload)
-        guard crc == h.payloadCRC32 else { throw .payloadChecksumMismatch(declared: h.payloadCRC32, computed: crc) }
+        try h.checkPayload(of: file)
 
         let tokenFrame = file[h.headerSize..<h.headerSize + h.tokenSectionSize]
         let useDictionary = h.flags.contains(.tokenDictionary)

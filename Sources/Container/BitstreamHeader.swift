@@ -289,6 +289,15 @@ extension BitstreamHeader {
     }
 }
 
+extension BitstreamHeader {
+    /// Checks `Payload_CRC32` against the payload of `file` (the file this header was parsed from),
+    /// before anything in the payload is decompressed.
+    public func checkPayload(of file: [UInt8]) throws(ContainerError) {
+        let crc = CRC32.checksum(file[headerSize...])
+        guard crc == payloadCRC32 else { throw .payloadChecksumMismatch(declared: payloadCRC32, computed: crc) }
+    }
+}
+
 extension ByteReader {
     /// The u32 at the current offset, without advancing; the caller has checked the bounds.
     fileprivate func peekU32() -> UInt32 {

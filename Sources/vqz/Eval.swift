@@ -41,11 +41,10 @@ struct Eval: ParsableCommand {
                 let pixels = Double(image.width * image.height)
                 for (i, level) in levels.enumerated() {
                     let bytes = try ImageCodec.encode(image, model: loaded, level: level)
-                    let decoded = try ImageCodec.decode(bytes, model: loaded)
+                    let (header, content) = try BitstreamFile.parse(bytes)
+                    let decoded = try ImageCodec.decode(header: header, content: content, model: loaded)
                     bpp[i] += 8 * Double(bytes.count) / pixels
                     psnr[i] += ImageCodec.psnr(decoded.rgb, image.rgb)
-                    let header = try BitstreamHeader.parse(bytes)
-                    let content = try BitstreamFile.parse(bytes).content
                     let tokens = Double(header.symbolsPerPlane)
                     fixed[i] += header.alphabetSizes.count == 1
                         ? Double(header.planeCount) * tokens * log2(Double(header.alphabetSizes[0])) / pixels
