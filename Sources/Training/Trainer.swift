@@ -190,14 +190,16 @@ public final class Trainer {
         return mse == 0 ? 99 : Float(10 * log10(255 * 255 / mse))
     }
 
-    /// Total bits of `integers` under per-channel empirical entropy (`[N, C, plane]` layout).
+    /// Total bits of `integers` (`[N, C, plane]` layout) under each channel's empirical entropy.
     static func entropyBits(_ integers: [Int32], channels c: Int, plane: Int) -> Double {
-        var counts = [[Int32: Int]](repeating: [:], count: c)
-        for (i, v) in integers.enumerated() { counts[(i / plane) % c][v, default: 0] += 1 }
+        let n = integers.count / (c * plane)
         var bits = 0.0
-        for channel in counts {
-            let total = Double(channel.values.reduce(0, +))
-            for n in channel.values { bits -= Double(n) * log2(Double(n) / total) }
+        for channel in 0..<c {
+            let values: [Int32] = (0..<n).flatMap { b -> ArraySlice<Int32> in
+                let start = (b * c + channel) * plane
+                return integers[start..<start + plane]
+            }
+            bits += empiricalEntropyBits(values)
         }
         return bits
     }

@@ -92,12 +92,6 @@ struct Eval: ParsableCommand {
     /// Bits under the per-plane empirical entropy of the symbols.
     static func entropyBits(_ symbols: [UInt16], planes: Int) -> Double {
         let n = symbols.count / planes
-        var bits = 0.0
-        for p in 0..<planes {
-            var counts: [UInt16: Int] = [:]
-            for s in symbols[p * n..<(p + 1) * n] { counts[s, default: 0] += 1 }
-            for c in counts.values { bits -= Double(c) * log2(Double(c) / Double(n)) }
-        }
-        return bits
+        return (0..<planes).reduce(0.0) { $0 + empiricalEntropyBits(symbols[$1 * n..<($1 + 1) * n]) }
     }
 }
