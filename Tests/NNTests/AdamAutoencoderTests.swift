@@ -4,6 +4,7 @@
 import NN
 import Testing
 import TensorCore
+import TestSupport
 
 /// Ten Float32 steps against float64: losses agree to a few 1e-6 relative; allow 1e-4.
 private let lossRTol: Float = 1e-4

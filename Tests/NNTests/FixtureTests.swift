@@ -2,6 +2,7 @@
 // (NumPy, float64, written independently). Inputs come from the fixture files.
 
 import NN
+import TestSupport
 import Testing
 @testable import TensorCore
 

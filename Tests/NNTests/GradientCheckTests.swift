@@ -3,6 +3,7 @@
 import NN
 import Testing
 import TensorCore
+import TestSupport
 
 @Suite("Gradient checks")
 struct GradientCheckTests {

@@ -5,6 +5,7 @@ import Container
 import NN
 import Testing
 import TensorCore
+import TestSupport
 
 @Suite("Model files ↔ parameters")
 struct ModelIOTests {

@@ -3,6 +3,7 @@
 import NN
 import Testing
 import TensorCore
+import TestSupport
 
 @Suite("Optimizer, schedule, clipping, init")
 struct OptimizerTests {

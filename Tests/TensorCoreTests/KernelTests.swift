@@ -1,5 +1,6 @@
 // Optimized kernels against their naive references (llm.c dev/cpu), on odd shapes.
 
+import TestSupport
 import Testing
 @testable import TensorCore
 

@@ -1,11 +1,12 @@
-// Test support for the kernel suites: elementwise comparison with llm.c-style failure reports.
+// Shared test support (the swift-numerics _TestSupport pattern): elementwise comparison with
+// llm.c-style failure reports. Linked only by test targets.
 
 import Testing
 import TensorCore
 
 /// Elementwise `|a − b| ≤ atol + rtol·|ref|`; on failure records the max abs error, its index and
 /// the first 5 mismatches (llm.c's `check_tensor`).
-func expectClose(
+public func expectClose(
     _ actual: Tensor, _ expected: Tensor, atol: Float, rtol: Float, _ label: String,
     sourceLocation: SourceLocation = #_sourceLocation
 ) {
@@ -18,7 +19,7 @@ func expectClose(
         sourceLocation: sourceLocation)
 }
 
-func expectClose(
+public func expectClose(
     _ actual: [Float], _ expected: [Float], atol: Float, rtol: Float, _ label: String,
     sourceLocation: SourceLocation = #_sourceLocation
 ) {
@@ -50,7 +51,7 @@ func expectClose(
 }
 
 /// Random tensor with entries bounded away from 0 (|x| ≥ 0.1), so |x| and ReLU kinks are not hit.
-func awayFromZero(_ shape: [Int], using rng: inout some RandomNumberGenerator) -> Tensor {
+public func awayFromZero(_ shape: [Int], using rng: inout some RandomNumberGenerator) -> Tensor {
     var t = Tensor.randomNormal(shape, using: &rng)
     for i in 0..<t.count { t.scalars[i] = t.scalars[i] < 0 ? t.scalars[i] - 0.1 : t.scalars[i] + 0.1 }
     return t
