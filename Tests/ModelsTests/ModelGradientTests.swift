@@ -12,10 +12,29 @@ func relativeError(_ a: Double, _ b: Double, floor: Double = 1e-3) -> Double {
     abs(a - b) / max(abs(a), abs(b), floor)
 }
 
-/// A few parameter entries to probe: the largest-gradient ones, where finite differences are
-/// meaningful in Float32.
-func probes(_ p: Parameter, count: Int) -> [Int] {
-    Array(p.gradient.scalars.indices.sorted { abs(p.gradient.scalars[$0]) > abs(p.gradient.scalars[$1]) }.prefix(count))
+/// Central differences (h = 1e-2) of `objective` at the `probesPerTensor` largest-gradient entries of
+/// each parameter (where finite differences are meaningful in Float32) against the gradients the
+/// parameters hold now, which are snapshotted first since `objective` may accumulate into them.
+func expectFiniteDifferences(
+    _ parameters: [Parameter], probesPerTensor: Int, objective: () -> Double,
+    sourceLocation: SourceLocation = #_sourceLocation
+) {
+    let analytic = parameters.map(\.gradient)
+    let h: Float = 1e-2
+    for (p, gradient) in zip(parameters, analytic) {
+        let probes = gradient.scalars.indices.sorted { abs(gradient.scalars[$0]) > abs(gradient.scalars[$1]) }.prefix(probesPerTensor)
+        for i in probes {
+            let v = p.value.scalars[i]
+            p.value.scalars[i] = v + h
+            let plus = objective()
+            p.value.scalars[i] = v - h
+            let minus = objective()
+            p.value.scalars[i] = v
+            let numeric = (plus - minus) / (2 * Double(h))
+            let err = relativeError(numeric, Double(gradient.scalars[i]))
+            #expect(err < 2e-2, "\(p.name)[\(i)]: analytic \(gradient.scalars[i]), numeric \(numeric)", sourceLocation: sourceLocation)
+        }
+    }
 }
 
 @Suite struct ModelGradientTests {
@@ -50,20 +69,7 @@ func probes(_ p: Parameter, count: Int) -> [Int] {
             return s + commit
         }
         #expect(abs(Double(out.commitmentLoss) - (surrogate() - (0..<out.xHat.count).reduce(0.0) { $0 + Double(out.xHat.scalars[$1]) * Double(dOut.scalars[$1]) })) < 1e-3)
-        let h: Float = 1e-2
-        for p in model.encoder.parameters {
-            for i in probes(p, count: 4) {
-                let v = p.value.scalars[i]
-                p.value.scalars[i] = v + h
-                let plus = surrogate()
-                p.value.scalars[i] = v - h
-                let minus = surrogate()
-                p.value.scalars[i] = v
-                let numeric = (plus - minus) / (2 * Double(h))
-                let err = relativeError(numeric, Double(p.gradient.scalars[i]))
-                #expect(err < 2e-2, "\(p.name)[\(i)]: analytic \(p.gradient.scalars[i]), numeric \(numeric)")
-            }
-        }
+        expectFiniteDifferences(model.encoder.parameters, probesPerTensor: 4, objective: surrogate)
     }
 
     /// `Σ dOut ⊙ x̂ + klScale·KL` with a fixed ε: its gradient in the encoder's parameters checks the
@@ -87,23 +93,7 @@ func probes(_ p: Parameter, count: Int) -> [Int] {
         _ = model.forward(x, klScale: klScale, rng: &r)
         for p in model.parameters { p.gradient.fill(0) }
         model.backward(dOut)
-        let analytic = model.encoder.parameters.map { $0.gradient }
-        let h: Float = 1e-2
-        for (pi, p) in model.encoder.parameters.enumerated() {
-            let saved = analytic[pi]
-            p.gradient = saved
-            for i in probes(p, count: 3) {
-                let v = p.value.scalars[i]
-                p.value.scalars[i] = v + h
-                let plus = objective()
-                p.value.scalars[i] = v - h
-                let minus = objective()
-                p.value.scalars[i] = v
-                let numeric = (plus - minus) / (2 * Double(h))
-                let err = relativeError(numeric, Double(saved.scalars[i]))
-                #expect(err < 2e-2, "\(p.name)[\(i)]: analytic \(saved.scalars[i]), numeric \(numeric)")
-            }
-        }
+        expectFiniteDifferences(model.encoder.parameters, probesPerTensor: 3, objective: objective)
     }
 
     @Test func klMatchesClosedForm() {
