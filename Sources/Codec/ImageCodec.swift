@@ -22,38 +22,48 @@ public enum ImageCodec {
     ///   - sourceBitDepth: the PNG's bit depth, recorded in the header.
     ///   - zstdLevel: compression level of the sections.
     public static func encode(_ image: PixelImage, model: LoadedModel, level: Int, sourceBitDepth: Int = 8, zstdLevel: Int = 19) throws -> [UInt8] {
-        guard model.levels.contains(level) else {
+        try encode(image, model: model, levels: [level], sourceBitDepth: sourceBitDepth, zstdLevel: zstdLevel)[0]
+    }
+
+    /// The `.vqz` bytes of `image` at each of `levels`, running the encoder network once: residual
+    /// VQ level `L` is the first `L` stages of the deepest level, and the Gaussian levels share μ.
+    public static func encode(_ image: PixelImage, model: LoadedModel, levels: [Int], sourceBitDepth: Int = 8, zstdLevel: Int = 19) throws -> [[UInt8]] {
+        for level in levels where !model.levels.contains(level) {
             throw CodecError("level \(level) does not exist in model \(model.name) (levels \(model.levels.first!)…\(model.levels.last!))")
         }
         let f = model.config.downsampleFactor
         let x = paddedTensor(image, factor: f)
         let gh = x.shape[2] / f, gw = x.shape[3] / f
-        var symbols: [UInt16] = []
-        let alphabets: [Int]
-        let planes: Int
-        var quantStep: Float = 0
-        if let vq = model.vq {
-            let indices = vq.encode(x, levels: level)
-            for stage in indices { symbols += stage.map { UInt16($0) } }
-            alphabets = [model.config.codebookSize]
-            planes = level
-        } else {
-            let step = model.config.quantSteps[level - 1]
-            let integers = model.gaussian!.encode(x, step: step).map { max(-32_768, min(32_767, Int($0))) }
-            let maxAbs = integers.map { abs($0) }.max() ?? 0
-            symbols = integers.map(BitstreamFile.zigzag)
-            alphabets = [max(2, 2 * maxAbs + 1)]
-            planes = model.config.latentChannels
-            quantStep = step
-        }
-        precondition(symbols.count == planes * gh * gw)
-        let file = BitstreamFile(
-            payloadKind: model.vq != nil ? .vqTokens : .gaussianLatents, flags: image.format.isGray ? [.gray] : [],
-            sourceBitDepth: sourceBitDepth, downsampleFactor: f, imageWidth: image.width, imageHeight: image.height,
-            level: level, planeCount: planes, alphabetSizes: alphabets, quantStep: quantStep, modelID: model.id,
-            symbols: symbols, alpha: image.alpha)
-        do { return try file.serialized(options: BitstreamWriteOptions(zstdLevel: zstdLevel)) } catch {
-            throw CodecError("cannot write the container: \(error)")
+        let vqIndices = model.vq?.encode(x, levels: levels.max() ?? 1)
+        let mu = model.gaussian?.posterior(x).mu
+        let alpha = image.alpha
+        return try levels.map { level in
+            var symbols: [UInt16] = []
+            let alphabets: [Int]
+            let planes: Int
+            var quantStep: Float = 0
+            if let vqIndices {
+                for stage in vqIndices.prefix(level) { symbols += stage.map { UInt16($0) } }
+                alphabets = [model.config.codebookSize]
+                planes = level
+            } else {
+                let step = model.config.quantSteps[level - 1]
+                let integers = mu!.scalars.map { max(-32_768, min(32_767, Int(($0 / step).rounded()))) }
+                let maxAbs = integers.map { abs($0) }.max() ?? 0
+                symbols = integers.map(BitstreamFile.zigzag)
+                alphabets = [max(2, 2 * maxAbs + 1)]
+                planes = model.config.latentChannels
+                quantStep = step
+            }
+            precondition(symbols.count == planes * gh * gw)
+            let file = BitstreamFile(
+                payloadKind: model.vq != nil ? .vqTokens : .gaussianLatents, flags: image.format.isGray ? [.gray] : [],
+                sourceBitDepth: sourceBitDepth, downsampleFactor: f, imageWidth: image.width, imageHeight: image.height,
+                level: level, planeCount: planes, alphabetSizes: alphabets, quantStep: quantStep, modelID: model.id,
+                symbols: symbols, alpha: alpha)
+            do { return try file.serialized(options: BitstreamWriteOptions(zstdLevel: zstdLevel)) } catch {
+                throw CodecError("cannot write the container: \(error)")
+            }
         }
     }
 

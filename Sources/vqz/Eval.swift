@@ -39,12 +39,13 @@ struct Eval: ParsableCommand {
                 let path = (images as NSString).appendingPathComponent(name)
                 let image = try PNGDecoder.decode(try FileIO.read(path)).image
                 let pixels = Double(image.width * image.height)
-                for (i, level) in levels.enumerated() {
-                    let bytes = try ImageCodec.encode(image, model: loaded, level: level)
+                let original = image.rgb
+                let files = try ImageCodec.encode(image, model: loaded, levels: levels)
+                for (i, bytes) in files.enumerated() {
                     let (header, content) = try BitstreamFile.parse(bytes)
                     let decoded = try ImageCodec.decode(header: header, content: content, model: loaded)
                     bpp[i] += 8 * Double(bytes.count) / pixels
-                    psnr[i] += ImageCodec.psnr(decoded.rgb, image.rgb)
+                    psnr[i] += ImageCodec.psnr(decoded.rgb, original)
                     let tokens = Double(header.symbolsPerPlane)
                     fixed[i] += header.alphabetSizes.count == 1
                         ? Double(header.planeCount) * tokens * log2(Double(header.alphabetSizes[0])) / pixels
