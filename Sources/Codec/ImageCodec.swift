@@ -14,6 +14,45 @@ public struct CodecError: Error, Sendable, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
+/// How images are cut into tiles for bounded memory.
+///
+/// The grid of latents is cut into square cores of `latents × latents`; each core is computed with
+/// `margin` extra latents on every side that are then dropped. The margin covers the receptive field
+/// of the encoder and of the decoder (`ModelConfig.tileMargin`), so a tiled result equals the
+/// untiled one up to floating-point summation order.
+public struct Tiling: Sendable, Equatable {
+    /// Core size in latents (per side).
+    public var latents: Int
+    /// Margin in latents; nil: the model's `tileMargin`. (Smaller values exist for tests only.)
+    public var margin: Int?
+    public init(latents: Int, margin: Int? = nil) {
+        precondition(latents > 0, "Tiling: empty tiles")
+        self.latents = latents
+        self.margin = margin
+    }
+    /// 96 latents (768 px at f = 8): a Kodak image is one tile; peak memory stays far below 1.5 GiB.
+    public static let `default` = Tiling(latents: 96)
+
+    /// Core and outer (core + margin, clipped to the grid) ranges of every tile, row-major.
+    func tiles(gridHeight gh: Int, gridWidth gw: Int, margin: Int) -> [Tile] {
+        var out: [Tile] = []
+        for r in stride(from: 0, to: gh, by: latents) {
+            for c in stride(from: 0, to: gw, by: latents) {
+                let core = (rows: r..<min(r + latents, gh), cols: c..<min(c + latents, gw))
+                out.append(Tile(core: core, outer: (rows: max(0, r - margin)..<min(gh, core.rows.upperBound + margin),
+                                                    cols: max(0, c - margin)..<min(gw, core.cols.upperBound + margin))))
+            }
+        }
+        return out
+    }
+}
+
+/// One tile of the latent grid.
+struct Tile {
+    var core: (rows: Range<Int>, cols: Range<Int>)
+    var outer: (rows: Range<Int>, cols: Range<Int>)
+}
+
 /// Encoding and decoding with one model.
 public enum ImageCodec {
     /// The `.vqz` bytes of `image` at rate `level` of `model`.
@@ -21,41 +60,67 @@ public enum ImageCodec {
     /// - Parameters:
     ///   - sourceBitDepth: the PNG's bit depth, recorded in the header.
     ///   - zstdLevel: compression level of the sections.
-    public static func encode(_ image: PixelImage, model: LoadedModel, level: Int, sourceBitDepth: Int = 8, zstdLevel: Int = 19) throws -> [UInt8] {
-        try encode(image, model: model, levels: [level], sourceBitDepth: sourceBitDepth, zstdLevel: zstdLevel)[0]
+    public static func encode(_ image: PixelImage, model: LoadedModel, level: Int, sourceBitDepth: Int = 8, zstdLevel: Int = 19, tiling: Tiling = .default) throws -> [UInt8] {
+        try encode(image, model: model, levels: [level], sourceBitDepth: sourceBitDepth, zstdLevel: zstdLevel, tiling: tiling)[0]
     }
 
     /// The `.vqz` bytes of `image` at each of `levels`, running the encoder network once: residual
     /// VQ level `L` is the first `L` stages of the deepest level, and the Gaussian levels share μ.
-    public static func encode(_ image: PixelImage, model: LoadedModel, levels: [Int], sourceBitDepth: Int = 8, zstdLevel: Int = 19) throws -> [[UInt8]] {
+    public static func encode(_ image: PixelImage, model: LoadedModel, levels: [Int], sourceBitDepth: Int = 8, zstdLevel: Int = 19, tiling: Tiling = .default) throws -> [[UInt8]] {
         for level in levels where !model.levels.contains(level) {
             throw CodecError("level \(level) does not exist in model \(model.name) (levels \(model.levels.first!)…\(model.levels.last!))")
         }
         let f = model.config.downsampleFactor
-        let x = paddedTensor(image, factor: f)
-        let gh = x.shape[2] / f, gw = x.shape[3] / f
-        let vqIndices = model.vq?.encode(x, levels: levels.max() ?? 1)
-        let mu = model.gaussian?.posterior(x).mu
+        let gh = (image.height + f - 1) / f, gw = (image.width + f - 1) / f, n = gh * gw
+        let deepest = levels.max() ?? 1
+        // Per plane, the full grid: VQ stages (token indices) or Gaussian channels (μ).
+        let planeCount = model.vq != nil ? deepest : model.config.latentChannels
+        var vqPlanes = model.vq != nil ? [[UInt16]](repeating: [UInt16](repeating: 0, count: n), count: planeCount) : []
+        var muPlanes = model.gaussian != nil ? [[Float]](repeating: [Float](repeating: 0, count: n), count: planeCount) : []
+        let rgb = image.rgb
+        for tile in tiling.tiles(gridHeight: gh, gridWidth: gw, margin: tiling.margin ?? model.config.tileMargin) {
+            let x = tileTensor(rgb, width: image.width, height: image.height, factor: f, rows: tile.outer.rows, cols: tile.outer.cols)
+            let th = tile.outer.rows.count, tw = tile.outer.cols.count
+            if let vq = model.vq {
+                let stages = vq.encode(x, levels: deepest)
+                for (p, stage) in stages.enumerated() {
+                    for r in tile.core.rows {
+                        for c in tile.core.cols {
+                            vqPlanes[p][r * gw + c] = UInt16(stage[(r - tile.outer.rows.lowerBound) * tw + c - tile.outer.cols.lowerBound])
+                        }
+                    }
+                }
+            } else if let g = model.gaussian {
+                let mu = g.posterior(x).mu.scalars
+                for p in 0..<planeCount {
+                    for r in tile.core.rows {
+                        for c in tile.core.cols {
+                            muPlanes[p][r * gw + c] = mu[(p * th + r - tile.outer.rows.lowerBound) * tw + c - tile.outer.cols.lowerBound]
+                        }
+                    }
+                }
+            }
+        }
         let alpha = image.alpha
         return try levels.map { level in
             var symbols: [UInt16] = []
             let alphabets: [Int]
             let planes: Int
             var quantStep: Float = 0
-            if let vqIndices {
-                for stage in vqIndices.prefix(level) { symbols += stage.map { UInt16($0) } }
+            if model.vq != nil {
+                for stage in vqPlanes.prefix(level) { symbols += stage }
                 alphabets = [model.config.codebookSize]
                 planes = level
             } else {
                 let step = model.config.quantSteps[level - 1]
-                let integers = mu!.scalars.map { max(-32_768, min(32_767, Int(($0 / step).rounded()))) }
+                let integers = muPlanes.joined().map { max(-32_768, min(32_767, Int(($0 / step).rounded()))) }
                 let maxAbs = integers.map { abs($0) }.max() ?? 0
                 symbols = integers.map(BitstreamFile.zigzag)
                 alphabets = [max(2, 2 * maxAbs + 1)]
                 planes = model.config.latentChannels
                 quantStep = step
             }
-            precondition(symbols.count == planes * gh * gw)
+            precondition(symbols.count == planes * n)
             let file = BitstreamFile(
                 payloadKind: model.vq != nil ? .vqTokens : .gaussianLatents, flags: image.format.isGray ? [.gray] : [],
                 sourceBitDepth: sourceBitDepth, downsampleFactor: f, imageWidth: image.width, imageHeight: image.height,
@@ -68,78 +133,119 @@ public enum ImageCodec {
     }
 
     /// The image `bytes` (a `.vqz` file) holds, decoded with `model`.
-    public static func decode(_ bytes: [UInt8], model: LoadedModel, limits: BitstreamLimits = .default) throws -> PixelImage {
+    public static func decode(_ bytes: [UInt8], model: LoadedModel, limits: BitstreamLimits = .default, tiling: Tiling = .default) throws -> PixelImage {
         let (header, content): (BitstreamHeader, BitstreamFile)
         do { (header, content) = try BitstreamFile.parse(bytes, limits: limits) } catch { throw CodecError("\(error)") }
-        return try decode(header: header, content: content, model: model)
+        return try decode(header: header, content: content, model: model, tiling: tiling)
     }
 
-    /// The image of an already parsed file, decoded with `model`.
-    public static func decode(header: BitstreamHeader, content: BitstreamFile, model: LoadedModel) throws -> PixelImage {
+    /// Checks that a parsed file can be decoded with `model`: same model id, factor and payload.
+    public static func check(_ header: BitstreamHeader, fits model: LoadedModel) throws {
         guard header.modelID == model.id else {
             throw CodecError("this file was encoded with model \(header.modelID.hex), not \(model.name) (\(model.id.hex))")
         }
         let f = model.config.downsampleFactor
         guard header.downsampleFactor == f else { throw CodecError("Downsample_Factor is \(header.downsampleFactor), the model's is \(f)") }
-        let gh = header.gridHeight, gw = header.gridWidth, n = gh * gw
-        let y: Tensor
-        if let vq = model.vq {
-            guard header.payloadKind == .vqTokens, model.levels.contains(header.level),
+        if model.vq != nil {
+            guard header.payloadKind == .vqTokens, model.levels.contains(header.level), header.planeCount == header.level,
                   header.alphabetSizes.allSatisfy({ $0 == model.config.codebookSize }) else {
-                throw CodecError("the file's tokens (level \(header.level), alphabet \(header.alphabetSizes)) do not fit model \(model.name)")
+                throw CodecError("the file's tokens (level \(header.level), \(header.planeCount) planes, alphabet \(header.alphabetSizes)) do not fit model \(model.name)")
             }
-            let indices = (0..<header.planeCount).map { p in content.symbols[p * n..<(p + 1) * n].map { Int32($0) } }
-            y = vq.decode(indices, n: 1, h: gh, w: gw)
         } else {
-            guard header.payloadKind == .gaussianLatents, header.planeCount == model.config.latentChannels else {
-                throw CodecError("the file's latents (\(header.planeCount) planes) do not fit model \(model.name)")
+            guard header.payloadKind == .gaussianLatents, header.planeCount == model.config.latentChannels,
+                  header.quantStep.isFinite, header.quantStep > 0 else {
+                throw CodecError("the file's latents (\(header.planeCount) planes, step \(header.quantStep)) do not fit model \(model.name)")
             }
-            let integers = content.symbols.map { Int32(BitstreamFile.unzigzag($0)) }
-            y = model.gaussian!.decode(integers, step: header.quantStep, n: 1, h: gh, w: gw)
         }
-        return pixels(y, width: header.imageWidth, height: header.imageHeight, gray: header.flags.contains(.gray), alpha: content.alpha)
+    }
+
+    /// The image of an already parsed file, decoded with `model`, tile by tile.
+    public static func decode(header: BitstreamHeader, content: BitstreamFile, model: LoadedModel, tiling: Tiling = .default) throws -> PixelImage {
+        try check(header, fits: model)
+        let f = model.config.downsampleFactor
+        let gh = header.gridHeight, gw = header.gridWidth, n = gh * gw
+        let width = header.imageWidth, height = header.imageHeight
+        let gray = header.flags.contains(.gray), alpha = content.alpha
+        let format = PixelFormat(gray: gray, alpha: alpha != nil)
+        var out = [UInt8](repeating: 0, count: width * height * format.channels)
+        let symbols = content.symbols
+        for tile in tiling.tiles(gridHeight: gh, gridWidth: gw, margin: tiling.margin ?? model.config.tileMargin) {
+            let th = tile.outer.rows.count, tw = tile.outer.cols.count
+            func region<T>(plane p: Int, _ map: (UInt16) -> T) -> [T] {
+                var v: [T] = []
+                v.reserveCapacity(th * tw)
+                for r in tile.outer.rows {
+                    let base = p * n + r * gw
+                    for c in tile.outer.cols { v.append(map(symbols[base + c])) }
+                }
+                return v
+            }
+            let y: Tensor
+            if let vq = model.vq {
+                y = vq.decode((0..<header.planeCount).map { region(plane: $0) { Int32($0) } }, n: 1, h: th, w: tw)
+            } else {
+                let integers = (0..<header.planeCount).flatMap { region(plane: $0) { Int32(BitstreamFile.unzigzag($0)) } }
+                y = model.gaussian!.decode(integers, step: header.quantStep, n: 1, h: th, w: tw)
+            }
+            // The core's pixels, cropped to the image.
+            let rows = (tile.core.rows.lowerBound * f)..<min(height, tile.core.rows.upperBound * f)
+            let cols = (tile.core.cols.lowerBound * f)..<min(width, tile.core.cols.upperBound * f)
+            write(y, originRow: tile.outer.rows.lowerBound * f, originCol: tile.outer.cols.lowerBound * f,
+                  rows: rows, cols: cols, into: &out, width: width, format: format, alpha: alpha)
+        }
+        return PixelImage(width: width, height: height, format: format, samples: out)
     }
 
     /// `[1, 3, H', W']` in [0, 1], `H'`, `W'` the next multiples of `factor`, padded by repeating the
     /// last row and column (edge replication: no artificial edge for the encoder to spend bits on).
     public static func paddedTensor(_ image: PixelImage, factor: Int) -> Tensor {
-        let w = image.width, h = image.height
-        let pw = (w + factor - 1) / factor * factor, ph = (h + factor - 1) / factor * factor
-        let rgb = image.rgb
+        let gh = (image.height + factor - 1) / factor, gw = (image.width + factor - 1) / factor
+        return tileTensor(image.rgb, width: image.width, height: image.height, factor: factor, rows: 0..<gh, cols: 0..<gw)
+    }
+
+    /// The pixels of latent rows `rows` and columns `cols` as `[1, 3, 8·rows, 8·cols]` in [0, 1], with
+    /// the image's last row and column repeated beyond its edge.
+    static func tileTensor(_ rgb: [UInt8], width w: Int, height h: Int, factor: Int, rows: Range<Int>, cols: Range<Int>) -> Tensor {
+        let ph = rows.count * factor, pw = cols.count * factor
+        let y0 = rows.lowerBound * factor, x0 = cols.lowerBound * factor
         var x = Tensor(shape: [1, 3, ph, pw])
         x.withUnsafeMutableBufferPointer { dst in
-            for y in 0..<ph {
-                let sy = min(y, h - 1)
-                for xx in 0..<pw {
-                    let sx = min(xx, w - 1)
-                    for c in 0..<3 { dst[(c * ph + y) * pw + xx] = Float(rgb[(sy * w + sx) * 3 + c]) / 255 }
+            rgb.withUnsafeBufferPointer { src in
+                for y in 0..<ph {
+                    let sy = min(y0 + y, h - 1)
+                    for xx in 0..<pw {
+                        let s = (sy * w + min(x0 + xx, w - 1)) * 3
+                        for c in 0..<3 { dst[(c * ph + y) * pw + xx] = Float(src[s + c]) / 255 }
+                    }
                 }
             }
         }
         return x
     }
 
-    /// Crops `y [1, 3, H', W']` to `width × height`, rounds to 8 bits, and restores gray and alpha.
-    static func pixels(_ y: Tensor, width: Int, height: Int, gray: Bool, alpha: [UInt8]?) -> PixelImage {
+    /// Writes image rows `rows` and columns `cols` of `y [1, 3, H, W]` (whose pixel (0, 0) is image
+    /// pixel (`originRow`, `originCol`)) into `out`, rounding to 8 bits and restoring gray and alpha.
+    static func write(_ y: Tensor, originRow: Int, originCol: Int, rows: Range<Int>, cols: Range<Int>,
+                      into out: inout [UInt8], width: Int, format: PixelFormat, alpha: [UInt8]?) {
         let ph = y.shape[2], pw = y.shape[3]
-        func sample(_ c: Int, _ row: Int, _ col: Int) -> Int {
-            Int((min(max(y.scalars[(c * ph + row) * pw + col], 0), 1) * 255).rounded())
-        }
-        let format = PixelFormat(gray: gray, alpha: alpha != nil)
-        var out = [UInt8](repeating: 0, count: width * height * format.channels)
-        for row in 0..<height {
-            for col in 0..<width {
-                let i = row * width + col, o = i * format.channels
-                if gray {
-                    let sum = sample(0, row, col) + sample(1, row, col) + sample(2, row, col)
-                    out[o] = UInt8((sum + 1) / 3)
-                } else {
-                    for c in 0..<3 { out[o + c] = UInt8(sample(c, row, col)) }
+        let channels = format.channels
+        y.withUnsafeBufferPointer { ys in
+            func sample(_ c: Int, _ row: Int, _ col: Int) -> Int {
+                Int((min(max(ys[(c * ph + row - originRow) * pw + col - originCol], 0), 1) * 255).rounded())
+            }
+            for row in rows {
+                for col in cols {
+                    let i = row * width + col, o = i * channels
+                    if format.isGray {
+                        let sum = sample(0, row, col) + sample(1, row, col) + sample(2, row, col)
+                        out[o] = UInt8((sum + 1) / 3)
+                    } else {
+                        for c in 0..<3 { out[o + c] = UInt8(sample(c, row, col)) }
+                    }
+                    if let alpha { out[o + channels - 1] = alpha[i] }
                 }
-                if let alpha { out[o + format.channels - 1] = alpha[i] }
             }
         }
-        return PixelImage(width: width, height: height, format: format, samples: out)
     }
 
     /// PSNR in dB between two 8-bit RGB buffers of equal size.

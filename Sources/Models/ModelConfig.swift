@@ -45,6 +45,13 @@ public struct ModelConfig: Sendable, Equatable {
     /// Spatial downsampling factor `f` of the backbone (three stride-2 stages).
     public var downsampleFactor: Int { 8 }
 
+    /// Latents on each side of a tile that reach its core through the networks (see `Tiling`).
+    ///
+    /// The encoder (three 5×5 convolutions, stride 2) sees ±14 pixels around a latent's 8×8 block,
+    /// less than 2 latents; the decoder (3×3 convolutions at 1×, 2× and 4× the grid) sees ±1.75
+    /// latents. GDN is per position. So 2 latents of margin make tiled and untiled results agree.
+    public var tileMargin: Int { 2 }
+
     /// The architecture's name, after CompressAI's convention of naming the paper.
     public var architecture: String { family == .vq ? "rvqvae-vdoord2017" : "gaussian-vae-kingma2014" }
 

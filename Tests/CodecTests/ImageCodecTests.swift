@@ -99,4 +99,36 @@ func testImage(width: Int, height: Int, format: PixelFormat, seed: UInt64) -> Pi
         #expect(x.shape == [1, 3, 8, 8])
         #expect(x[0, 0, 7, 7] == Float(200) / 255 && x[0, 2, 5, 0] == Float(10) / 255)
     }
+
+    /// Largest per-sample difference between two images of the same shape.
+    func maxDifference(_ a: PixelImage, _ b: PixelImage) -> Int {
+        zip(a.samples, b.samples).map { abs(Int($0) - Int($1)) }.max() ?? 0
+    }
+
+    @Test(arguments: [1, 2, 3])
+    func tiledMatchesUntiled(tileLatents: Int) throws {
+        let image = testImage(width: 45, height: 37, format: .rgb, seed: 11)  // grid 5 × 6
+        for model in [TinyModels.vq, TinyModels.gaussian] {
+            let level = model.levels.last!
+            let whole = try ImageCodec.encode(image, model: model, level: level, tiling: Tiling(latents: 64))
+            let tiled = try ImageCodec.encode(image, model: model, level: level, tiling: Tiling(latents: tileLatents))
+            let a = try BitstreamFile.parse(whole).content.symbols, b = try BitstreamFile.parse(tiled).content.symbols
+            #expect(a == b, "tiled encoding (\(tileLatents) latents) must give the untiled symbols")
+            let decodedWhole = try ImageCodec.decode(whole, model: model, tiling: Tiling(latents: 64))
+            let decodedTiled = try ImageCodec.decode(whole, model: model, tiling: Tiling(latents: tileLatents))
+            #expect(maxDifference(decodedWhole, decodedTiled) <= 1)
+        }
+    }
+
+    @Test func tilesWithoutMarginDoNotMatch() throws {
+        // The margin is what makes tiling exact: without it the tile seams show.
+        let image = testImage(width: 45, height: 37, format: .rgb, seed: 11)
+        let model = TinyModels.gaussian
+        let whole = try ImageCodec.encode(image, model: model, level: 2, tiling: Tiling(latents: 64))
+        let seams = try ImageCodec.encode(image, model: model, level: 2, tiling: Tiling(latents: 2, margin: 0))
+        #expect(try BitstreamFile.parse(whole).content.symbols != BitstreamFile.parse(seams).content.symbols)
+        let a = try ImageCodec.decode(whole, model: model, tiling: Tiling(latents: 64))
+        let b = try ImageCodec.decode(whole, model: model, tiling: Tiling(latents: 2, margin: 0))
+        #expect(maxDifference(a, b) > 1)
+    }
 }
