@@ -25,6 +25,8 @@ struct Eval: ParsableCommand {
     @Option(help: "Importance samples for the IWAE estimate (Gaussian models).") var iwaeSamples: Int = 16
     @Option(help: "Only the first N images (0 = all).") var limit: Int = 0
     @Flag(help: "Print JSON on stdout.") var json = false
+    @Flag(help: "Write the figures to the model's card (MODEL.card.json, read by `vqz models`), keeping its default mark.")
+    var card = false
 
     func run() throws {
         try reportingErrors {
@@ -78,6 +80,17 @@ struct Eval: ParsableCommand {
                     "active latent channels (KL > 0.01 nats/position): \(active) of \(klPerChannel.count)",
                 ]
                 jsonExtra = String(format: ", \"kl_bpp\": %.5f, \"neg_elbo_bits_per_dim\": %.5f, \"iwae_bits_per_dim\": %.5f, \"iwae_samples\": %d, \"active_channels\": %d", kl / n, elbo / n, iwae / n, iwaeSamples, active)
+            }
+            if card {
+                let path = ModelEntry.cardPath(forModel: model)
+                let previous = FileManager.default.contents(atPath: path).flatMap { try? JSONDecoder().decode(ModelCard.self, from: $0) }
+                let newCard = ModelCard(
+                    isDefault: previous?.isDefault ?? false, modelID: loaded.id.hex,
+                    images: (URL(fileURLWithPath: images).standardizedFileURL.lastPathComponent),
+                    levels: levels.indices.map { ModelCard.Level(level: levels[$0], bpp: (bpp[$0] / n * 1e4).rounded() / 1e4, psnr: (psnr[$0] / n * 100).rounded() / 100) })
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                try FileIO.writeAtomically(Array(try encoder.encode(newCard)) + [10], to: path, overwrite: true)
             }
             if json {
                 print("{\"model\": \"\(jsonEscaped(loaded.name))\", \"model_id\": \"\(loaded.id.hex)\", \"family\": \"\(loaded.config.family.rawValue)\", \"images\": \(names.count), \"levels\": [\(jsonLevels.joined(separator: ", "))]\(jsonExtra)}")

@@ -1,0 +1,71 @@
+// `vqz decode IN.vqz [-o OUT.png] [-m MODEL.vqzm]... [-f]`: a .vqz file back to a PNG, with the model
+// found by the id the file stores.
+
+import ArgumentParser
+import Codec
+import Container
+import Foundation
+import Imaging
+
+struct Decode: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Decompress a .vqz file into a PNG image.",
+        discussion: """
+            The model is found by the model id stored in the file, among the model folders (see \
+            `vqz models`) and the files given with -m. The PNG has the original size, gray or colour, \
+            and alpha exactly as encoded. Use - for stdin or stdout.
+            """)
+
+    @Argument(help: "The .vqz file to decode, or - for stdin.") var input: String
+    @Option(name: .shortAndLong, help: "The PNG file to write, or - for stdout (default: the input's name with .png).")
+    var output: String?
+    @Option(name: .shortAndLong, help: "A .vqzm model file to consider besides the model folders (repeatable).")
+    var model: [String] = []
+    @Flag(name: .shortAndLong, help: "Overwrite the output if it exists.") var force = false
+    @Flag(help: "Print nothing on success.") var quiet = false
+    @Flag(help: "Print the summary as one JSON object on stdout.") var json = false
+
+    var outputPath: String {
+        output ?? (input == "-" ? "-" : Streams.replacingExtension((input as NSString).lastPathComponent, ".vqz", with: ".png")
+            .withDirectory(of: input))
+    }
+
+    func validate() throws {
+        if json && outputPath == "-" { throw ValidationError("--json prints on stdout, so the output cannot be stdout too; use -o FILE.") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let out = outputPath
+            try Streams.checkOutput(out, input: input, overwrite: force)
+            let bytes = try Streams.read(input, maxBytes: 1 << 31)
+            let name = input == "-" ? "stdin" : input
+            let header: BitstreamHeader
+            do { header = try BitstreamHeader.parse(bytes) } catch { throw RuntimeFailure("\(name): \(error)") }
+            for path in model where !FileManager.default.fileExists(atPath: path) {
+                throw RuntimeFailure("\(path): no such model file")
+            }
+            let loadStart = DispatchTime.now()
+            let loaded = try ModelRegistry.standard().model(withID: header.modelID, extraPaths: model)
+            let loadSeconds = seconds(since: loadStart)
+            let start = DispatchTime.now()
+            let image: PixelImage
+            do {
+                let (header, content) = try BitstreamFile.parse(bytes)
+                image = try ImageCodec.decode(header: header, content: content, model: loaded)
+            } catch {
+                throw RuntimeFailure("\(name): \(error)")
+            }
+            let png = try PNGEncoder.encode(image)
+            let decodeSeconds = seconds(since: start)
+            try Streams.write(png, to: out, overwrite: force)
+            if json {
+                print("{\"input\": \"\(jsonEscaped(input))\", \"output\": \"\(jsonEscaped(out))\", \"width\": \(image.width), \"height\": \(image.height), \"format\": \"\(image.format.name)\", \"model\": \"\(jsonEscaped(loaded.name))\", \"model_id\": \"\(loaded.id.hex)\", \"level\": \(header.level), \"bytes\": \(bytes.count), "
+                      + String(format: "\"bpp\": %.6f, \"decode_seconds\": %.4f, \"model_load_seconds\": %.4f}", 8 * Double(bytes.count) / Double(image.width * image.height), decodeSeconds, loadSeconds))
+            } else if !quiet {
+                printError("\(name) → \(out == "-" ? "stdout" : out)\n  \(image.width) × \(image.height) \(image.format.name), model \(loaded.name) (\(loaded.config.family.rawValue)), level \(header.level)\n"
+                           + String(format: "  decoded in %.3f s (model loaded in %.3f s)", decodeSeconds, loadSeconds))
+            }
+        }
+    }
+}

@@ -1,0 +1,169 @@
+// `vqz encode IN.png [-o OUT.vqz] [-m MODEL] [-q LEVEL | --target-bpp X] [-f] [--quiet | -v] [--json]`:
+// a PNG (any colour type and depth) to a .vqz file, with a cwebp-style summary on stderr.
+
+import ArgumentParser
+import Codec
+import Container
+import Foundation
+import Imaging
+
+struct Encode: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compress a PNG image into a .vqz file.",
+        discussion: """
+            The model is found by name among the model folders (see `vqz models`) or given as a path \
+            to a .vqzm file; without -m the default model is used. Level 1 is the smallest file; \
+            without -q or --target-bpp a middle level is used. Gray images come back gray, alpha is \
+            kept losslessly, and 16-bit images are reduced to 8 bits. Large images are coded in \
+            tiles, so memory stays bounded. Use - for stdin or stdout.
+            """)
+
+    @Argument(help: "The PNG image to compress, or - for stdin.") var input: String
+    @Option(name: .shortAndLong, help: "The .vqz file to write, or - for stdout (default: the input's name with .vqz).")
+    var output: String?
+    @Option(name: .shortAndLong, help: "A model name from `vqz models` or a path to a .vqzm file.") var model: String?
+    @Option(name: [.customShort("q"), .customLong("level")], help: "The rate level (1 = smallest file).") var level: Int?
+    @Option(help: "Use the largest level whose file is at most this many bits per pixel.") var targetBpp: Double?
+    @Flag(name: .shortAndLong, help: "Overwrite the output if it exists.") var force = false
+    @Flag(help: "Print nothing on success.") var quiet = false
+    @Flag(name: .shortAndLong, help: "Also decode the result and report its PSNR.") var verbose = false
+    @Flag(help: "Print the summary as one JSON object on stdout (PSNR included).") var json = false
+
+    func validate() throws {
+        if level != nil && targetBpp != nil { throw ValidationError("-q and --target-bpp cannot be used together.") }
+        if let targetBpp, !(targetBpp > 0 && targetBpp.isFinite) { throw ValidationError("--target-bpp must be a positive number.") }
+        if quiet && verbose { throw ValidationError("--quiet and --verbose cannot be used together.") }
+        if json && outputPath == "-" { throw ValidationError("--json prints on stdout, so the output cannot be stdout too; use -o FILE.") }
+    }
+
+    var outputPath: String {
+        output ?? (input == "-" ? "-" : Streams.replacingExtension((input as NSString).lastPathComponent, ".png", with: ".vqz")
+            .withDirectory(of: input))
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let out = outputPath
+            try Streams.checkOutput(out, input: input, overwrite: force)
+            let registry = ModelRegistry.standard()
+            let loadStart = DispatchTime.now()
+            let entry: ModelEntry
+            if let model { entry = try registry.resolve(model) } else {
+                guard let found = registry.defaultEntry() else {
+                    throw RuntimeFailure("no model found in \(registry.searchDescription); set VQZ_CODECS or pass -m MODEL.vqzm")
+                }
+                entry = found
+            }
+            let loaded = try LoadedModel(path: entry.path)
+            let loadSeconds = seconds(since: loadStart)
+
+            let start = DispatchTime.now()
+            let (image, source) = try decodePNG(try Streams.read(input, maxBytes: 1 << 30), name: input)
+            if source.bitDepth == 16 && !quiet && !json {
+                printError("vqz: note: \(input) has 16 bits per sample; it is coded at 8 bits")
+            }
+            let levels = loaded.levels
+            let chosen: Int
+            let bytes: [UInt8]
+            let pixels = Double(image.width * image.height)
+            if let targetBpp {
+                let files = try ImageCodec.encode(image, model: loaded, levels: levels, sourceBitDepth: source.bitDepth)
+                let fitting = files.indices.filter { 8 * Double(files[$0].count) / pixels <= targetBpp }
+                let index = fitting.last ?? 0
+                if fitting.isEmpty && !quiet && !json {
+                    printError(String(format: "vqz: note: even level %d is %.4f bpp, over the target %.4f; using it", levels[0], 8 * Double(files[0].count) / pixels, targetBpp))
+                }
+                (chosen, bytes) = (levels[index], files[index])
+            } else {
+                chosen = level ?? levels[(levels.count - 1) / 2]
+                guard levels.contains(chosen) else {
+                    throw RuntimeFailure("level \(chosen) does not exist in model \(loaded.name) (levels \(levels.first!)–\(levels.last!))")
+                }
+                bytes = try ImageCodec.encode(image, model: loaded, level: chosen, sourceBitDepth: source.bitDepth)
+            }
+            let encodeSeconds = seconds(since: start)
+            var psnr: Double?
+            if verbose || json {
+                let decoded = try ImageCodec.decode(bytes, model: loaded)
+                psnr = ImageCodec.psnr(decoded.rgb, image.rgb)
+            }
+            try Streams.write(bytes, to: out, overwrite: force)
+
+            let bpp = 8 * Double(bytes.count) / pixels
+            let summary = EncodeSummary(
+                input: input, output: out, width: image.width, height: image.height, format: image.format,
+                sourceBitDepth: source.bitDepth, model: loaded, level: chosen, bytes: bytes.count, bpp: bpp, psnr: psnr,
+                encodeSeconds: encodeSeconds, loadSeconds: loadSeconds)
+            if json { print(summary.json) } else if !quiet { printError(summary.text) }
+        }
+    }
+}
+
+/// PNG bytes to an image, with the CLI's wording for a bad file.
+func decodePNG(_ bytes: [UInt8], name: String) throws -> (PixelImage, PNGSourceInfo) {
+    do {
+        let (image, source) = try PNGDecoder.decode(bytes)
+        return (image, source)
+    } catch {
+        throw RuntimeFailure("\(name == "-" ? "stdin" : name): not a readable PNG image (\(error))")
+    }
+}
+
+struct EncodeSummary {
+    var input, output: String
+    var width, height: Int
+    var format: PixelFormat
+    var sourceBitDepth: Int
+    var model: LoadedModel
+    var level: Int
+    var bytes: Int
+    var bpp: Double
+    var psnr: Double?
+    var encodeSeconds, loadSeconds: Double
+
+    var text: String {
+        var lines = [
+            "\(input == "-" ? "stdin" : input) → \(output == "-" ? "stdout" : output)",
+            "  \(width) × \(height) \(format.name), model \(model.name) (\(model.config.family.rawValue)), level \(level) of \(model.levels.first!)–\(model.levels.last!)",
+            String(format: "  %d bytes, %.4f bpp", bytes, bpp) + (psnr.map { String(format: ", PSNR %.2f dB", $0) } ?? ""),
+            String(format: "  encoded in %.3f s (model loaded in %.3f s)", encodeSeconds, loadSeconds),
+        ]
+        if sourceBitDepth == 16 { lines[1] += ", from 16-bit" }
+        return lines.joined(separator: "\n")
+    }
+
+    var json: String {
+        var fields = [
+            "\"input\": \"\(jsonEscaped(input))\"", "\"output\": \"\(jsonEscaped(output))\"",
+            "\"width\": \(width)", "\"height\": \(height)", "\"format\": \"\(format.name)\"",
+            "\"source_bit_depth\": \(sourceBitDepth)", "\"model\": \"\(jsonEscaped(model.name))\"",
+            "\"model_id\": \"\(model.id.hex)\"", "\"family\": \"\(model.config.family.rawValue)\"",
+            "\"level\": \(level)", "\"levels\": [\(model.levels.map(String.init).joined(separator: ", "))]",
+            "\"bytes\": \(bytes)", String(format: "\"bpp\": %.6f", bpp),
+        ]
+        if let psnr { fields.append(String(format: "\"psnr\": %.4f", psnr)) }
+        fields.append(String(format: "\"encode_seconds\": %.4f", encodeSeconds))
+        fields.append(String(format: "\"model_load_seconds\": %.4f", loadSeconds))
+        return "{" + fields.joined(separator: ", ") + "}"
+    }
+}
+
+extension PixelFormat {
+    /// The name the CLI prints.
+    var name: String {
+        switch self {
+        case .gray: "gray"
+        case .grayAlpha: "gray+alpha"
+        case .rgb: "RGB"
+        case .rgba: "RGBA"
+        }
+    }
+}
+
+extension String {
+    /// This file name placed in the folder of `path` (`a/b.png` → `a/NAME`).
+    func withDirectory(of path: String) -> String {
+        let dir = (path as NSString).deletingLastPathComponent
+        return dir.isEmpty ? self : (dir as NSString).appendingPathComponent(self)
+    }
+}

@@ -1,0 +1,54 @@
+// `vqz models [--json]`: every model on the search path, with its family, levels, whether it is the
+// default, and the Kodak figures from its card.
+
+import ArgumentParser
+import Codec
+import Container
+import Foundation
+
+struct Models: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "models",
+        abstract: "List the available models.",
+        discussion: """
+            Models are .vqzm files in the model folders: $VQZ_CODECS (colon-separated; when set, the \
+            only ones searched), else codecs/ beside the vqz executable, ../share/vqz/codecs from it, \
+            and codecs/ in the executable's ancestor folders. Each model's figures come from its card \
+            (NAME.card.json, written by `vqz eval --card`).
+            """)
+
+    @Flag(help: "Print a JSON array on stdout.") var json = false
+
+    func run() throws {
+        try reportingErrors {
+            let registry = ModelRegistry.standard()
+            let entries = registry.entries()
+            let defaultName = registry.defaultEntry()?.name
+            var objects: [String] = []
+            var text: [String] = []
+            for entry in entries {
+                let model = try LoadedModel(path: entry.path)
+                let isDefault = entry.name == defaultName
+                let figures = entry.card?.levels ?? []
+                let levelList = model.levels.map(String.init).joined(separator: ", ")
+                let onKodak = entry.card?.images == "kodak"
+                let kodak = (onKodak ? figures : []).map { String(format: "{\"level\": %d, \"bpp\": %.4f, \"psnr\": %.2f}", $0.level, $0.bpp, $0.psnr) }
+                objects.append("{\"name\": \"\(jsonEscaped(entry.name))\", \"family\": \"\(model.config.family.rawValue)\", \"levels\": [\(levelList)], \"default\": \(isDefault), \"model_id\": \"\(model.id.hex)\", \"path\": \"\(jsonEscaped(entry.path))\", \"kodak\": [\(kodak.joined(separator: ", "))]\(onKodak || entry.card == nil ? "" : ", \"measured_on\": \"\(jsonEscaped(entry.card!.images))\", \"figures\": [\(figures.map { String(format: "{\"level\": %d, \"bpp\": %.4f, \"psnr\": %.2f}", $0.level, $0.bpp, $0.psnr) }.joined(separator: ", "))]")}")
+                text.append("\(entry.name)\(isDefault ? " (default)" : "")  \(model.config.family.rawValue), levels \(model.levels.first!)–\(model.levels.last!), id \(model.id.hex)")
+                text.append("  \(entry.path)")
+                if figures.isEmpty {
+                    text.append("  no card with measured figures")
+                } else {
+                    text.append("  \(onKodak ? "Kodak" : entry.card!.images): " + figures.map { String(format: "L%d %.3f bpp %.2f dB", $0.level, $0.bpp, $0.psnr) }.joined(separator: " · "))
+                }
+            }
+            if json {
+                print("[" + objects.joined(separator: ",\n ") + "]")
+            } else if entries.isEmpty {
+                print("no models in \(registry.searchDescription)")
+            } else {
+                text.forEach { print($0) }
+            }
+        }
+    }
+}

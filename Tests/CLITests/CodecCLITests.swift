@@ -1,0 +1,236 @@
+// `vqz encode`, `decode`, `models` and `eval` through the real binary, with the tiny committed test
+// models of Tests/Fixtures/models/codecs (VQZ_CODECS points there; never the shipped models): odd
+// sizes, gray, alpha, 16-bit, stdin/stdout, overwrite refusal, wrong-model and corrupted-file errors,
+// --target-bpp and determinism.
+
+import Container
+import Foundation
+import Imaging
+import Testing
+
+enum Workspace {
+    static let codecs = CLI.fixtures.appendingPathComponent("models/codecs").path
+    static let environment = ["VQZ_CODECS": codecs]
+
+    /// A fresh empty folder.
+    static func make() throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vqz-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    /// Writes a deterministic test image as PNG and returns its path.
+    static func png(in dir: URL, name: String, width: Int, height: Int, format: PixelFormat) throws -> String {
+        var state: UInt32 = 12345
+        let samples = (0..<(width * height * format.channels)).map { i -> UInt8 in
+            state = state &* 1_664_525 &+ 1_013_904_223
+            return UInt8(truncatingIfNeeded: (i / format.channels) * 3 + Int(state >> 28))
+        }
+        let path = dir.appendingPathComponent(name).path
+        try Data(PNGEncoder.encode(PixelImage(width: width, height: height, format: format, samples: samples))).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    static func vqz(_ arguments: [String], stdin: Data? = nil, environment: [String: String] = Workspace.environment) throws -> (status: Int32, stdout: Data, stderr: String) {
+        try CLI.runBinary(arguments, stdin: stdin, environment: environment)
+    }
+}
+
+@Suite struct CodecCLITests {
+    func json(_ data: Data) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+    }
+
+    @Test(arguments: [(1, 1, PixelFormat.rgb), (17, 31, .rgb), (33, 65, .rgb), (20, 9, .gray), (13, 7, .rgba), (9, 12, .grayAlpha)])
+    func roundTripKeepsSizeAndFormat(width: Int, height: Int, format: PixelFormat) throws {
+        let dir = try Workspace.make()
+        let png = try Workspace.png(in: dir, name: "in.png", width: width, height: height, format: format)
+        let enc = try Workspace.vqz(["encode", png, "--quiet"])
+        #expect(enc.status == 0, "\(enc.stderr)")
+        #expect(enc.stderr.isEmpty && enc.stdout.isEmpty)
+        let vqzPath = dir.appendingPathComponent("in.vqz").path
+        let out = dir.appendingPathComponent("out.png").path
+        let dec = try Workspace.vqz(["decode", vqzPath, "-o", out])
+        #expect(dec.status == 0, "\(dec.stderr)")
+        let (original, _) = try PNGDecoder.decode(FileIO.read(png))
+        let (decoded, _) = try PNGDecoder.decode(FileIO.read(out))
+        #expect(decoded.width == width && decoded.height == height && decoded.format == format)
+        #expect(decoded.alpha == original.alpha, "alpha must come back exactly")
+    }
+
+    @Test func summaryAndJSON() throws {
+        let dir = try Workspace.make()
+        let png = try Workspace.png(in: dir, name: "photo.png", width: 40, height: 24, format: .rgb)
+        let r = try Workspace.vqz(["encode", png, "-o", dir.appendingPathComponent("a.vqz").path, "-q", "2", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let o = try json(r.stdout)
+        #expect(o["width"] as? Int == 40 && o["height"] as? Int == 24 && o["level"] as? Int == 2)
+        #expect(o["model"] as? String == "tiny-vq" && o["family"] as? String == "vq")
+        let bytes = try #require(o["bytes"] as? Int)
+        #expect(bytes == (try FileManager.default.attributesOfItem(atPath: dir.appendingPathComponent("a.vqz").path)[.size] as? Int))
+        #expect(abs((o["bpp"] as? Double ?? 0) - 8 * Double(bytes) / 960) < 1e-4)
+        #expect(o["psnr"] is Double)
+        // The default summary goes to stderr, in the cwebp manner.
+        let text = try Workspace.vqz(["encode", png, "-o", dir.appendingPathComponent("b.vqz").path])
+        #expect(text.status == 0 && text.stdout.isEmpty)
+        #expect(text.stderr.contains("40 × 24 RGB, model tiny-vq (vq), level 2 of 1–3"), "default is a middle level: \(text.stderr)")
+        #expect(text.stderr.contains(" bpp"))
+    }
+
+    @Test func stdinToStdoutAndBack() throws {
+        let dir = try Workspace.make()
+        let png = try Workspace.png(in: dir, name: "s.png", width: 19, height: 11, format: .rgb)
+        let enc = try Workspace.vqz(["encode", "-", "-o", "-"], stdin: Data(try FileIO.read(png)))
+        #expect(enc.status == 0, "\(enc.stderr)")
+        let header = try BitstreamHeader.parse([UInt8](enc.stdout))
+        #expect(header.imageWidth == 19 && header.imageHeight == 11)
+        let fileEnc = try Workspace.vqz(["encode", png, "-o", dir.appendingPathComponent("s.vqz").path])
+        #expect(try FileIO.read(dir.appendingPathComponent("s.vqz").path) == [UInt8](enc.stdout), "stdin and file give the same bytes")
+        #expect(fileEnc.status == 0)
+        let dec = try Workspace.vqz(["decode", "-"], stdin: enc.stdout)
+        #expect(dec.status == 0, "\(dec.stderr)")
+        #expect(try PNGDecoder.decode([UInt8](dec.stdout)).image.width == 19)
+    }
+
+    @Test func existingOutputIsKeptWithoutForce() throws {
+        let dir = try Workspace.make()
+        let png = try Workspace.png(in: dir, name: "k.png", width: 16, height: 16, format: .rgb)
+        let target = dir.appendingPathComponent("k.vqz").path
+        try Data("keep me".utf8).write(to: URL(fileURLWithPath: target))
+        let r = try Workspace.vqz(["encode", png])
+        #expect(r.status == 1)
+        #expect(r.stderr == "vqz: error: \(target): already exists (use -f to overwrite it)\n")
+        #expect(try String(contentsOfFile: target, encoding: .utf8) == "keep me")
+        #expect(try Workspace.vqz(["encode", png, "-f", "--quiet"]).status == 0)
+        #expect(try BitstreamHeader.parse(FileIO.read(target)).imageWidth == 16)
+        // The input is never the output.
+        let same = try Workspace.vqz(["decode", target, "-o", target, "-f"])
+        #expect(same.status == 1 && same.stderr.contains("would overwrite the input"))
+    }
+
+    @Test func fileOfAMissingModelNamesIt() throws {
+        let dir = try Workspace.make()
+        let png = try Workspace.png(in: dir, name: "m.png", width: 16, height: 8, format: .rgb)
+        #expect(try Workspace.vqz(["encode", png, "-m", "tiny-gaussian", "--quiet"]).status == 0)
+        let file = dir.appendingPathComponent("m.vqz").path
+        let id = try BitstreamHeader.parse(FileIO.read(file)).modelID.hex
+        let empty = try Workspace.make()
+        let target = dir.appendingPathComponent("never.png").path
+        let r = try Workspace.vqz(["decode", file, "-o", target], environment: ["VQZ_CODECS": empty.path])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("needs model \(id)"), "\(r.stderr)")
+        #expect(r.stderr.split(separator: "\n").count == 1)
+        #expect(!FileManager.default.fileExists(atPath: target))
+        // With -m naming the model file it decodes.
+        let ok = try Workspace.vqz(["decode", file, "-o", dir.appendingPathComponent("back.png").path, "-m", Workspace.codecs + "/tiny-gaussian.vqzm"],
+                                   environment: ["VQZ_CODECS": empty.path])
+        #expect(ok.status == 0, "\(ok.stderr)")
+    }
+
+    @Test func corruptedFileIsOneSentenceAndNoOutput() throws {
+        let dir = try Workspace.make()
+        let png = try Workspace.png(in: dir, name: "c.png", width: 24, height: 24, format: .rgba)
+        #expect(try Workspace.vqz(["encode", png, "--quiet"]).status == 0)
+        let file = dir.appendingPathComponent("c.vqz").path
+        var bytes = try FileIO.read(file)
+        for offset in [10, bytes.count / 2, bytes.count - 1] {
+            var damaged = bytes
+            damaged[offset] ^= 0x10
+            try Data(damaged).write(to: URL(fileURLWithPath: file))
+            let out = dir.appendingPathComponent("c-out.png").path
+            let r = try Workspace.vqz(["decode", file, "-o", out])
+            #expect(r.status == 1, "flip at \(offset) must be refused")
+            #expect(r.stderr.hasPrefix("vqz: error: ") && r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: out))
+        }
+        bytes.removeLast(5)
+        try Data(bytes).write(to: URL(fileURLWithPath: file))
+        #expect(try Workspace.vqz(["decode", file, "-o", dir.appendingPathComponent("t.png").path]).status == 1)
+        // Not a PNG at all.
+        let r = try Workspace.vqz(["encode", file, "-o", dir.appendingPathComponent("x.vqz").path])
+        #expect(r.status == 1 && r.stderr.contains("not a readable PNG image"))
+    }
+
+    @Test func sixteenBitIsReducedWithANotice() throws {
+        let png = CLI.fixtures.appendingPathComponent("pngsuite/png/basn2c16.png").path
+        let dir = try Workspace.make()
+        let out = dir.appendingPathComponent("16.vqz").path
+        let r = try Workspace.vqz(["encode", png, "-o", out])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("16 bits per sample"))
+        #expect(try BitstreamHeader.parse(FileIO.read(out)).sourceBitDepth == 16)
+        #expect(try Workspace.vqz(["decode", out, "--quiet"]).status == 0)
+        #expect(try PNGDecoder.decode(FileIO.read(dir.appendingPathComponent("16.png").path)).source.bitDepth == 8)
+    }
+
+    @Test func targetBppPicksTheLargestLevelThatFits() throws {
+        let dir = try Workspace.make()
+        let png = try Workspace.png(in: dir, name: "t.png", width: 64, height: 48, format: .rgb)
+        var bpp: [Double] = []
+        for level in 1...3 {
+            let r = try Workspace.vqz(["encode", png, "-o", dir.appendingPathComponent("l\(level).vqz").path, "-q", "\(level)", "--json"])
+            bpp.append(try #require(try json(r.stdout)["bpp"] as? Double))
+        }
+        #expect(bpp[0] < bpp[1] && bpp[1] < bpp[2])
+        for (target, expected) in [((bpp[1] + bpp[2]) / 2, 2), (bpp[2] + 0.01, 3), (bpp[0] + 1e-6, 1)] {
+            let r = try Workspace.vqz(["encode", png, "-o", dir.appendingPathComponent("x\(expected).vqz").path, "--target-bpp", "\(target)", "--json"])
+            #expect(try json(r.stdout)["level"] as? Int == expected)
+        }
+        let usage = try Workspace.vqz(["encode", png, "-q", "1", "--target-bpp", "1"])
+        #expect(usage.status == 64)
+        let noLevel = try Workspace.vqz(["encode", png, "-q", "9", "-o", dir.appendingPathComponent("n.vqz").path])
+        #expect(noLevel.status == 1 && noLevel.stderr.contains("level 9 does not exist"))
+    }
+
+    @Test func sameInputGivesSameBytesAndPixelsAtAnyThreadCount() throws {
+        let dir = try Workspace.make()
+        let png = try Workspace.png(in: dir, name: "d.png", width: 50, height: 30, format: .rgb)
+        var files: [[UInt8]] = [], images: [[UInt8]] = []
+        for threads in ["1", "2", "3"] {
+            var env = Workspace.environment
+            env["VQZ_THREADS"] = threads
+            let out = dir.appendingPathComponent("d\(threads).vqz").path
+            #expect(try Workspace.vqz(["encode", png, "-o", out, "--quiet"], environment: env).status == 0)
+            files.append(try FileIO.read(out))
+            let decoded = try Workspace.vqz(["decode", dir.appendingPathComponent("d1.vqz").path, "-o", "-"], environment: env)
+            images.append([UInt8](decoded.stdout))
+        }
+        #expect(files[0] == files[1] && files[1] == files[2])
+        #expect(images[0] == images[1] && images[1] == images[2])
+    }
+
+    @Test func modelsListsFamilyLevelsDefaultAndFigures() throws {
+        let r = try Workspace.vqz(["models", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let list = try #require(try JSONSerialization.jsonObject(with: r.stdout) as? [[String: Any]])
+        #expect(list.map { $0["name"] as? String } == ["tiny-gaussian", "tiny-vq"])
+        #expect(list.map { $0["family"] as? String } == ["gaussian", "vq"])
+        #expect(list.map { $0["default"] as? Bool } == [false, true])
+        #expect(list[1]["levels"] as? [Int] == [1, 2, 3])
+        #expect((list[1]["figures"] as? [[String: Any]])?.count == 3, "figures from the card")
+        let none = try Workspace.vqz(["models"], environment: ["VQZ_CODECS": try Workspace.make().path])
+        #expect(none.status == 0 && String(decoding: none.stdout, as: UTF8.self).hasPrefix("no models"))
+        let encodeWithout = try Workspace.vqz(["encode", CLI.fixtures.appendingPathComponent("pngsuite/png/basn2c08.png").path, "-o", "-"],
+                                              environment: ["VQZ_CODECS": try Workspace.make().path])
+        #expect(encodeWithout.status == 1 && encodeWithout.stderr.contains("no model found"))
+    }
+
+    @Test func evalReportsTheVAEFigures() throws {
+        let dir = try Workspace.make()
+        _ = try Workspace.png(in: dir, name: "a.png", width: 24, height: 16, format: .rgb)
+        _ = try Workspace.png(in: dir, name: "b.png", width: 17, height: 9, format: .gray)
+        let g = try Workspace.vqz(["eval", "-m", Workspace.codecs + "/tiny-gaussian.vqzm", "--images", dir.path, "--json", "--iwae-samples", "4"])
+        #expect(g.status == 0, "\(g.stderr)")
+        let o = try json(g.stdout)
+        #expect(o["images"] as? Int == 2 && o["family"] as? String == "gaussian")
+        #expect((o["levels"] as? [[String: Any]])?.count == 2)
+        for key in ["kl_bpp", "neg_elbo_bits_per_dim", "iwae_bits_per_dim"] { #expect((o[key] as? Double ?? -1) > 0, "\(key)") }
+        // The IWAE bound is at least as tight as the ELBO (k ≥ 1), up to sampling noise.
+        #expect((o["iwae_bits_per_dim"] as? Double ?? 0) <= (o["neg_elbo_bits_per_dim"] as? Double ?? 0) + 0.5)
+        #expect((0...4).contains(o["active_channels"] as? Int ?? -1))
+        let v = try Workspace.vqz(["eval", "-m", Workspace.codecs + "/tiny-vq.vqzm", "--images", dir.path, "--json"])
+        let levels = try #require(try json(v.stdout)["levels"] as? [[String: Any]])
+        #expect(levels.map { $0["level"] as? Int } == [1, 2, 3])
+        #expect(levels.allSatisfy { ($0["bpp_fixed"] as? Double ?? 0) > 0 && ($0["psnr"] as? Double ?? 0) > 0 })
+    }
+}
