@@ -53,6 +53,10 @@ let package = Package(
             // top-level script state: Swift 5 mode avoids main-actor ceremony in a benchmark
             swiftSettings: [.swiftLanguageMode(.v5)]),
 
+        .executableTarget(
+            name: "CodecBench", dependencies: ["Codec", "Container", "Imaging", "TensorCore", "COpenBLAS"],
+            path: "Benchmarks/Codec", swiftSettings: [.swiftLanguageMode(.v5)]),
+
         .testTarget(name: "ContainerTests", dependencies: ["Container"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .target(name: "TestSupport", dependencies: ["TensorCore"]),

@@ -14,13 +14,22 @@ public enum PNGEncoder {
             | (image.format.hasAlpha ? UInt32(PNG_FORMAT_FLAG_ALPHA) : 0)
         defer { png_image_free(&png) }
         let stride = Int32(image.width * image.format.channels)
-        var size = 0
-        // First pass: the size; second pass: the bytes.
-        var ok = image.samples.withUnsafeBytes { png_image_write_to_memory(&png, nil, &size, 0, $0.baseAddress, stride, nil) }
-        guard ok != 0 else { throw .libpng(message: PNGDecoder.message(of: png)) }
+        // One pass into a buffer of the worst-case size (stored deflate blocks, one filter byte per
+        // row, chunk framing; libpng's PNG_IMAGE_PNG_SIZE_MAX); libpng reports the size it needs if
+        // that were ever too small, and the write is repeated once.
+        let raw = (Int(stride) + 1) * image.height
+        var size = raw + 5 * (raw / 16_383 + 1) + 12 * (raw / 8_192 + 2) + 4_096
         var out = [UInt8](repeating: 0, count: size)
-        ok = image.samples.withUnsafeBytes { src in
+        var ok = image.samples.withUnsafeBytes { src in
             out.withUnsafeMutableBytes { png_image_write_to_memory(&png, $0.baseAddress, &size, 0, src.baseAddress, stride, nil) }
+        }
+        if ok == 0 && size > out.count {
+            png_image_free(&png)
+            png.warning_or_error = 0
+            out = [UInt8](repeating: 0, count: size)
+            ok = image.samples.withUnsafeBytes { src in
+                out.withUnsafeMutableBytes { png_image_write_to_memory(&png, $0.baseAddress, &size, 0, src.baseAddress, stride, nil) }
+            }
         }
         guard ok != 0 else { throw .libpng(message: PNGDecoder.message(of: png)) }
         out.removeSubrange(size...)
