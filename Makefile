@@ -27,9 +27,13 @@ release: deps ## Release build (.build/release/vqz)
 test: deps ## Run the whole test suite
 	swift test
 
-demo: release ## Build the release binary and show the golden container file
-	.build/release/vqz info Tests/Fixtures/container/v1-minimal.vqz
-	@command -v python3 >/dev/null && python3 tools/vqz_dump.py Tests/Fixtures/container/v1-minimal.vqz >/dev/null \
+demo: release ## Build, then encode and decode the sample photo with the default model
+	@mkdir -p .build/demo
+	.build/release/vqz models
+	$(FAST) .build/release/vqz encode docs/sample.png -o .build/demo/sample.vqz -f -v
+	$(FAST) .build/release/vqz decode .build/demo/sample.vqz -o .build/demo/sample.png -f
+	.build/release/vqz info .build/demo/sample.vqz | head -12
+	@command -v python3 >/dev/null && python3 tools/vqz_dump.py .build/demo/sample.vqz >/dev/null \
 	  && echo "tools/vqz_dump.py (the independent reader) agrees the file is valid" || true
 
 DATA ?= ../shared/data/train
@@ -58,3 +62,8 @@ bench-codec: release ## Encode/decode seconds and peak RSS (Kodak 768×512; a 60
 	swift build -c release --product CodecBench
 	@[ -f $(LARGE_PNG) ] || python3 tools/make_large_png.py $(LARGE_PNG)
 	$(FAST) VQZ_COMMIT=$$(git rev-parse --short HEAD) .build/release/CodecBench --large $(LARGE_PNG) --vqz .build/release/vqz
+
+.PHONY: bench-packing
+bench-packing: deps ## Token layouts, zstd levels and a dictionary, per level on Kodak -> Benchmarks/Results/packing.json
+	swift build -c release --product PackingBench
+	$(FAST) .build/release/PackingBench

@@ -57,6 +57,10 @@ let package = Package(
             name: "CodecBench", dependencies: ["Codec", "Container", "Imaging", "TensorCore", "COpenBLAS"],
             path: "Benchmarks/Codec", swiftSettings: [.swiftLanguageMode(.v5)]),
 
+        .executableTarget(
+            name: "PackingBench", dependencies: ["Codec", "Container", "Imaging", "TensorCore"],
+            path: "Benchmarks/Packing", swiftSettings: [.swiftLanguageMode(.v5)]),
+
         .testTarget(name: "ContainerTests", dependencies: ["Container"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .target(name: "TestSupport", dependencies: ["TensorCore"]),
