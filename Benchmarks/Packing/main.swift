@@ -5,6 +5,7 @@
 //   position-major  the L tokens of one position together (what a reader would need to reorder)
 //   zstd 3 / 19 / 22 on stage-major
 //   a zstd dictionary (trained on token streams of training images, never Kodak), zstd 19
+//   plane blocks: stage-major with a zstd block boundary after each plane (own Huffman tables)
 // With K = 256 every token is one byte, so bit-packing and byte planes are the same layout here.
 // Writes Benchmarks/Results/packing.json. Run through `make bench-packing`.
 //
@@ -67,7 +68,7 @@ do {
     let dictionary = try Zstd.trainDictionary(samples: samples, capacity: dictBytes)
     print("dictionary: \(dictionary.count) bytes from \(samples.count) samples")
 
-    let variants = ["stage_major_z19", "position_major_z19", "stage_major_z3", "stage_major_z22", "stage_major_z19_dict"]
+    let variants = ["stage_major_z19_plane_blocks", "stage_major_z19_plane_blocks_dict", "stage_major_z19", "position_major_z19", "stage_major_z3", "stage_major_z22", "stage_major_z19_dict"]
     var rows: [String] = []
     print("level   fixed  entropy   " + variants.map { $0.padding(toLength: 20, withPad: " ", startingAt: 0) }.joined() + " (bpp of the token frame)")
     for level in model.levels {
@@ -78,7 +79,10 @@ do {
             let sm = stageMajor(image.planes, level), pm = positionMajor(image.planes, level)
             fixed += Double(sm.count) * log2(Double(model.config.codebookSize)) / px
             entropy += image.planes.prefix(level).reduce(0.0) { $0 + empiricalEntropyBits($1[...]) } / px
+            let planeSizes = [Int](repeating: image.planes[0].count, count: level)
             let sizes = [
+                try Zstd.compress(sm, level: 19, checksum: true, segments: planeSizes).count,
+                try Zstd.compress(sm, level: 19, checksum: true, dictionary: dictionary, segments: planeSizes).count,
                 try Zstd.compress(sm, level: 19, checksum: true).count,
                 try Zstd.compress(pm, level: 19, checksum: true).count,
                 try Zstd.compress(sm, level: 3, checksum: true).count,

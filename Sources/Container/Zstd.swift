@@ -50,9 +50,12 @@ public enum Zstd {
     /// - Parameters:
     ///   - level: zstd compression level (1 … 22; 19 by default).
     ///   - dictionary: a dictionary (as produced by `trainDictionary`) to compress with.
+    ///   - segments: lengths of consecutive parts of `source` (summing to its length) after each of
+    ///     which the current block is ended (a flush), so no block spans two parts and each part gets
+    ///     its own entropy tables. Still one frame, decompressed like any other.
     public static func compress(
         _ source: some Collection<UInt8>, level: Int = 19, checksum: Bool = true,
-        dictionary: [UInt8]? = nil
+        dictionary: [UInt8]? = nil, segments: [Int]? = nil
     ) throws(ZstdError) -> [UInt8] {
         guard let cctx = ZSTD_createCCtx() else { throw ZstdError(code: 0, name: "cannot allocate a compression context") }
         defer { ZSTD_freeCCtx(cctx) }
@@ -63,6 +66,36 @@ public enum Zstd {
             try check(dictionary.withUnsafeBytes { ZSTD_CCtx_loadDictionary(cctx, $0.baseAddress, $0.count) })
         }
         let input = Array(source)
+        if let segments, segments.count > 1 {
+            precondition(segments.reduce(0, +) == input.count && segments.allSatisfy { $0 >= 0 }, "Zstd.compress: segments must cover the source")
+            try check(ZSTD_CCtx_setPledgedSrcSize(cctx, UInt64(input.count)))
+            var output = [UInt8](repeating: 0, count: compressBound(input.count) + 64 * segments.count + 64)
+            var outPos = 0
+            var start = 0
+            for (i, length) in segments.enumerated() {
+                let directive = i == segments.count - 1 ? ZSTD_e_end : ZSTD_e_flush
+                // The error code of the first failing call, or 0 when the part was consumed.
+                let failure: Int = input.withUnsafeBytes { src in
+                    output.withUnsafeMutableBytes { dst in
+                        var inBuffer = ZSTD_inBuffer(src: src.baseAddress! + start, size: length, pos: 0)
+                        var outBuffer = ZSTD_outBuffer(dst: dst.baseAddress, size: dst.count, pos: outPos)
+                        var remaining = 1
+                        while remaining != 0 {
+                            remaining = ZSTD_compressStream2(cctx, &outBuffer, &inBuffer, directive)
+                            if ZSTD_isError(remaining) != 0 { return remaining }
+                            if remaining != 0 && outBuffer.pos == outBuffer.size { return Int.min }
+                        }
+                        outPos = outBuffer.pos
+                        return 0
+                    }
+                }
+                if failure == Int.min { throw ZstdError(code: 0, name: "output buffer too small") }
+                try check(failure)
+                start += length
+            }
+            output.removeSubrange(outPos...)
+            return output
+        }
         var output = [UInt8](repeating: 0, count: compressBound(input.count))
         let written = input.withUnsafeBytes { src in
             output.withUnsafeMutableBytes { dst in

@@ -31,12 +31,15 @@ enum Golden {
         ("v1-minimal.vqz", minimal), ("v1-gaussian-alpha.vqz", gaussianAlpha),
     ]
 
+    /// How the golden files are written: one zstd block per frame.
+    static let options = BitstreamWriteOptions(planeBlocks: false)
+
     static func bytes(_ name: String) throws -> [UInt8] {
         let url = fixtures.appendingPathComponent(name)
         if ProcessInfo.processInfo.environment["VQZ_REGENERATE_GOLDEN"] == "1",
             let content = files.first(where: { $0.name == name })?.content
         {
-            try Data(try content.serialized()).write(to: url)
+            try Data(try content.serialized(options: options)).write(to: url)
         }
         return [UInt8](try Data(contentsOf: url))
     }
