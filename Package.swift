@@ -53,6 +53,9 @@ let package = Package(
             // top-level script state: Swift 5 mode avoids main-actor ceremony in a benchmark
             swiftSettings: [.swiftLanguageMode(.v5)]),
 
+        .target(name: "Metrics"),
+        .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
+
         .executableTarget(
             name: "CodecBench", dependencies: ["Codec", "Container", "Imaging", "TensorCore", "COpenBLAS"],
             path: "Benchmarks/Codec", swiftSettings: [.swiftLanguageMode(.v5)]),
