@@ -113,7 +113,7 @@ struct Train: ParsableCommand {
             }
             let validationCrop = min(256, validation.images.map { min($0.width, $0.height) }.min() ?? 256) / 8 * 8
             let validationBatch = validation.images.isEmpty ? nil : validation.centerCrops(crop: validationCrop)
-            var logFile = try log.map { try LogFile(path: $0) }
+            let logFile = try log.map { try LogFile(path: $0) }
             let extra = [("train.data", directory), ("train.images", "\(train.images.count)"),
                          ("train.validation_images", "\(validation.images.count)"), ("git.commit", gitCommit()),
                          ("date", ISO8601DateFormatter().string(from: started))]
@@ -208,7 +208,7 @@ struct LogFile {
     let handle: FileHandle
 
     init(path: String) throws {
-        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
         guard let h = FileHandle(forWritingAtPath: path) else { throw RuntimeFailure("\(path): cannot be opened for writing") }
         h.seekToEndOfFile()
         handle = h
