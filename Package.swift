@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "NN", dependencies: ["TensorCore", "Container"]),
         .target(name: "Models", dependencies: ["NN", "TensorCore"]),
         .target(name: "Training", dependencies: ["Models", "NN", "TensorCore", "Imaging", "Container"]),
-        .target(name: "Codec", dependencies: ["Models", "NN", "TensorCore", "Imaging", "Container"]),
+        .target(name: "Codec", dependencies: ["Models", "NN", "TensorCore", "Imaging", "Container", "Metrics"]),
 
         .executableTarget(
             name: "vqz",
@@ -48,16 +48,17 @@ let package = Package(
             ]),
 
         .executableTarget(
-            name: "KernelBench", dependencies: ["NN", "TensorCore", "COpenBLAS"],
+            name: "KernelBench", dependencies: ["BenchSupport", "NN", "TensorCore", "COpenBLAS"],
             path: "Benchmarks/Kernels",
             // top-level script state: Swift 5 mode avoids main-actor ceremony in a benchmark
             swiftSettings: [.swiftLanguageMode(.v5)]),
 
         .target(name: "Metrics"),
+        .target(name: "BenchSupport", path: "Benchmarks/Support"),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
 
         .executableTarget(
-            name: "CodecBench", dependencies: ["Codec", "Container", "Imaging", "TensorCore", "COpenBLAS"],
+            name: "CodecBench", dependencies: ["BenchSupport", "Codec", "Container", "Imaging", "TensorCore", "COpenBLAS"],
             path: "Benchmarks/Codec", swiftSettings: [.swiftLanguageMode(.v5)]),
 
         .executableTarget(

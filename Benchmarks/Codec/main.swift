@@ -6,31 +6,13 @@
 //
 //   CodecBench [--image PNG] [--model VQZM] [--level L] [--repeats N] [--large PNG --vqz BINARY]
 
+import BenchSupport
 import Codec
 import COpenBLAS
 import Container
 import Foundation
 import Imaging
 import TensorCore
-
-func seconds(_ body: () throws -> Void) rethrows -> Double {
-    let start = DispatchTime.now().uptimeNanoseconds
-    try body()
-    return Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
-}
-
-func shell(_ command: String) -> String {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/bin/sh")
-    p.arguments = ["-c", command]
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    do { try p.run() } catch { return "unknown" }
-    let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    p.waitUntilExit()
-    return out.trimmingCharacters(in: .whitespacesAndNewlines)
-}
 
 func peakRSSMiB() -> Double {
     var usage = rusage()
@@ -88,8 +70,8 @@ do {
     var large = ""
     if let largePath = options["large"], let vqz = options["vqz"] {
         let out = NSTemporaryDirectory() + "codecbench-\(getpid())"
-        let enc = shell("env -u OPENBLAS_CORETYPE /usr/bin/time -f 'rss_kib %M wall %e' \(vqz) encode \(largePath) -o \(out).vqz -f --quiet")
-        let dec = shell("env -u OPENBLAS_CORETYPE /usr/bin/time -f 'rss_kib %M wall %e' \(vqz) decode \(out).vqz -o \(out).png -f --quiet")
+        let enc = shell("env -u OPENBLAS_CORETYPE /usr/bin/time -f 'rss_kib %M wall %e' \(vqz) encode \(largePath) -o \(out).vqz -f --quiet", includeStderr: true)
+        let dec = shell("env -u OPENBLAS_CORETYPE /usr/bin/time -f 'rss_kib %M wall %e' \(vqz) decode \(out).vqz -o \(out).png -f --quiet", includeStderr: true)
         func parse(_ s: String) -> (Double, Double) {
             let f = s.split(separator: "\n").last?.split(separator: " ") ?? []
             return (f.count == 4 ? (Double(f[1]) ?? -1) / 1024 : -1, f.count == 4 ? Double(f[3]) ?? -1 : -1)
@@ -104,7 +86,7 @@ do {
                        largePath, header.imageWidth, header.imageHeight, er, ew, dr, dw)
     }
     let commit = environment["VQZ_COMMIT"] ?? shell("git rev-parse --short HEAD")
-    let cpu = shell("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2")
+    let cpu = cpuModelName()
     let json = """
         {"commit": "\(commit)", "cpu": "\(cpu)", "openblas_core": "\(coreName)", "threads": \(ThreadPool.shared.threadCount), \
         "image": "\(imagePath)", "width": \(image.width), "height": \(image.height), "model": "\((modelPath as NSString).lastPathComponent)", \

@@ -6,6 +6,7 @@
 // Options for development: --step-only (training step only, for perf), --cases-only (conv cases
 // only), --gemm-shapes (GEMM orientation experiment), --pool-check (items run by workers).
 
+import BenchSupport
 import COpenBLAS
 import Foundation
 import NN
@@ -13,11 +14,6 @@ import TensorCore
 
 // MARK: timing helpers
 
-func seconds(_ body: () -> Void) -> Double {
-    let start = DispatchTime.now().uptimeNanoseconds
-    body()
-    return Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
-}
 
 /// Best (minimum) of `repeats` timings after `warmup` untimed runs; repeats shrink for slow
 /// bodies. The minimum, not the median: this machine is shared, and the minimum is the run least
@@ -38,25 +34,13 @@ func cpuSeconds() -> Double {
         + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) * 1e-6
 }
 
-func shell(_ command: String) -> String {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/bin/sh")
-    p.arguments = ["-c", command]
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = FileHandle.nullDevice
-    do { try p.run() } catch { return "unknown" }
-    p.waitUntilExit()
-    let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    return out.trimmingCharacters(in: .whitespacesAndNewlines)
-}
 
 MemoryTuning.keepLargeAllocations()
 let pool = ThreadPool.shared
 let coreName = String(cString: openblas_get_corename())
 let environment = ProcessInfo.processInfo.environment
 let commit = environment["VQZ_COMMIT"] ?? shell("git rev-parse --short HEAD")
-let cpu = shell("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2")
+let cpu = cpuModelName()
 print("OpenBLAS core: \(coreName); OPENBLAS_CORETYPE=\(environment["OPENBLAS_CORETYPE"] ?? "(unset)")")
 print("threads: \(pool.threadCount); cpu: \(cpu); commit: \(commit)")
 

@@ -5,6 +5,7 @@
 import Container
 import Foundation
 import Imaging
+import Metrics
 import Models
 import TensorCore
 
@@ -248,12 +249,9 @@ public enum ImageCodec {
         }
     }
 
-    /// PSNR in dB between two 8-bit RGB buffers of equal size.
+    /// PSNR in dB between two 8-bit RGB buffers of equal size (`Metrics.psnr`), capped at 99 dB
+    /// for identical images so that averages stay finite.
     public static func psnr(_ a: [UInt8], _ b: [UInt8]) -> Double {
-        precondition(a.count == b.count, "psnr: sizes differ")
-        var s = 0.0
-        for i in 0..<a.count { let d = Double(a[i]) - Double(b[i]); s += d * d }
-        let mse = s / Double(a.count)
-        return mse == 0 ? 99 : 10 * log10(255 * 255 / mse)
+        min(Metrics.psnr(a, b), 99)
     }
 }

@@ -66,9 +66,7 @@ public final class LoadedModel {
 
     /// Loads a model file from disk.
     public convenience init(path: String) throws {
-        let bytes = try FileIO.read(path, maxBytes: 1 << 30)
-        let base = (path as NSString).lastPathComponent
-        try self.init(bytes: bytes, name: base.hasSuffix(".vqzm") ? String(base.dropLast(5)) : base)
+        try self.init(bytes: try FileIO.read(path, maxBytes: 1 << 30), name: ModelEntry.name(forPath: path))
     }
 
     /// The file without the arrays that are not layer parameters (codebooks, EMA and optimizer state).

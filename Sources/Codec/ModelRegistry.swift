@@ -56,12 +56,32 @@ public struct ModelEntry: Sendable {
     /// The file name without `.vqzm`.
     public var name: String
     public var path: String
-    /// The card beside it, when present, readable and for this very file.
-    public var card: ModelCard?
+
+    public init(path: String) {
+        self.name = Self.name(forPath: path)
+        self.path = path
+    }
+
+    /// How a model file is called: its file name without `.vqzm`.
+    public static func name(forPath path: String) -> String {
+        let base = (path as NSString).lastPathComponent
+        return base.hasSuffix(".vqzm") ? String(base.dropLast(5)) : base
+    }
 
     /// The card's path for a model file path.
     public static func cardPath(forModel path: String) -> String {
         (path.hasSuffix(".vqzm") ? String(path.dropLast(5)) : path) + ".card.json"
+    }
+
+    /// The card beside the model as written, without checking whose it is.
+    var storedCard: ModelCard? {
+        FileManager.default.contents(atPath: Self.cardPath(forModel: path)).flatMap { try? JSONDecoder().decode(ModelCard.self, from: $0) }
+    }
+
+    /// The card beside the model, when it parses and names `id` (the id of this very file; a card
+    /// left over from another file is ignored).
+    public func card(for id: ModelID) -> ModelCard? {
+        storedCard.flatMap { $0.modelID == id.hex ? $0 : nil }
     }
 }
 
@@ -106,27 +126,27 @@ public struct ModelRegistry: Sendable {
             for file in files.sorted() where file.hasSuffix(".vqzm") && !file.hasSuffix(".ckpt.vqzm") {
                 let name = String(file.dropLast(5))
                 if byName[name] != nil { continue }
-                let path = (dir as NSString).appendingPathComponent(file)
-                byName[name] = ModelEntry(name: name, path: path, card: Self.card(forModel: path))
+                byName[name] = ModelEntry(path: (dir as NSString).appendingPathComponent(file))
             }
         }
         return byName.values.sorted { $0.name < $1.name }
     }
 
     /// The default model: the one whose card says so (the first by name if several do), else the
-    /// first model by name.
+    /// first model by name. Only a model whose card claims the mark is read to check the card's id.
     public func defaultEntry() -> ModelEntry? {
         let all = entries()
-        return all.first { $0.card?.isDefault == true } ?? all.first
+        return all.first { entry in
+            guard entry.storedCard?.isDefault == true, let bytes = try? FileIO.read(entry.path, maxBytes: 1 << 30) else { return false }
+            return entry.card(for: ModelID(modelFile: bytes)) != nil
+        } ?? all.first
     }
 
     /// The model `-m` names: an existing file path, or a name from `entries()`.
     public func resolve(_ nameOrPath: String) throws -> ModelEntry {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: nameOrPath, isDirectory: &isDirectory), !isDirectory.boolValue {
-            let base = (nameOrPath as NSString).lastPathComponent
-            return ModelEntry(name: base.hasSuffix(".vqzm") ? String(base.dropLast(5)) : base, path: nameOrPath,
-                              card: Self.card(forModel: nameOrPath))
+            return ModelEntry(path: nameOrPath)
         }
         let name = nameOrPath.hasSuffix(".vqzm") ? String(nameOrPath.dropLast(5)) : nameOrPath
         if !nameOrPath.contains("/"), let entry = entries().first(where: { $0.name == name }) { return entry }
@@ -138,8 +158,7 @@ public struct ModelRegistry: Sendable {
         let candidates = extraPaths + entries().map(\.path)
         for path in candidates {
             guard let bytes = try? FileIO.read(path, maxBytes: 1 << 30), ModelID(modelFile: bytes) == id else { continue }
-            let base = (path as NSString).lastPathComponent
-            return try LoadedModel(bytes: bytes, name: base.hasSuffix(".vqzm") ? String(base.dropLast(5)) : base)
+            return try LoadedModel(bytes: bytes, name: ModelEntry.name(forPath: path))
         }
         throw CodecError("this file needs model \(id.hex), which is not among the \(candidates.count) model(s) in \(searchDescription)\(extraPaths.isEmpty ? "" : " or given with -m"); pass its .vqzm file with -m")
     }
@@ -147,14 +166,5 @@ public struct ModelRegistry: Sendable {
     /// The folders, for messages.
     public var searchDescription: String {
         directories.isEmpty ? "no model folder (set VQZ_CODECS or use -m)" : directories.joined(separator: ", ")
-    }
-
-    /// The card beside a model file, if it parses and names this file's model id.
-    static func card(forModel path: String) -> ModelCard? {
-        guard let data = FileManager.default.contents(atPath: ModelEntry.cardPath(forModel: path)),
-              let card = try? JSONDecoder().decode(ModelCard.self, from: data),
-              let bytes = try? FileIO.read(path, maxBytes: 1 << 30),
-              ModelID(modelFile: bytes).hex == card.modelID else { return nil }
-        return card
     }
 }

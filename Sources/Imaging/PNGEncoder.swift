@@ -19,17 +19,19 @@ public enum PNGEncoder {
         // that were ever too small, and the write is repeated once.
         let raw = (Int(stride) + 1) * image.height
         var size = raw + 5 * (raw / 16_383 + 1) + 12 * (raw / 8_192 + 2) + 4_096
-        var out = [UInt8](repeating: 0, count: size)
-        var ok = image.samples.withUnsafeBytes { src in
-            out.withUnsafeMutableBytes { png_image_write_to_memory(&png, $0.baseAddress, &size, 0, src.baseAddress, stride, nil) }
-        }
-        if ok == 0 && size > out.count {
-            png_image_free(&png)
-            png.warning_or_error = 0
+        var out: [UInt8] = []
+        var ok: Int32 = 0
+        for attempt in 0..<2 {
+            if attempt > 0 {
+                guard size > out.count else { break }
+                png_image_free(&png)
+                png.warning_or_error = 0
+            }
             out = [UInt8](repeating: 0, count: size)
             ok = image.samples.withUnsafeBytes { src in
                 out.withUnsafeMutableBytes { png_image_write_to_memory(&png, $0.baseAddress, &size, 0, src.baseAddress, stride, nil) }
             }
+            if ok != 0 { break }
         }
         guard ok != 0 else { throw .libpng(message: PNGDecoder.message(of: png)) }
         out.removeSubrange(size...)

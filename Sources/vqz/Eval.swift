@@ -55,7 +55,7 @@ struct Eval: ParsableCommand {
                     entropy[i] += Self.entropyBits(content.symbols, planes: header.planeCount) / pixels
                 }
                 if let g = loaded.gaussian {
-                    let x = ImageCodec.paddedTensor(image, factor: 8)
+                    let x = ImageCodec.paddedTensor(image, factor: loaded.config.downsampleFactor)
                     let stats = GaussianStatistics.measure(g, x: x, samples: iwaeSamples, dataVariance: Float(loaded.metadata["train.data_variance"].flatMap(Double.init) ?? 0.07))
                     kl += stats.klBitsPerPixel
                     elbo += stats.negativeELBOBitsPerDim

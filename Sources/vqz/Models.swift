@@ -29,17 +29,21 @@ struct Models: ParsableCommand {
             for entry in entries {
                 let model = try LoadedModel(path: entry.path)
                 let isDefault = entry.name == defaultName
-                let figures = entry.card?.levels ?? []
+                let card = entry.card(for: model.id)
+                let figures = card?.levels ?? []
+                let onKodak = card?.images == "kodak"
                 let levelList = model.levels.map(String.init).joined(separator: ", ")
-                let onKodak = entry.card?.images == "kodak"
-                let kodak = (onKodak ? figures : []).map { String(format: "{\"level\": %d, \"bpp\": %.4f, \"psnr\": %.2f}", $0.level, $0.bpp, $0.psnr) }
-                objects.append("{\"name\": \"\(jsonEscaped(entry.name))\", \"family\": \"\(model.config.family.rawValue)\", \"levels\": [\(levelList)], \"default\": \(isDefault), \"model_id\": \"\(model.id.hex)\", \"path\": \"\(jsonEscaped(entry.path))\", \"kodak\": [\(kodak.joined(separator: ", "))]\(onKodak || entry.card == nil ? "" : ", \"measured_on\": \"\(jsonEscaped(entry.card!.images))\", \"figures\": [\(figures.map { String(format: "{\"level\": %d, \"bpp\": %.4f, \"psnr\": %.2f}", $0.level, $0.bpp, $0.psnr) }.joined(separator: ", "))]")}")
+                func jsonList(_ levels: [ModelCard.Level]) -> String {
+                    "[" + levels.map { String(format: "{\"level\": %d, \"bpp\": %.4f, \"psnr\": %.2f}", $0.level, $0.bpp, $0.psnr) }.joined(separator: ", ") + "]"
+                }
+                let elsewhere = card.map { onKodak ? "" : ", \"measured_on\": \"\(jsonEscaped($0.images))\", \"figures\": \(jsonList(figures))" } ?? ""
+                objects.append("{\"name\": \"\(jsonEscaped(entry.name))\", \"family\": \"\(model.config.family.rawValue)\", \"levels\": [\(levelList)], \"default\": \(isDefault), \"model_id\": \"\(model.id.hex)\", \"path\": \"\(jsonEscaped(entry.path))\", \"kodak\": \(jsonList(onKodak ? figures : []))\(elsewhere)}")
                 text.append("\(entry.name)\(isDefault ? " (default)" : "")  \(model.config.family.rawValue), levels \(model.levels.first!)–\(model.levels.last!), id \(model.id.hex)")
                 text.append("  \(entry.path)")
-                if figures.isEmpty {
-                    text.append("  no card with measured figures")
+                if let card {
+                    text.append("  \(onKodak ? "Kodak" : card.images): " + figures.map { String(format: "L%d %.3f bpp %.2f dB", $0.level, $0.bpp, $0.psnr) }.joined(separator: " · "))
                 } else {
-                    text.append("  \(onKodak ? "Kodak" : entry.card!.images): " + figures.map { String(format: "L%d %.3f bpp %.2f dB", $0.level, $0.bpp, $0.psnr) }.joined(separator: " · "))
+                    text.append("  no card with measured figures")
                 }
             }
             if json {
