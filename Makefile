@@ -1,7 +1,8 @@
 # vqz — `make help` lists the targets.
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
-APT_PACKAGES := libpng-dev libzstd-dev libopenblas-dev pkg-config
+# libjpeg-turbo-progs and webp: the JPEG and WebP anchors of `make rd` (cjpeg/djpeg, cwebp/dwebp)
+APT_PACKAGES := libpng-dev libzstd-dev libopenblas-dev pkg-config libjpeg-turbo-progs webp
 # OPENBLAS_CORETYPE=Haswell (set in this environment) halves OpenBLAS on AVX-512: unset for speed.
 FAST := env -u OPENBLAS_CORETYPE
 
@@ -62,6 +63,11 @@ bench-codec: release ## Encode/decode seconds and peak RSS (Kodak 768×512; a 60
 	swift build -c release --product CodecBench
 	@[ -f $(LARGE_PNG) ] || python3 tools/make_large_png.py $(LARGE_PNG)
 	$(FAST) VQZ_COMMIT=$$(git rev-parse --short HEAD) .build/release/CodecBench --large $(LARGE_PNG) --vqz .build/release/vqz
+
+.PHONY: rd
+rd: release ## Rate–distortion on Kodak: every model in codecs/, JPEG and WebP -> Benchmarks/Results/kodak/, Benchmarks/README.md
+	swift build -c release --product RDBench
+	$(FAST) .build/release/RDBench $(RD_FLAGS)
 
 .PHONY: bench-packing
 bench-packing: deps ## Token layouts, zstd levels and a dictionary, per level on Kodak -> Benchmarks/Results/packing.json

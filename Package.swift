@@ -65,6 +65,12 @@ let package = Package(
             name: "PackingBench", dependencies: ["Codec", "Container", "Imaging", "TensorCore"],
             path: "Benchmarks/Packing", swiftSettings: [.swiftLanguageMode(.v5)]),
 
+        .target(name: "RDKit", dependencies: ["Metrics"], path: "Benchmarks/RDKit"),
+        .executableTarget(
+            name: "RDBench", dependencies: ["BenchSupport", "RDKit", "Metrics", "Codec", "Container", "Imaging", "TensorCore", "COpenBLAS"],
+            path: "Benchmarks/RD", swiftSettings: [.swiftLanguageMode(.v5)]),
+        .testTarget(name: "RDKitTests", dependencies: ["RDKit", "Metrics"]),
+
         .testTarget(name: "ContainerTests", dependencies: ["Container"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .target(name: "TestSupport", dependencies: ["TensorCore"]),

@@ -254,4 +254,17 @@ public enum ImageCodec {
     public static func psnr(_ a: [UInt8], _ b: [UInt8]) -> Double {
         min(Metrics.psnr(a, b), 99)
     }
+
+    /// The two reference rates of a coded file, in bits: fixed-length (log2 of each plane's alphabet
+    /// per symbol) and the per-plane empirical entropy of its symbols (what an ideal order-0 coder
+    /// fitted to this one file would spend, side information excluded).
+    public static func tokenRates(header: BitstreamHeader, content: BitstreamFile) -> (fixedBits: Double, entropyBits: Double) {
+        let n = header.symbolsPerPlane
+        var fixed = 0.0, entropy = 0.0
+        for p in 0..<header.planeCount {
+            fixed += Double(n) * log2(Double(header.alphabetSize(plane: p)))
+            entropy += empiricalEntropyBits(content.symbols[p * n..<(p + 1) * n])
+        }
+        return (fixed, entropy)
+    }
 }

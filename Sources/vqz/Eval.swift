@@ -48,11 +48,9 @@ struct Eval: ParsableCommand {
                     let decoded = try ImageCodec.decode(header: header, content: content, model: loaded)
                     bpp[i] += 8 * Double(bytes.count) / pixels
                     psnr[i] += ImageCodec.psnr(decoded.rgb, original)
-                    let tokens = Double(header.symbolsPerPlane)
-                    fixed[i] += header.alphabetSizes.count == 1
-                        ? Double(header.planeCount) * tokens * log2(Double(header.alphabetSizes[0])) / pixels
-                        : header.alphabetSizes.reduce(0.0) { $0 + tokens * log2(Double($1)) } / pixels
-                    entropy[i] += Self.entropyBits(content.symbols, planes: header.planeCount) / pixels
+                    let rates = ImageCodec.tokenRates(header: header, content: content)
+                    fixed[i] += rates.fixedBits / pixels
+                    entropy[i] += rates.entropyBits / pixels
                 }
                 if let g = loaded.gaussian {
                     let x = ImageCodec.paddedTensor(image, factor: loaded.config.downsampleFactor)
@@ -101,11 +99,5 @@ struct Eval: ParsableCommand {
                 extra.forEach { print($0) }
             }
         }
-    }
-
-    /// Bits under the per-plane empirical entropy of the symbols.
-    static func entropyBits(_ symbols: [UInt16], planes: Int) -> Double {
-        let n = symbols.count / planes
-        return (0..<planes).reduce(0.0) { $0 + empiricalEntropyBits(symbols[$1 * n..<($1 + 1) * n]) }
     }
 }
