@@ -24,8 +24,8 @@ struct Train: ParsableCommand {
             nohup vqz train ... > train.log 2>&1 &
             """)
 
-    @Option(help: "Model family: vq or gaussian.")
-    var family: String
+    @Option(help: "Model family: vq or gaussian (not needed with --resume).")
+    var family: String?
 
     @Option(name: .customLong("data"), help: "Folder of training PNGs.")
     var dataDirectory: String?
@@ -63,7 +63,7 @@ struct Train: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Overwrite OUTPUT if it exists.") var force = false
 
     func validate() throws {
-        guard ModelFamily(rawValue: family) != nil else { throw ValidationError("--family must be vq or gaussian.") }
+        guard resume != nil || family.flatMap(ModelFamily.init(rawValue:)) != nil else { throw ValidationError("--family must be vq or gaussian.") }
         guard crop > 0, crop % 8 == 0 else { throw ValidationError("--crop must be a positive multiple of 8.") }
         guard steps > 0, batch > 0, logEvery > 0, validateEvery > 0, checkpointEvery > 0 else {
             throw ValidationError("--steps, --batch and the intervals must be positive.")
@@ -83,14 +83,16 @@ struct Train: ParsableCommand {
             if !force, resume == nil, FileManager.default.fileExists(atPath: output) {
                 throw RuntimeFailure("\(output): already exists (use -f to overwrite it)")
             }
-            let directory = dataDirectory ?? ProcessInfo.processInfo.environment["VQZ_TRAIN_DATA"] ?? "../shared/data/train"
+            var directory = dataDirectory ?? ProcessInfo.processInfo.environment["VQZ_TRAIN_DATA"] ?? "../shared/data/train"
             let trainer: Trainer
             if let resume {
                 let file = try ModelFile(bytes: try FileIO.read(resume))
                 trainer = try Trainer(resuming: file, overriding: steps)
+                // A resumed run reads the data it was started with unless told otherwise.
+                if dataDirectory == nil, let recorded = file.stringMetadata["train.data"] { directory = recorded }
             } else {
                 let config = ModelConfig(
-                    family: ModelFamily(rawValue: family)!, channels: channels, latentChannels: latent, stages: stages,
+                    family: ModelFamily(rawValue: family!)!, channels: channels, latentChannels: latent, stages: stages,
                     codebookSize: codebook, decay: decay, commitment: commitment, deadThreshold: deadThreshold,
                     klWeight: klWeight, quantSteps: quantSteps.split(separator: ",").map { Float($0)! })
                 var options = TrainingOptions()
