@@ -69,6 +69,15 @@ rd: release ## Rate–distortion on Kodak: every model in codecs/, JPEG and WebP
 	swift build -c release --product RDBench
 	$(FAST) .build/release/RDBench $(RD_FLAGS)
 
+.PHONY: fuzz sanitize
+FUZZ_SECONDS ?= 60
+fuzz: deps ## libFuzzer (ASan): container parser, whole decode path, PNG reader, FUZZ_SECONDS each
+	FUZZ_SECONDS=$(FUZZ_SECONDS) tools/fuzz/run.sh
+
+sanitize: deps ## The test suite under AddressSanitizer, then ThreadSanitizer
+	swift test --sanitize=address --scratch-path .build/asan
+	swift test --sanitize=thread --scratch-path .build/tsan
+
 .PHONY: bench-packing
 bench-packing: deps ## Token layouts, zstd levels and a dictionary, per level on Kodak -> Benchmarks/Results/packing.json
 	swift build -c release --product PackingBench

@@ -18,7 +18,9 @@ let kernelFlags: [SwiftSetting] =
 let package = Package(
     name: "vqz",
     products: [
-        .executable(name: "vqz", targets: ["vqz"])
+        .executable(name: "vqz", targets: ["vqz"]),
+        // For tools/fuzz (libFuzzer targets built as their own package against these modules).
+        .library(name: "VQZCore", targets: ["Container", "Imaging", "Codec"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

@@ -232,7 +232,10 @@ public enum ImageCodec {
         let channels = format.channels
         y.withUnsafeBufferPointer { ys in
             func sample(_ c: Int, _ row: Int, _ col: Int) -> Int {
-                Int((min(max(ys[(c * ph + row - originRow) * pw + col - originCol], 0), 1) * 255).rounded())
+                // A damaged but checksum-consistent file can drive the network to ±∞ or NaN: those
+                // clamp like any other value (NaN to 0) instead of trapping in the conversion.
+                let v = ys[(c * ph + row - originRow) * pw + col - originCol]
+                return v.isNaN ? 0 : Int((min(max(v, 0), 1) * 255).rounded())
             }
             for row in rows {
                 for col in cols {

@@ -13,7 +13,8 @@ public enum ImagingError: Error, Sendable, Equatable, CustomStringConvertible {
         switch self {
         case let .libpng(message): return "invalid PNG: \(message)"
         case let .tooLarge(width, height, limit):
-            return "the image is \(width)×\(height) = \(width * height) pixels, over the limit of \(limit) (raise it with --max-pixels)"
+            let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
+            return "the image is \(width)×\(height) = \(overflow ? "more than \(Int.max)" : "\(pixels)") pixels, over the limit of \(limit) (raise it with --max-pixels)"
         case .notPNG: return "not a PNG file (the PNG signature is missing)"
         }
     }

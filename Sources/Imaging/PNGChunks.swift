@@ -29,6 +29,21 @@ enum PNGChunks {
     static let signature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
     static let colorChunkTypes: Set<String> = ["gAMA", "cHRM", "sRGB", "iCCP"]
 
+    /// The first chunk whose declared length runs past the end of the data (libpng would allocate
+    /// that length before finding out), as its type and length.
+    static func overrun(_ data: [UInt8]) -> (type: String, length: Int)? {
+        var offset = 8
+        while offset + 8 <= data.count {
+            let length = Int(data[offset]) << 24 | Int(data[offset + 1]) << 16 | Int(data[offset + 2]) << 8 | Int(data[offset + 3])
+            if offset + 12 + length > data.count {
+                let type = String(decoding: data[(offset + 4)..<(offset + 8)].map { (0x20...0x7E).contains($0) ? $0 : UInt8(ascii: "?") }, as: UTF8.self)
+                return (type, length)
+            }
+            offset += 12 + length
+        }
+        return nil
+    }
+
     /// Reads IHDR and lists the chunks. Returns nil when the chunk structure cannot be walked (libpng
     /// then gets the original bytes and reports the problem in its own words).
     static func scan(_ data: [UInt8]) -> (info: PNGSourceInfo, stripped: [UInt8])? {

@@ -24,6 +24,8 @@ struct Decode: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Overwrite the output if it exists.") var force = false
     @Flag(help: "Print nothing on success.") var quiet = false
     @Flag(help: "Print the summary as one JSON object on stdout.") var json = false
+    @Option(help: "Refuse files declaring more pixels than this, before allocating (default \(BitstreamLimits.defaultMaxPixels)).")
+    var maxPixels: Int = BitstreamLimits.defaultMaxPixels
 
     var outputPath: String {
         output ?? (input == "-" ? "-" : Streams.replacingExtension((input as NSString).lastPathComponent, ".vqz", with: ".png")
@@ -32,6 +34,7 @@ struct Decode: ParsableCommand {
 
     func validate() throws {
         if json && outputPath == "-" { throw ValidationError("--json prints on stdout, so the output cannot be stdout too; use -o FILE.") }
+        if maxPixels <= 0 { throw ValidationError("--max-pixels must be positive.") }
     }
 
     func run() throws {
@@ -41,7 +44,8 @@ struct Decode: ParsableCommand {
             let bytes = try Streams.read(input, maxBytes: 1 << 31)
             let name = input == "-" ? "stdin" : input
             let header: BitstreamHeader
-            do { header = try BitstreamHeader.parse(bytes) } catch { throw RuntimeFailure("\(name): \(error)") }
+            let limits = BitstreamLimits(maxPixels: maxPixels)
+            do { header = try BitstreamHeader.parse(bytes, limits: limits) } catch { throw RuntimeFailure("\(name): \(error)") }
             for path in model where !FileManager.default.fileExists(atPath: path) {
                 throw RuntimeFailure("\(path): no such model file")
             }
@@ -51,7 +55,7 @@ struct Decode: ParsableCommand {
             let start = DispatchTime.now()
             let image: PixelImage
             do {
-                let (header, content) = try BitstreamFile.parse(bytes)
+                let (header, content) = try BitstreamFile.parse(bytes, limits: limits)
                 image = try ImageCodec.decode(header: header, content: content, model: loaded)
             } catch {
                 throw RuntimeFailure("\(name): \(error)")

@@ -28,11 +28,14 @@ struct Encode: ParsableCommand {
     @Flag(help: "Print nothing on success.") var quiet = false
     @Flag(name: .shortAndLong, help: "Also decode the result and report its PSNR.") var verbose = false
     @Flag(help: "Print the summary as one JSON object on stdout (PSNR included).") var json = false
+    @Option(help: "Refuse images with more pixels than this, before reading them (default \(PNGDecoder.defaultMaxPixels)).")
+    var maxPixels: Int = PNGDecoder.defaultMaxPixels
 
     func validate() throws {
         if level != nil && targetBpp != nil { throw ValidationError("-q and --target-bpp cannot be used together.") }
         if let targetBpp, !(targetBpp > 0 && targetBpp.isFinite) { throw ValidationError("--target-bpp must be a positive number.") }
         if quiet && verbose { throw ValidationError("--quiet and --verbose cannot be used together.") }
+        if maxPixels <= 0 { throw ValidationError("--max-pixels must be positive.") }
         if json && outputPath == "-" { throw ValidationError("--json prints on stdout, so the output cannot be stdout too; use -o FILE.") }
     }
 
@@ -58,7 +61,7 @@ struct Encode: ParsableCommand {
             let loadSeconds = seconds(since: loadStart)
 
             let start = DispatchTime.now()
-            let (image, source) = try decodePNG(try Streams.read(input, maxBytes: 1 << 30), name: input)
+            let (image, source) = try decodePNG(try Streams.read(input, maxBytes: 1 << 30), name: input, maxPixels: maxPixels)
             if source.bitDepth == 16 && !quiet && !json {
                 printError("vqz: note: \(input) has 16 bits per sample; it is coded at 8 bits")
             }
@@ -100,9 +103,9 @@ struct Encode: ParsableCommand {
 }
 
 /// PNG bytes to an image, with the CLI's wording for a bad file.
-func decodePNG(_ bytes: [UInt8], name: String) throws -> (PixelImage, PNGSourceInfo) {
+func decodePNG(_ bytes: [UInt8], name: String, maxPixels: Int = PNGDecoder.defaultMaxPixels) throws -> (PixelImage, PNGSourceInfo) {
     do {
-        let (image, source) = try PNGDecoder.decode(bytes)
+        let (image, source) = try PNGDecoder.decode(bytes, maxPixels: maxPixels)
         return (image, source)
     } catch {
         throw RuntimeFailure("\(name == "-" ? "stdin" : name): not a readable PNG image (\(error))")
