@@ -74,8 +74,8 @@ FUZZ_SECONDS ?= 60
 fuzz: deps ## libFuzzer (ASan): container parser, whole decode path, PNG reader, FUZZ_SECONDS each
 	FUZZ_SECONDS=$(FUZZ_SECONDS) tools/fuzz/run.sh
 
-sanitize: deps ## The test suite under AddressSanitizer, then ThreadSanitizer
-	swift test --sanitize=address --scratch-path .build/asan
+sanitize: deps ## The test suite under AddressSanitizer (+LeakSanitizer), then ThreadSanitizer
+	LSAN_OPTIONS=suppressions=$(CURDIR)/tools/sanitize/lsan.supp swift test --sanitize=address --scratch-path .build/asan
 	swift test --sanitize=thread --scratch-path .build/tsan
 
 .PHONY: bench-packing
