@@ -76,7 +76,7 @@ fuzz: deps ## libFuzzer (ASan): container parser, whole decode path, PNG reader,
 
 sanitize: deps ## The test suite under AddressSanitizer (+LeakSanitizer), then ThreadSanitizer
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tools/sanitize/lsan.supp swift test --sanitize=address --scratch-path .build/asan
-	swift test --sanitize=thread --scratch-path .build/tsan
+	VQZ_SANITIZER=thread swift test --sanitize=thread --scratch-path .build/tsan
 
 .PHONY: bench-packing
 bench-packing: deps ## Token layouts, zstd levels and a dictionary, per level on Kodak -> Benchmarks/Results/packing.json

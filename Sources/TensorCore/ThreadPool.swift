@@ -34,7 +34,12 @@ public final class ThreadPool: @unchecked Sendable {
     private let completed = Atomic<Int>(0)
     private let sleepers = Atomic<Int>(0)
     private let busy = Atomic<Bool>(false)
-    private var itemCount = 0
+    // limit = generation << 32 | item count of that generation's job. Stored before the word moves
+    // to the new generation, so a worker that reads a word of generation g also reads g's count;
+    // a straggler still looking at the previous generation sees a different generation here and
+    // leaves without claiming (before this, it could read the new count with an old word and claim
+    // an item of the new job under the old generation: found by ThreadSanitizer).
+    private let limit = Atomic<UInt64>(0)
     private var job: ((Int) -> Void)?
     private var mutex = pthread_mutex_t()
     private var condition = pthread_cond_t()
@@ -80,10 +85,11 @@ public final class ThreadPool: @unchecked Sendable {
             return
         }
         withoutActuallyEscaping(body) { escapable in
+            precondition(count < 1 << 32, "ThreadPool: too many items")
             job = escapable
-            itemCount = count
             completed.store(0, ordering: .relaxed)
             let generation = (word.load(ordering: .relaxed) >> 32) &+ 1
+            limit.store(generation << 32 | UInt64(count), ordering: .releasing)
             word.store(generation << 32, ordering: .sequentiallyConsistent)
             if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
                 pthread_mutex_lock(&mutex)
@@ -107,7 +113,9 @@ public final class ThreadPool: @unchecked Sendable {
     private func runItems(generation: UInt64) {
         while true {
             var w = word.load(ordering: .acquiring)
-            let n = UInt64(itemCount)
+            let l = limit.load(ordering: .acquiring)
+            guard l >> 32 == generation else { return }
+            let n = l & 0xFFFF_FFFF
             var claimed = false
             while w >> 32 == generation && (w & 0xFFFF_FFFF) < n {
                 let r = word.compareExchange(

@@ -33,7 +33,9 @@ enum Faults {
 }
 
 @Suite struct OutputSafetyTests {
-    @Test func aFailedWriteLeavesNothingBehind() throws {
+    // ThreadSanitizer's runtime itself exits (66) when it starts under a 1-block file-size limit.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["VQZ_SANITIZER"] != "thread", "TSan cannot start under ulimit -f 1"))
+    func aFailedWriteLeavesNothingBehind() throws {
         let dir = try Workspace.make()
         let png = try Workspace.png(in: dir, name: "big.png", width: 160, height: 120, format: .rgb)
         #expect(try Workspace.vqz(["encode", png, "--quiet"]).status == 0)
