@@ -60,7 +60,7 @@ func run(_ tool: String, _ arguments: [String]) -> Double {
     return elapsed
 }
 
-for tool in ["cjpeg", "djpeg", "cwebp", "dwebp"] where shell("command -v \(tool)").isEmpty || shell("command -v \(tool)") == "unknown" {
+for tool in ["cjpeg", "djpeg", "cwebp", "dwebp"] where ["", "unknown"].contains(shell("command -v \(tool)")) {
     fail("\(tool) is not installed: `make deps` installs libjpeg-turbo-progs and webp")
 }
 
@@ -122,7 +122,7 @@ func measure(_ key: String, _ i: Int, setting: String, image name: String, origi
              width: Int, height: Int, bytes: Int, enc: Double, dec: Double, extra: [String: Double] = [:]) {
     let pixels = Double(width * height)
     let bpp = 8 * Double(bytes) / pixels
-    let psnr = min(Metrics.psnr(original, decoded), 99)
+    let psnr = ImageCodec.psnr(original, decoded)
     let msssim = Metrics.msssim(original, decoded, width: width, height: height).msssim
     sums[key, default: Sums()].add(i, setting: setting, bpp: bpp, psnr: psnr, msssim: msssim, enc: enc, dec: dec, extra: extra)
     perImage += "\(name),\(key),\(setting),\(bytes),\(String(format: "%.6f,%.4f,%.6f,%.4f,%.4f", bpp, psnr, msssim, enc, dec))\n"
@@ -143,21 +143,22 @@ for (n, name) in names.enumerated() {
         for (i, level) in model.levels.enumerated() {
             var bytes: [UInt8] = []
             var decoded: PixelImage!
+            var parsed: (header: BitstreamHeader, content: BitstreamFile)!
             do {
                 let enc = try seconds { bytes = try ImageCodec.encode(image, model: model, level: level) }
-                let dec = try seconds { decoded = try ImageCodec.decode(bytes, model: model) }
+                let dec = try seconds {
+                    parsed = try BitstreamFile.parse(bytes)
+                    decoded = try ImageCodec.decode(header: parsed.header, content: parsed.content, model: model)
+                }
                 let back = try PNGDecoder.decode(try PNGEncoder.encode(decoded)).image
-                let (header, content) = try BitstreamFile.parse(bytes)
+                let (header, content) = parsed!
                 let rates = ImageCodec.tokenRates(header: header, content: content)
                 measure(modelKey(model), i, setting: "level \(level)", image: name, original: original, decoded: back.rgb,
                         width: w, height: h, bytes: bytes.count, enc: enc, dec: dec,
                         extra: ["bpp_fixed": rates.fixedBits / pixels, "bpp_entropy": rates.entropyBits / pixels])
             } catch { fail("\(model.name) level \(level) on \(name): \(error)") }
         }
-        if let g = model.gaussian {
-            let x = ImageCodec.paddedTensor(image, factor: model.config.downsampleFactor)
-            let variance = Float(model.metadata["train.data_variance"].flatMap(Double.init) ?? 0.07)
-            let stats = GaussianStatistics.measure(g, x: x, samples: 1, dataVariance: variance)
+        if let stats = GaussianStatistics.measure(model, image: image, samples: 1) {
             sums[modelKey(model), default: Sums()].figures["kl_bpp", default: 0] += stats.klBitsPerPixel
             sums[modelKey(model), default: Sums()].figures["neg_elbo_bits_per_dim", default: 0] += stats.negativeELBOBitsPerDim
         }
@@ -168,27 +169,26 @@ for (n, name) in names.enumerated() {
     do { try FileIO.writeAtomically(PPM.encode(rgb: original, width: w, height: h), to: ppm, overwrite: true) } catch { fail("\(ppm): \(error)") }
     let rgbPNG = "\(tmp)/in.png"
     do { try FileIO.writeAtomically(try PNGEncoder.encode(PixelImage(width: w, height: h, format: .rgb, samples: original)), to: rgbPNG, overwrite: true) } catch { fail("\(rgbPNG): \(error)") }
+    /// One setting of a command-line codec: encode, decode to PPM, measure.
+    func anchor(_ key: String, _ i: Int, quality q: Int, file: String, encode: [String], decode: [String]) {
+        let enc = run(encode[0], Array(encode.dropFirst()))
+        let dec = run(decode[0], Array(decode.dropFirst()))
+        do {
+            let back = try PPM.decode(try FileIO.read(out))
+            measure(key, i, setting: "q=\(q)", image: name, original: original, decoded: back.rgb, width: w, height: h,
+                    bytes: try FileIO.read(file).count, enc: enc, dec: dec)
+        } catch { fail("\(key) q \(q) on \(name): \(error)") }
+    }
+    let jpg = "\(tmp)/x.jpg", webp = "\(tmp)/x.webp"
     for (key, flags) in [("jpeg", ["-baseline"]), ("jpeg-optimized", ["-baseline", "-optimize"])] {
         for (i, q) in jpegQualities.enumerated() {
-            let file = "\(tmp)/x.jpg"
-            let enc = run("cjpeg", ["-quality", "\(q)", "-sample", "2x2"] + flags + ["-outfile", file, ppm])
-            let dec = run("djpeg", ["-ppm", "-outfile", out, file])
-            do {
-                let bytes = try FileIO.read(file).count
-                let back = try PPM.decode(try FileIO.read(out))
-                measure(key, i, setting: "q=\(q)", image: name, original: original, decoded: back.rgb, width: w, height: h, bytes: bytes, enc: enc, dec: dec)
-            } catch { fail("JPEG q \(q) on \(name): \(error)") }
+            anchor(key, i, quality: q, file: jpg, encode: ["cjpeg", "-quality", "\(q)", "-sample", "2x2"] + flags + ["-outfile", jpg, ppm],
+                   decode: ["djpeg", "-ppm", "-outfile", out, jpg])
         }
     }
     for (i, q) in webpQualities.enumerated() {
-        let file = "\(tmp)/x.webp"
-        let enc = run("cwebp", ["-quiet", "-q", "\(q)", "-m", "6", rgbPNG, "-o", file])
-        let dec = run("dwebp", ["-quiet", file, "-ppm", "-o", out])
-        do {
-            let bytes = try FileIO.read(file).count
-            let back = try PPM.decode(try FileIO.read(out))
-            measure("webp", i, setting: "q=\(q)", image: name, original: original, decoded: back.rgb, width: w, height: h, bytes: bytes, enc: enc, dec: dec)
-        } catch { fail("WebP q \(q) on \(name): \(error)") }
+        anchor("webp", i, quality: q, file: webp, encode: ["cwebp", "-quiet", "-q", "\(q)", "-m", "6", rgbPNG, "-o", webp],
+               decode: ["dwebp", "-quiet", webp, "-ppm", "-o", out])
     }
     print("[\(n + 1)/\(names.count)] \(name)  (\(Int(Date().timeIntervalSince(started))) s)")
 }

@@ -7,6 +7,7 @@
 // Reference: Burda et al. 2016, https://arxiv.org/abs/1509.00519 (IWAE).
 
 import Foundation
+import Imaging
 import Models
 import TensorCore
 
@@ -16,6 +17,15 @@ public struct GaussianStatistics {
     public var iwaeBitsPerDim: Double
     /// KL per channel, nats per latent position.
     public var klPerChannel: [Double]
+
+    /// Measures `image` (edge-padded to the model's factor) with the data variance the model was
+    /// trained with; nil for a model that is not a Gaussian VAE.
+    public static func measure(_ model: LoadedModel, image: PixelImage, samples: Int) -> GaussianStatistics? {
+        guard let g = model.gaussian else { return nil }
+        let x = ImageCodec.paddedTensor(image, factor: model.config.downsampleFactor)
+        let variance = Float(model.metadata["train.data_variance"].flatMap(Double.init) ?? 0.07)
+        return measure(g, x: x, samples: samples, dataVariance: variance)
+    }
 
     /// Measures `x [1, 3, H, W]` (H, W multiples of 8) with `samples` importance samples.
     public static func measure(_ model: GaussianVAE, x: Tensor, samples: Int, dataVariance: Float) -> GaussianStatistics {

@@ -52,9 +52,7 @@ struct Eval: ParsableCommand {
                     fixed[i] += rates.fixedBits / pixels
                     entropy[i] += rates.entropyBits / pixels
                 }
-                if let g = loaded.gaussian {
-                    let x = ImageCodec.paddedTensor(image, factor: loaded.config.downsampleFactor)
-                    let stats = GaussianStatistics.measure(g, x: x, samples: iwaeSamples, dataVariance: Float(loaded.metadata["train.data_variance"].flatMap(Double.init) ?? 0.07))
+                if let stats = GaussianStatistics.measure(loaded, image: image, samples: iwaeSamples) {
                     kl += stats.klBitsPerPixel
                     elbo += stats.negativeELBOBitsPerDim
                     iwae += stats.iwaeBitsPerDim

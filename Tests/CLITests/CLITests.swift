@@ -32,11 +32,18 @@ enum CLI {
     }
 
     /// Runs `vqz` with optional stdin bytes and extra environment; stdout comes back as bytes.
+    /// With `shellPrefix`, the binary is started by `/bin/sh -c PREFIX` (which must end in
+    /// `exec "$0" "$@"`), e.g. to set a ulimit first.
     static func runBinary(_ arguments: [String], in directory: URL? = nil, stdin: Data? = nil,
-                          environment: [String: String] = [:]) throws -> (status: Int32, stdout: Data, stderr: String) {
+                          environment: [String: String] = [:], shellPrefix: String? = nil) throws -> (status: Int32, stdout: Data, stderr: String) {
         let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
+        if let shellPrefix {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", shellPrefix, binary.path] + arguments
+        } else {
+            process.executableURL = binary
+            process.arguments = arguments
+        }
         if let directory { process.currentDirectoryURL = directory }
         var env = ProcessInfo.processInfo.environment
         env.merge(environment) { $1 }

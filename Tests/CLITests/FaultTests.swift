@@ -11,19 +11,9 @@ enum Faults {
     /// Runs `vqz` under `/bin/sh` with a file-size limit of `blocks` (SIGXFSZ ignored, so a write past
     /// the limit fails with EFBIG as on a full disk).
     static func vqzWithFileSizeLimit(_ blocks: Int, _ arguments: [String]) throws -> (status: Int32, stderr: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", "trap '' XFSZ; ulimit -f \(blocks); exec \"$0\" \"$@\"", CLI.binary.path] + arguments
-        var env = ProcessInfo.processInfo.environment
-        env.merge(Workspace.environment) { $1 }
-        p.environment = env
-        let err = Pipe()
-        p.standardError = err
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
-        let data = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        let r = try CLI.runBinary(arguments, environment: Workspace.environment,
+                                  shellPrefix: "trap '' XFSZ; ulimit -f \(blocks); exec \"$0\" \"$@\"")
+        return (r.status, r.stderr)
     }
 
     /// Entries of a folder other than `keep`.

@@ -19,7 +19,10 @@ bin=$root/tools/fuzz/.build/release
 cp "$root"/Tests/Fixtures/container/*.vqz "$root"/Tests/Fixtures/container/must-fail/*.vqz "$work/container/"
 cp "$root"/Tests/Fixtures/pngsuite/png/*.png "$work/png/"
 vqz=$root/.build/release/vqz; [ -x "$vqz" ] || vqz=$root/.build/debug/vqz
-[ -x "$vqz" ] || (cd "$root" && swift build -c release --product vqz) && vqz=$root/.build/release/vqz
+if [ ! -x "$vqz" ]; then
+  (cd "$root" && swift build -c release --product vqz)
+  vqz=$root/.build/release/vqz
+fi
 for png in basn2c08 basn6a08 basn0g08 s01n3p01 s39n3p04 tbrn2c08; do
   for m in tiny-vq tiny-gaussian; do
     VQZ_CODECS=$root/Tests/Fixtures/models/codecs "$vqz" encode "$root/Tests/Fixtures/pngsuite/png/$png.png" \
