@@ -35,6 +35,8 @@ let limit = Int(options["limit"] ?? "") ?? 0
 // to the image: 10–35 % smaller files at low rates, a stronger anchor). WebP from its lowest quality.
 let jpegQualities = (options["jpeg-qualities"] ?? "5,8,12,18,27,40,60,80").split(separator: ",").compactMap { Int($0) }
 let webpQualities = (options["webp-qualities"] ?? "0,5,12,22,35,50,68,85").split(separator: ",").compactMap { Int($0) }
+/// Extra token-choice trade-offs measured for every VQ model, each as its own curve (`--lambdas`).
+let extraLambdas: [Float] = (options["lambdas"] ?? "").split(separator: ",").compactMap { Float($0) }
 
 func fail(_ message: String) -> Never {
     FileHandle.standardError.write(Data("RDBench: \(message)\n".utf8))
@@ -140,12 +142,14 @@ for (n, name) in names.enumerated() {
 
     // vqz: each level encoded on its own, as `vqz encode -q L` does.
     for model in models {
+      for lambda in (model.vq != nil ? [nil] + extraLambdas.map { Optional($0) } : [nil]) {
+        let key = lambda.map { modelKey(model) + "-lambda\($0)" } ?? modelKey(model)
         for (i, level) in model.levels.enumerated() {
             var bytes: [UInt8] = []
             var decoded: PixelImage!
             var parsed: (header: BitstreamHeader, content: BitstreamFile)!
             do {
-                let enc = try seconds { bytes = try ImageCodec.encode(image, model: model, level: level) }
+                let enc = try seconds { bytes = try ImageCodec.encode(image, model: model, level: level, lambda: lambda) }
                 let dec = try seconds {
                     parsed = try BitstreamFile.parse(bytes)
                     decoded = try ImageCodec.decode(header: parsed.header, content: parsed.content, model: model)
@@ -153,11 +157,12 @@ for (n, name) in names.enumerated() {
                 let back = try PNGDecoder.decode(try PNGEncoder.encode(decoded)).image
                 let (header, content) = parsed!
                 let rates = ImageCodec.tokenRates(header: header, content: content)
-                measure(modelKey(model), i, setting: "level \(level)", image: name, original: original, decoded: back.rgb,
+                measure(key, i, setting: "level \(level)", image: name, original: original, decoded: back.rgb,
                         width: w, height: h, bytes: bytes.count, enc: enc, dec: dec,
                         extra: ["bpp_fixed": rates.fixedBits / pixels, "bpp_entropy": rates.entropyBits / pixels])
             } catch { fail("\(model.name) level \(level) on \(name): \(error)") }
         }
+      }
         if let stats = GaussianStatistics.measure(model, image: image, samples: 1) {
             sums[modelKey(model), default: Sums()].figures["kl_bpp", default: 0] += stats.klBitsPerPixel
             sums[modelKey(model), default: Sums()].figures["neg_elbo_bits_per_dim", default: 0] += stats.negativeELBOBitsPerDim
@@ -206,6 +211,13 @@ for model in models {
     let description = "vqz \(model.config.family.rawValue) model \(model.name) (id \(model.id.hex)), \(model.metadata["arch.name"] ?? "")"
     measured.append(RDCurve(name: "vqz \(model.name)", key: key, description: description, measured: true,
                             points: s.points(images: names.count), figures: s.figures.mapValues { $0 / Double(names.count) }))
+    for lambda in (model.vq != nil ? extraLambdas : []) {
+        let k = key + "-lambda\(lambda)"
+        guard let s = sums[k] else { continue }
+        vqKeys.insert(k)
+        measured.append(RDCurve(name: "vqz \(model.name) λ=\(lambda)", key: k, description: description + ", tokens chosen with λ = \(lambda)", measured: true,
+                                points: s.points(images: names.count)))
+    }
 }
 measured.append(RDCurve(name: "JPEG (measured)", key: "jpeg", description: "libjpeg-turbo: \(jpegVersion); cjpeg -quality Q -sample 2x2 -baseline, djpeg -ppm", measured: true, points: sums["jpeg"]!.points(images: names.count)))
 measured.append(RDCurve(name: "JPEG -optimize (measured)", key: "jpeg-optimized", description: "libjpeg-turbo: \(jpegVersion); cjpeg -quality Q -sample 2x2 -baseline -optimize (Huffman tables fitted to each image), djpeg -ppm", measured: true, points: sums["jpeg-optimized"]!.points(images: names.count)))

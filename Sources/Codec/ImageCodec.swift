@@ -61,13 +61,15 @@ public enum ImageCodec {
     /// - Parameters:
     ///   - sourceBitDepth: the PNG's bit depth, recorded in the header.
     ///   - zstdLevel: compression level of the sections.
-    public static func encode(_ image: PixelImage, model: LoadedModel, level: Int, sourceBitDepth: Int = 8, zstdLevel: Int = 19, tiling: Tiling = .default) throws -> [UInt8] {
-        try encode(image, model: model, levels: [level], sourceBitDepth: sourceBitDepth, zstdLevel: zstdLevel, tiling: tiling)[0]
+    ///   - lambda: the VQ models' rate–distortion trade-off in token choice (`ResidualVectorQuantizer.
+    ///     quantize(_:levels:lambda:)`); nil: the model's default; 0: nearest codes.
+    public static func encode(_ image: PixelImage, model: LoadedModel, level: Int, sourceBitDepth: Int = 8, zstdLevel: Int = 19, lambda: Float? = nil, tiling: Tiling = .default) throws -> [UInt8] {
+        try encode(image, model: model, levels: [level], sourceBitDepth: sourceBitDepth, zstdLevel: zstdLevel, lambda: lambda, tiling: tiling)[0]
     }
 
     /// The `.vqz` bytes of `image` at each of `levels`, running the encoder network once: residual
-    /// VQ level `L` is the first `L` stages of the deepest level, and the Gaussian levels share μ.
-    public static func encode(_ image: PixelImage, model: LoadedModel, levels: [Int], sourceBitDepth: Int = 8, zstdLevel: Int = 19, tiling: Tiling = .default) throws -> [[UInt8]] {
+    /// VQ level `L` is the first `L` stages of the deepest level with the same λ, and the Gaussian levels share μ.
+    public static func encode(_ image: PixelImage, model: LoadedModel, levels: [Int], sourceBitDepth: Int = 8, zstdLevel: Int = 19, lambda: Float? = nil, tiling: Tiling = .default) throws -> [[UInt8]] {
         for level in levels where !model.levels.contains(level) {
             throw CodecError("level \(level) does not exist in model \(model.name) (levels \(model.levels.first!)…\(model.levels.last!))")
         }
@@ -76,18 +78,26 @@ public enum ImageCodec {
         let deepest = levels.max() ?? 1
         // Per plane, the full grid: VQ stages (token indices) or Gaussian channels (μ).
         let planeCount = model.vq != nil ? deepest : model.config.latentChannels
-        var vqPlanes = model.vq != nil ? [[UInt16]](repeating: [UInt16](repeating: 0, count: n), count: planeCount) : []
+        var vqPlanes: [[UInt16]] = []
+        // VQ: the encoder runs tile by tile, the quantizer once over the whole grid (its
+        // entropy-constrained choice depends on the token statistics of the whole image).
+        let d = model.config.latentChannels
+        var latentRows = model.vq != nil ? Tensor(shape: [n, d]) : Tensor(shape: [0])
         var muPlanes = model.gaussian != nil ? [[Float]](repeating: [Float](repeating: 0, count: n), count: planeCount) : []
         let rgb = image.rgb
         for tile in tiling.tiles(gridHeight: gh, gridWidth: gw, margin: tiling.margin ?? model.config.tileMargin) {
             let x = tileTensor(rgb, width: image.width, height: image.height, factor: f, rows: tile.outer.rows, cols: tile.outer.cols)
             let th = tile.outer.rows.count, tw = tile.outer.cols.count
             if let vq = model.vq {
-                let stages = vq.encode(x, levels: deepest)
-                for (p, stage) in stages.enumerated() {
-                    for r in tile.core.rows {
-                        for c in tile.core.cols {
-                            vqPlanes[p][r * gw + c] = UInt16(stage[(r - tile.outer.rows.lowerBound) * tw + c - tile.outer.cols.lowerBound])
+                let z = vq.latents(x)
+                z.withUnsafeBufferPointer { src in
+                    latentRows.withUnsafeMutableBufferPointer { dst in
+                        for r in tile.core.rows {
+                            for c in tile.core.cols {
+                                let from = ((r - tile.outer.rows.lowerBound) * tw + c - tile.outer.cols.lowerBound) * d
+                                let to = (r * gw + c) * d
+                                for t in 0..<d { dst[to + t] = src[from + t] }
+                            }
                         }
                     }
                 }
@@ -102,8 +112,18 @@ public enum ImageCodec {
                 }
             }
         }
+        // Levels that share a λ share one quantization (level L is its first L stages).
+        var tokensByLambda: [Float: [[UInt16]]] = [:]
+        if let vq = model.vq {
+            let lambdaOf = { (level: Int) in lambda ?? model.defaultLambda(level: level) }
+            for l in Set(levels.map(lambdaOf)) {
+                let depth = levels.filter { lambdaOf($0) == l }.max()!
+                tokensByLambda[l] = vq.quantizer.quantize(latentRows, levels: depth, lambda: l).map { $0.map { UInt16($0) } }
+            }
+        }
         let alpha = image.alpha
         return try levels.map { level in
+            if model.vq != nil { vqPlanes = tokensByLambda[lambda ?? model.defaultLambda(level: level)]! }
             var symbols: [UInt16] = []
             let alphabets: [Int]
             let planes: Int

@@ -74,6 +74,12 @@ public final class LoadedModel {
         ModelFile(metadata: file.metadata, arrays: file.arrays.filter { !$0.name.hasPrefix("vq.") && !$0.name.hasPrefix("adam.") })
     }
 
+    /// The entropy-constrained token choice `ImageCodec.encode` uses at `level` when not told
+    /// (VQ models: the model's `codec.lambdas`, else 0, the nearest codes).
+    public func defaultLambda(level: Int) -> Float {
+        config.lambdas.indices.contains(level - 1) ? config.lambdas[level - 1] : 0
+    }
+
     /// Rate levels, 1 = smallest file.
     public var levels: [Int] { config.levels }
 }

@@ -42,6 +42,11 @@ public struct ModelConfig: Sendable, Equatable {
     /// Quantization steps `Δ` of the rate ladder, level 1 first (Gaussian; largest step first).
     public var quantSteps: [Float]
 
+    /// Per level, the encoder's rate–distortion trade-off in choosing tokens (VQ; level 1 first):
+    /// `ResidualVectorQuantizer.quantize(_:levels:lambda:)`. Empty: nearest codes at every level.
+    /// Stored as `codec.lambdas`; it changes what the encoder writes, never how files decode.
+    public var lambdas: [Float] = []
+
     /// Spatial downsampling factor `f` of the backbone (three stride-2 stages).
     public var downsampleFactor: Int { 8 }
 
@@ -83,6 +88,7 @@ public struct ModelConfig: Sendable, Equatable {
         case .vq:
             m += [("vq.stages", "\(stages)"), ("vq.codebook_size", "\(codebookSize)"), ("vq.decay", "\(decay)"),
                   ("vq.commitment", "\(commitment)"), ("vq.dead_threshold", "\(deadThreshold)")]
+            if !lambdas.isEmpty { m.append(("codec.lambdas", lambdas.map { "\($0)" }.joined(separator: ","))) }
         case .gaussian:
             m += [("vae.kl_weight", "\(klWeight)"), ("vae.quant_steps", quantSteps.map { "\($0)" }.joined(separator: ","))]
         }
@@ -123,6 +129,13 @@ public struct ModelConfig: Sendable, Equatable {
             decay = try float("vq.decay")
             commitment = try float("vq.commitment")
             deadThreshold = try float("vq.dead_threshold")
+            if let text = metadata["codec.lambdas"] {
+                let values = text.split(separator: ",", omittingEmptySubsequences: false).map { Float($0) }
+                guard values.count == stages, values.allSatisfy({ ($0 ?? -1) >= 0 && $0!.isFinite }) else {
+                    throw ModelConfigError(key: "codec.lambdas", problem: "expected \(stages) non-negative numbers separated by commas, got \"\(text)\"")
+                }
+                lambdas = values.map { $0! }
+            }
         case .gaussian:
             klWeight = try float("vae.kl_weight")
             let steps = try string("vae.quant_steps").split(separator: ",").map { Float($0) }

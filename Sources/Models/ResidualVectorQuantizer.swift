@@ -83,6 +83,34 @@ public final class ResidualVectorQuantizer {
         return (all, quantized)
     }
 
+    /// Entropy-constrained coding of `rows [M, D]` with the first `levels` stages: at each stage,
+    /// `i_l = argmin_k ‖r_{l−1} − e_{l,k}‖² + λ·b_l(k)`, where `b_l(k) = −log2 p_l(k)` are the code
+    /// lengths of stage `l`'s tokens in this very input (Chou, Lookabaugh & Gray 1989, "Entropy-
+    /// constrained vector quantization"). The lengths come from the previous pass: pass 0 is the
+    /// plain nearest-code search, then `passes` refinements. `λ = 0` is `quantize(_:levels:)`.
+    ///
+    /// Only the encoder's choice changes: every index is still a valid code, decoded as usual, and
+    /// an entropy coder fitted to the file (zstd's Huffman/FSE stages) collects the saving.
+    public func quantize(_ rows: Tensor, levels: Int, lambda: Float, passes: Int = 2) -> [[Int32]] {
+        precondition(levels >= 1 && levels <= stages, "quantize: levels \(levels) outside 1…\(stages)")
+        var indices = quantize(rows, levels: levels).indices
+        guard lambda > 0 else { return indices }
+        let m = rows.shape[0], k = codebookSize
+        for _ in 0..<passes {
+            var residual = rows
+            for l in 0..<levels {
+                var counts = [Float](repeating: 0.5, count: k)
+                for j in indices[l] { counts[Int(j)] += 1 }
+                let total = Float(m) + 0.5 * Float(k)
+                let penalty = counts.map { -lambda * log2($0 / total) }
+                let chosen = Kernels.nearestCodes(residual, codebook: codebooks[l], penalty: penalty).indices
+                indices[l] = chosen
+                residual = residual - gather(codebooks[l], chosen)
+            }
+        }
+        return indices
+    }
+
     /// `z_q [M, D]` of the given indices (the decoder's side).
     public func dequantize(_ indices: [[Int32]], count: Int) -> Tensor {
         var out = Tensor(shape: [count, dimension])

@@ -64,6 +64,11 @@ public final class VQVAE {
         return quantizer.quantize(LatentLayout.rows(ze), levels: levels).indices
     }
 
+    /// The encoder's latents `z_e` of `x [N, 3, H, W]` as rows `[N·(H/8)·(W/8), D]`, row-major.
+    public func latents(_ x: Tensor) -> Tensor {
+        LatentLayout.rows(encoder.forward(Backbone.shifted(x, by: -0.5), mode: .inference))
+    }
+
     /// The image `[n, 3, 8h, 8w]` of the given indices.
     public func decode(_ indices: [[Int32]], n: Int, h: Int, w: Int) -> Tensor {
         let zq = quantizer.dequantize(indices, count: n * h * w)

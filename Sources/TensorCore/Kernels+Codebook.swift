@@ -7,7 +7,9 @@ extension Kernels {
     ///
     /// Computed as `‖z‖² − 2 z·eᵀ + ‖e‖²` with `z·eᵀ` by GEMM, in bands of 256 rows.
     /// Reference: `nearestCodesNaive`; van den Oord et al. 2017, https://arxiv.org/abs/1711.00937
-    public static func nearestCodes(_ z: Tensor, codebook: Tensor)
+    /// With `penalty` (`[K]`), the search minimises `‖z − e_j‖² + penalty[j]` instead (the
+    /// entropy-constrained search), and `distances` still holds the plain squared distance.
+    public static func nearestCodes(_ z: Tensor, codebook: Tensor, penalty: [Float]? = nil)
         -> (indices: [Int32], distances: [Float])
     {
         precondition(z.rank == 2 && codebook.rank == 2 && z.shape[1] == codebook.shape[1],
@@ -20,6 +22,8 @@ extension Kernels {
             for t in 0..<d { s += codebook.scalars[j * d + t] * codebook.scalars[j * d + t] }
             eNorm[j] = s
         }
+        let extra = penalty ?? [Float](repeating: 0, count: k)
+        precondition(extra.count == k, "nearestCodes: penalty needs \(k) entries, got \(extra.count)")
         var indices = [Int32](repeating: 0, count: m)
         var distances = [Float](repeating: 0, count: m)
         let band = 256
@@ -42,14 +46,14 @@ extension Kernels {
                                 var best = 0
                                 var bestScore = Float.infinity
                                 for j in 0..<k {
-                                    let score = eNorm[j] - 2 * dots[r * k + j]
+                                    let score = eNorm[j] - 2 * dots[r * k + j] + extra[j]
                                     if score < bestScore {
                                         bestScore = score
                                         best = j
                                     }
                                 }
                                 pi[r0 + r] = Int32(best)
-                                pd[r0 + r] = Swift.max(0, zn + bestScore)
+                                pd[r0 + r] = Swift.max(0, zn + bestScore - extra[best])
                             }
                         }
                     }
@@ -60,10 +64,11 @@ extension Kernels {
     }
 
     /// The definition of `nearestCodes`: direct squared distances in Double.
-    public static func nearestCodesNaive(_ z: Tensor, codebook: Tensor)
+    public static func nearestCodesNaive(_ z: Tensor, codebook: Tensor, penalty: [Float]? = nil)
         -> (indices: [Int32], distances: [Float])
     {
         let m = z.shape[0], d = z.shape[1], k = codebook.shape[0]
+        let extra = penalty ?? [Float](repeating: 0, count: k)
         var indices = [Int32](repeating: 0, count: m)
         var distances = [Float](repeating: 0, count: m)
         for r in 0..<m {
@@ -75,13 +80,13 @@ extension Kernels {
                     let diff = Double(z.scalars[r * d + t]) - Double(codebook.scalars[j * d + t])
                     s += diff * diff
                 }
-                if s < bestDist {
-                    bestDist = s
+                if s + Double(extra[j]) < bestDist {
+                    bestDist = s + Double(extra[j])
                     best = j
                 }
             }
             indices[r] = Int32(best)
-            distances[r] = Float(bestDist)
+            distances[r] = Float(bestDist - Double(extra[best]))
         }
         return (indices, distances)
     }

@@ -69,7 +69,8 @@ public struct TrainingError: Error, Sendable, CustomStringConvertible {
 
 /// Runs the training of one model.
 public final class Trainer {
-    public let config: ModelConfig
+    /// The model's configuration (only `lambdas`, an encoder setting, may change during a run).
+    public var config: ModelConfig
     public let options: TrainingOptions
     public let vq: VQVAE?
     public let gaussian: GaussianVAE?

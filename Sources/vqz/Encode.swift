@@ -24,6 +24,8 @@ struct Encode: ParsableCommand {
     @Option(name: .shortAndLong, help: "A model name from `vqz models` or a path to a .vqzm file.") var model: String?
     @Option(name: [.customShort("q"), .customLong("level")], help: "The rate level (1 = smallest file).") var level: Int?
     @Option(help: "Use the largest level whose file is at most this many bits per pixel.") var targetBpp: Double?
+    @Option(help: "VQ models: the rate–distortion trade-off λ of the token choice (0: nearest codes; default: the model's per-level setting).")
+    var lambda: Float?
     @Flag(name: .shortAndLong, help: "Overwrite the output if it exists.") var force = false
     @Flag(help: "Print nothing on success.") var quiet = false
     @Flag(name: .shortAndLong, help: "Also decode the result and report its PSNR.") var verbose = false
@@ -33,6 +35,7 @@ struct Encode: ParsableCommand {
 
     func validate() throws {
         if level != nil && targetBpp != nil { throw ValidationError("-q and --target-bpp cannot be used together.") }
+        if let lambda, !(lambda >= 0 && lambda.isFinite) { throw ValidationError("--lambda must be a non-negative number.") }
         if let targetBpp, !(targetBpp > 0 && targetBpp.isFinite) { throw ValidationError("--target-bpp must be a positive number.") }
         if quiet && verbose { throw ValidationError("--quiet and --verbose cannot be used together.") }
         if maxPixels <= 0 { throw ValidationError("--max-pixels must be positive.") }
@@ -70,7 +73,7 @@ struct Encode: ParsableCommand {
             let bytes: [UInt8]
             let pixels = Double(image.width * image.height)
             if let targetBpp {
-                let files = try ImageCodec.encode(image, model: loaded, levels: levels, sourceBitDepth: source.bitDepth)
+                let files = try ImageCodec.encode(image, model: loaded, levels: levels, sourceBitDepth: source.bitDepth, lambda: lambda)
                 let fitting = files.indices.filter { 8 * Double(files[$0].count) / pixels <= targetBpp }
                 let index = fitting.last ?? 0
                 if fitting.isEmpty && !quiet && !json {
@@ -82,7 +85,7 @@ struct Encode: ParsableCommand {
                 guard levels.contains(chosen) else {
                     throw RuntimeFailure("level \(chosen) does not exist in model \(loaded.name) (levels \(levels.first!)–\(levels.last!))")
                 }
-                bytes = try ImageCodec.encode(image, model: loaded, level: chosen, sourceBitDepth: source.bitDepth)
+                bytes = try ImageCodec.encode(image, model: loaded, level: chosen, sourceBitDepth: source.bitDepth, lambda: lambda)
             }
             let encodeSeconds = seconds(since: start)
             var psnr: Double?

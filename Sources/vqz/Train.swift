@@ -55,6 +55,8 @@ struct Train: ParsableCommand {
     @Option(help: "KL annealing steps (gaussian).") var klWarmup: Int = 1000
     @Option(help: "Quantization steps of the rate ladder, comma-separated, level 1 first (gaussian).")
     var quantSteps: String = "2,1,0.5,0.25"
+    @Option(help: "Per level, the encoder's token-choice trade-off λ recorded in the model, comma-separated, level 1 first (vq; also with --resume).")
+    var lambdas: String?
     @Option(help: "Print a progress line every N steps.") var logEvery: Int = 50
     @Option(help: "Validate every N steps.") var validateEvery: Int = 500
     @Option(help: "Write a checkpoint every N steps.") var checkpointEvery: Int = 500
@@ -106,6 +108,14 @@ struct Train: ParsableCommand {
                 options.seed = seed
                 options.klWarmupSteps = klWarmup
                 trainer = Trainer(config: config, options: options, dataVariance: 0)
+            }
+            if let lambdas {
+                let values = lambdas.split(separator: ",", omittingEmptySubsequences: false).map { Float($0) }
+                guard trainer.config.family == .vq, values.count == trainer.config.stages,
+                      values.allSatisfy({ ($0 ?? -1) >= 0 && $0!.isFinite }) else {
+                    throw RuntimeFailure("--lambdas needs \(trainer.config.stages) non-negative numbers separated by commas (vq models)")
+                }
+                trainer.config.lambdas = values.map { $0! }
             }
             let started = Date()
             let (train, validation) = try ImageDataset.load(directory: directory, minSide: trainer.options.crop, holdOutEvery: 25)

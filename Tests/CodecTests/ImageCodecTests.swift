@@ -74,6 +74,44 @@ func testImage(width: Int, height: Int, format: PixelFormat, seed: UInt64) -> Pi
         #expect(try ImageCodec.decode(a, model: TinyModels.vq) == ImageCodec.decode(a, model: TinyModels.vq))
     }
 
+    /// The model's per-level λ (`codec.lambdas`) is what `encode` uses when not told, survives the
+    /// model file, and one multi-level encode (levels grouped by λ) writes what single-level
+    /// encodes write. Files chosen with λ > 0 decode with the same model like any other.
+    @Test func perLevelLambdasDriveTheTokenChoice() throws {
+        var config = ModelConfig(family: .vq, channels: 4, latentChannels: 3, stages: 3, codebookSize: 16)
+        config.lambdas = [0.5, 0, 0.5]
+        let model = try LoadedModel(bytes: TinyModels.bytes(config, seed: 1), name: "tiny-vq-lambdas")
+        #expect(model.config.lambdas == [0.5, 0, 0.5])
+        #expect(model.defaultLambda(level: 1) == 0.5 && model.defaultLambda(level: 2) == 0)
+        let image = testImage(width: 64, height: 48, format: .rgb, seed: 12)
+        let together = try ImageCodec.encode(image, model: model, levels: [1, 2, 3])
+        for level in 1...3 {
+            #expect(together[level - 1] == (try ImageCodec.encode(image, model: model, level: level)), "level \(level)")
+            let explicit = try ImageCodec.encode(image, model: model, level: level, lambda: model.defaultLambda(level: level))
+            #expect(together[level - 1] == explicit)
+            _ = try ImageCodec.decode(together[level - 1], model: model)
+        }
+        let nearest = try ImageCodec.encode(image, model: model, level: 3, lambda: 0)
+        let penalized = try ImageCodec.encode(image, model: model, level: 3, lambda: 50)
+        #expect(nearest != penalized, "λ changed nothing")
+        // A huge λ leaves one token per stage: far smaller than the nearest-code file.
+        #expect(penalized.count < nearest.count)
+    }
+
+    @Test func lambdasInTheMetadataAreChecked() throws {
+        var config = ModelConfig(family: .vq, channels: 4, latentChannels: 3, stages: 3, codebookSize: 16)
+        config.lambdas = [0.1, 0.2, 0.3]
+        var metadata = Dictionary(uniqueKeysWithValues: config.metadata)
+        #expect(metadata["codec.lambdas"] == "0.1,0.2,0.3")
+        #expect(try ModelConfig(metadata: metadata).lambdas == [0.1, 0.2, 0.3])
+        for bad in ["0.1,0.2", "0.1,-1,0.3", "0.1,nan,0.3", "0.1,,0.3", "x"] {
+            metadata["codec.lambdas"] = bad
+            #expect(throws: ModelConfigError.self, "\(bad)") { try ModelConfig(metadata: metadata) }
+        }
+        metadata["codec.lambdas"] = nil
+        #expect(try ModelConfig(metadata: metadata).lambdas == [])
+    }
+
     @Test func gaussianLatentsRoundTrip() throws {
         let image = testImage(width: 21, height: 13, format: .rgb, seed: 9)
         for level in TinyModels.gaussian.levels {

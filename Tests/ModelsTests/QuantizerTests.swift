@@ -68,6 +68,36 @@ import Testing
         }
     }
 
+    /// Entropy-constrained coding trades distortion for rate: λ = 0 is the nearest-code search;
+    /// growing λ never raises the empirical entropy of the tokens much and lowers it overall, while
+    /// the error grows; and the result is deterministic.
+    @Test func entropyConstrainedCodingTradesErrorForRate() {
+        var rng = Xoshiro256(seed: 5)
+        let q = ResidualVectorQuantizer(stages: 3, codebookSize: 32, dimension: 4)
+        let rows = Tensor.randomNormal([2048, 4], std: 1, using: &rng)
+        for _ in 0..<20 { _ = q.quantizeForTraining(rows, levels: 3, rng: &rng) }
+        func entropyBits(_ indices: [[Int32]]) -> Double {
+            indices.reduce(0) { total, stage in
+                var counts = [Int32: Int]()
+                for i in stage { counts[i, default: 0] += 1 }
+                return total - counts.values.reduce(0) { $0 + Double($1) * log2(Double($1) / Double(stage.count)) }
+            }
+        }
+        func error(_ indices: [[Int32]]) -> Double { (rows - q.dequantize(indices, count: 2048)).squaredNorm() }
+        let nearest = q.quantize(rows, levels: 3).indices
+        #expect(q.quantize(rows, levels: 3, lambda: 0) == nearest)
+        var previous = (bits: entropyBits(nearest), error: error(nearest))
+        for lambda: Float in [0.05, 0.2, 0.8] {
+            let chosen = q.quantize(rows, levels: 3, lambda: lambda)
+            #expect(chosen == q.quantize(rows, levels: 3, lambda: lambda), "not deterministic")
+            #expect(chosen.allSatisfy { $0.allSatisfy { $0 >= 0 && $0 < 32 } })
+            let now = (bits: entropyBits(chosen), error: error(chosen))
+            #expect(now.bits < previous.bits, "λ = \(lambda): \(now.bits) bits, before \(previous.bits)")
+            #expect(now.error > previous.error, "λ = \(lambda): error \(now.error), before \(previous.error)")
+            previous = now
+        }
+    }
+
     @Test func layoutRoundTrip() {
         var rng = Xoshiro256(seed: 4)
         let x = Tensor.randomNormal([2, 3, 4, 5], std: 1, using: &rng)

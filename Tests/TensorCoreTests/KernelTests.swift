@@ -204,6 +204,24 @@ struct KernelTests {
         expectClose(fast.distances, slow.distances, atol: 1e-3, rtol: 1e-4, "distances")
     }
 
+    /// The entropy-constrained search: `‖z − e_j‖² + penalty[j]`, against the Double reference; a
+    /// large penalty on every code but one moves every row to that code.
+    @Test func penalizedNearestCodesMatchNaive() {
+        var rng = Xoshiro256(seed: 9)
+        let z = Tensor.randomNormal([300, 8], using: &rng)
+        let e = Tensor.randomNormal([64, 8], using: &rng)
+        let penalty = (0..<64).map { Float($0 % 7) * 0.8 }
+        let fast = Kernels.nearestCodes(z, codebook: e, penalty: penalty)
+        let slow = Kernels.nearestCodesNaive(z, codebook: e, penalty: penalty)
+        #expect(zip(fast.indices, slow.indices).filter { $0 != $1 }.count <= 3)
+        expectClose(fast.distances, slow.distances, atol: 1e-3, rtol: 1e-4, "distances")
+        let plain = Kernels.nearestCodes(z, codebook: e)
+        #expect(fast.indices != plain.indices, "the penalty changed nothing")
+        for r in 0..<300 { #expect(fast.distances[r] >= plain.distances[r] - 1e-4) }
+        let forced = Kernels.nearestCodes(z, codebook: e, penalty: (0..<64).map { $0 == 5 ? 0 : 1e6 })
+        #expect(forced.indices.allSatisfy { $0 == 5 })
+    }
+
     @Test func reductionsAccumulateInDouble() {
         let t = Tensor(shape: [100_000], repeating: 0.1)
         #expect(abs(t.sum() - 10_000) < 1e-3)
