@@ -65,6 +65,8 @@ bench-codec: release ## Encode/decode seconds and peak RSS (Kodak 768×512; a 60
 	$(FAST) VQZ_COMMIT=$$(git rev-parse --short HEAD) .build/release/CodecBench --large $(LARGE_PNG) --vqz .build/release/vqz
 
 .PHONY: rd
+# The extra λ = 0 curve shows what the entropy-constrained token choice buys (models with a λ schedule).
+RD_FLAGS ?= --lambdas 0
 rd: release ## Rate–distortion on Kodak: every model in codecs/, JPEG and WebP -> Benchmarks/Results/kodak/, Benchmarks/README.md
 	swift build -c release --product RDBench
 	$(FAST) .build/release/RDBench $(RD_FLAGS)

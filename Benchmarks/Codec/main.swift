@@ -25,7 +25,7 @@ var args = Array(CommandLine.arguments.dropFirst())
 while args.count >= 2 { options[String(args.removeFirst().drop { $0 == "-" })] = args.removeFirst() }
 
 let registry = ModelRegistry(directories: ["codecs"])
-let modelPath = options["model"] ?? registry.defaultEntry()?.path ?? "codecs/rvqvae-k256-d32-f8-v1.vqzm"
+let modelPath = options["model"] ?? registry.defaultEntry()?.path ?? "codecs/rvqvae-k256-d32-f8-v2.vqzm"
 let imagePath = options["image"] ?? "../shared/data/kodak/kodim01.png"
 let repeats = Int(options["repeats"] ?? "") ?? 10
 

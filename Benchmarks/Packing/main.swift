@@ -20,7 +20,7 @@ import TensorCore
 var options: [String: String] = [:]
 var args = Array(CommandLine.arguments.dropFirst())
 while args.count >= 2 { options[String(args.removeFirst().drop { $0 == "-" })] = args.removeFirst() }
-let modelPath = options["model"] ?? ModelRegistry(directories: ["codecs"]).defaultEntry()?.path ?? "codecs/rvqvae-k256-d32-f8-v1.vqzm"
+let modelPath = options["model"] ?? ModelRegistry(directories: ["codecs"]).defaultEntry()?.path ?? "codecs/rvqvae-k256-d32-f8-v2.vqzm"
 let kodakDir = options["kodak"] ?? "../shared/data/kodak"
 let trainDir = options["train"] ?? "../shared/data/train"
 let trainImages = Int(options["train-images"] ?? "") ?? 60

@@ -5,6 +5,7 @@
 //
 //   RDBench [--images DIR] [--out DIR] [--models a,b] [--reference DIR] [--limit N]
 //           [--jpeg-qualities 5,10,…] [--webp-qualities 0,10,…] [--readme PATH|none]
+//           [--lambdas 0,0.05,…]  (extra curves per VQ model, every level encoded with that λ)
 
 import BenchSupport
 import Codec
@@ -37,6 +38,11 @@ let jpegQualities = (options["jpeg-qualities"] ?? "5,8,12,18,27,40,60,80").split
 let webpQualities = (options["webp-qualities"] ?? "0,5,12,22,35,50,68,85").split(separator: ",").compactMap { Int($0) }
 /// Extra token-choice trade-offs measured for every VQ model, each as its own curve (`--lambdas`).
 let extraLambdas: [Float] = (options["lambdas"] ?? "").split(separator: ",").compactMap { Float($0) }
+/// The extra λ curves of a model: VQ only, and not λ = 0 for a model whose own setting is already 0.
+func extraLambdas(for model: LoadedModel) -> [Float] {
+    guard model.vq != nil else { return [] }
+    return extraLambdas.filter { $0 != 0 || !model.config.lambdas.isEmpty }
+}
 
 func fail(_ message: String) -> Never {
     FileHandle.standardError.write(Data("RDBench: \(message)\n".utf8))
@@ -142,7 +148,7 @@ for (n, name) in names.enumerated() {
 
     // vqz: each level encoded on its own, as `vqz encode -q L` does.
     for model in models {
-      for lambda in (model.vq != nil ? [nil] + extraLambdas.map { Optional($0) } : [nil]) {
+      for lambda in [nil] + extraLambdas(for: model).map({ Optional($0) }) {
         let key = lambda.map { modelKey(model) + "-lambda\($0)" } ?? modelKey(model)
         for (i, level) in model.levels.enumerated() {
             var bytes: [UInt8] = []
@@ -211,7 +217,7 @@ for model in models {
     let description = "vqz \(model.config.family.rawValue) model \(model.name) (id \(model.id.hex)), \(model.metadata["arch.name"] ?? "")"
     measured.append(RDCurve(name: "vqz \(model.name)", key: key, description: description, measured: true,
                             points: s.points(images: names.count), figures: s.figures.mapValues { $0 / Double(names.count) }))
-    for lambda in (model.vq != nil ? extraLambdas : []) {
+    for lambda in extraLambdas(for: model) {
         let k = key + "-lambda\(lambda)"
         guard let s = sums[k] else { continue }
         vqKeys.insert(k)
