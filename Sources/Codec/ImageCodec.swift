@@ -75,10 +75,8 @@ public enum ImageCodec {
         }
         let f = model.config.downsampleFactor
         let gh = (image.height + f - 1) / f, gw = (image.width + f - 1) / f, n = gh * gw
-        let deepest = levels.max() ?? 1
-        // Per plane, the full grid: VQ stages (token indices) or Gaussian channels (μ).
-        let planeCount = model.vq != nil ? deepest : model.config.latentChannels
-        var vqPlanes: [[UInt16]] = []
+        // Gaussian: per channel, μ over the full grid.
+        let planeCount = model.config.latentChannels
         // VQ: the encoder runs tile by tile, the quantizer once over the whole grid (its
         // entropy-constrained choice depends on the token statistics of the whole image).
         let d = model.config.latentChannels
@@ -114,8 +112,8 @@ public enum ImageCodec {
         }
         // Levels that share a λ share one quantization (level L is its first L stages).
         var tokensByLambda: [Float: [[UInt16]]] = [:]
+        let lambdaOf = { (level: Int) in lambda ?? model.defaultLambda(level: level) }
         if let vq = model.vq {
-            let lambdaOf = { (level: Int) in lambda ?? model.defaultLambda(level: level) }
             for l in Set(levels.map(lambdaOf)) {
                 let depth = levels.filter { lambdaOf($0) == l }.max()!
                 tokensByLambda[l] = vq.quantizer.quantize(latentRows, levels: depth, lambda: l).map { $0.map { UInt16($0) } }
@@ -123,13 +121,12 @@ public enum ImageCodec {
         }
         let alpha = image.alpha
         return try levels.map { level in
-            if model.vq != nil { vqPlanes = tokensByLambda[lambda ?? model.defaultLambda(level: level)]! }
             var symbols: [UInt16] = []
             let alphabets: [Int]
             let planes: Int
             var quantStep: Float = 0
             if model.vq != nil {
-                for stage in vqPlanes.prefix(level) { symbols += stage }
+                for stage in tokensByLambda[lambdaOf(level)]!.prefix(level) { symbols += stage }
                 alphabets = [model.config.codebookSize]
                 planes = level
             } else {

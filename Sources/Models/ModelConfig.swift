@@ -47,6 +47,15 @@ public struct ModelConfig: Sendable, Equatable {
     /// Stored as `codec.lambdas`; it changes what the encoder writes, never how files decode.
     public var lambdas: [Float] = []
 
+    /// Parses a `codec.lambdas` value: `stages` non-negative finite numbers separated by commas.
+    public static func lambdas(_ text: String, stages: Int) throws(ModelConfigError) -> [Float] {
+        let values = text.split(separator: ",", omittingEmptySubsequences: false).map { Float($0) }
+        guard values.count == stages, values.allSatisfy({ ($0 ?? -1) >= 0 && $0!.isFinite }) else {
+            throw ModelConfigError(key: "codec.lambdas", problem: "expected \(stages) non-negative numbers separated by commas, got \"\(text)\"")
+        }
+        return values.map { $0! }
+    }
+
     /// Spatial downsampling factor `f` of the backbone (three stride-2 stages).
     public var downsampleFactor: Int { 8 }
 
@@ -129,13 +138,7 @@ public struct ModelConfig: Sendable, Equatable {
             decay = try float("vq.decay")
             commitment = try float("vq.commitment")
             deadThreshold = try float("vq.dead_threshold")
-            if let text = metadata["codec.lambdas"] {
-                let values = text.split(separator: ",", omittingEmptySubsequences: false).map { Float($0) }
-                guard values.count == stages, values.allSatisfy({ ($0 ?? -1) >= 0 && $0!.isFinite }) else {
-                    throw ModelConfigError(key: "codec.lambdas", problem: "expected \(stages) non-negative numbers separated by commas, got \"\(text)\"")
-                }
-                lambdas = values.map { $0! }
-            }
+            if let text = metadata["codec.lambdas"] { lambdas = try Self.lambdas(text, stages: stages) }
         case .gaussian:
             klWeight = try float("vae.kl_weight")
             let steps = try string("vae.quant_steps").split(separator: ",").map { Float($0) }

@@ -110,12 +110,10 @@ struct Train: ParsableCommand {
                 trainer = Trainer(config: config, options: options, dataVariance: 0)
             }
             if let lambdas {
-                let values = lambdas.split(separator: ",", omittingEmptySubsequences: false).map { Float($0) }
-                guard trainer.config.family == .vq, values.count == trainer.config.stages,
-                      values.allSatisfy({ ($0 ?? -1) >= 0 && $0!.isFinite }) else {
+                guard trainer.config.family == .vq, let values = try? ModelConfig.lambdas(lambdas, stages: trainer.config.stages) else {
                     throw RuntimeFailure("--lambdas needs \(trainer.config.stages) non-negative numbers separated by commas (vq models)")
                 }
-                trainer.config.lambdas = values.map { $0! }
+                trainer.config.lambdas = values
             }
             let started = Date()
             let (train, validation) = try ImageDataset.load(directory: directory, minSide: trainer.options.crop, holdOutEvery: 25)
