@@ -32,8 +32,8 @@ public final class GaussianVAE {
         precondition(config.family == .gaussian, "GaussianVAE needs a gaussian configuration")
         self.config = config
         var rng = Xoshiro256(seed: seed)
-        encoder = Backbone.encoder(channels: config.channels, outputChannels: 2 * config.latentChannels, rng: &rng)
-        decoder = Backbone.decoder(inputChannels: config.latentChannels, channels: config.channels, rng: &rng)
+        encoder = Backbone.encoder(config, outputChannels: 2 * config.latentChannels, rng: &rng)
+        decoder = Backbone.decoder(config, rng: &rng)
     }
 
     public var parameters: [Parameter] { encoder.parameters + decoder.parameters }

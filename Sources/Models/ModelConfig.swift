@@ -27,6 +27,10 @@ public struct ModelConfig: Sendable, Equatable {
     public var channels: Int
     /// Latent channels (`D`): the code dimension for VQ, the latent channels for Gaussian.
     public var latentChannels: Int
+    /// Residual blocks at the latent resolution in each network (0: the original backbone).
+    public var residualBlocks: Int = 0
+    /// Channels of the latent-resolution blocks (used when `residualBlocks > 0`).
+    public var latentWidth: Int = 0
     /// Residual quantizer stages (VQ).
     public var stages: Int
     /// Codebook size per stage (`K`, VQ).
@@ -64,10 +68,17 @@ public struct ModelConfig: Sendable, Equatable {
     /// The encoder (three 5×5 convolutions, stride 2) sees ±14 pixels around a latent's 8×8 block,
     /// less than 2 latents; the decoder (3×3 convolutions at 1×, 2× and 4× the grid) sees ±1.75
     /// latents. GDN is per position. So 2 latents of margin make tiled and untiled results agree.
-    public var tileMargin: Int { 2 }
+    ///
+    /// With residual blocks (3×3 convolutions at the latent resolution) the encoder reaches
+    /// 14 px + 8 px per latent-resolution convolution (2 per block, 1 projection) and the decoder
+    /// 1.75 latents + 1 per latent-resolution convolution: `3 + 2·residualBlocks` latents cover both.
+    public var tileMargin: Int { residualBlocks == 0 ? 2 : 3 + 2 * residualBlocks }
 
     /// The architecture's name, after CompressAI's convention of naming the paper.
-    public var architecture: String { family == .vq ? "rvqvae-vdoord2017" : "gaussian-vae-kingma2014" }
+    /// `-res` marks the backbone with latent-resolution residual blocks.
+    public var architecture: String {
+        (family == .vq ? "rvqvae-vdoord2017" : "gaussian-vae-kingma2014") + (residualBlocks > 0 ? "-res" : "")
+    }
 
     /// Rate levels: `1…stages` for VQ (levels code that many stages), `1…quantSteps.count` for Gaussian.
     public var levels: [Int] { Array(1...(family == .vq ? stages : quantSteps.count)) }
@@ -93,6 +104,7 @@ public struct ModelConfig: Sendable, Equatable {
             ("arch.name", architecture), ("arch.family", family.rawValue), ("arch.channels", "\(channels)"),
             ("arch.latent_channels", "\(latentChannels)"), ("arch.downsample_factor", "\(downsampleFactor)"),
         ]
+        if residualBlocks > 0 { m += [("arch.res_blocks", "\(residualBlocks)"), ("arch.latent_width", "\(latentWidth)")] }
         switch family {
         case .vq:
             m += [("vq.stages", "\(stages)"), ("vq.codebook_size", "\(codebookSize)"), ("vq.decay", "\(decay)"),
@@ -125,6 +137,10 @@ public struct ModelConfig: Sendable, Equatable {
             throw ModelConfigError(key: "arch.family", problem: "\"\(familyName)\" is not vq or gaussian")
         }
         self.init(family: family, channels: try int("arch.channels", 1...1024), latentChannels: try int("arch.latent_channels", 1...1024))
+        if metadata["arch.res_blocks"] != nil {
+            residualBlocks = try int("arch.res_blocks", 1...16)
+            latentWidth = try int("arch.latent_width", 1...1024)
+        }
         guard try int("arch.downsample_factor", 1...64) == downsampleFactor else {
             throw ModelConfigError(key: "arch.downsample_factor", problem: "this version builds only f = \(downsampleFactor)")
         }

@@ -28,8 +28,8 @@ public final class VQVAE {
         precondition(config.family == .vq, "VQVAE needs a vq configuration")
         self.config = config
         var rng = Xoshiro256(seed: seed)
-        encoder = Backbone.encoder(channels: config.channels, outputChannels: config.latentChannels, rng: &rng)
-        decoder = Backbone.decoder(inputChannels: config.latentChannels, channels: config.channels, rng: &rng)
+        encoder = Backbone.encoder(config, outputChannels: config.latentChannels, rng: &rng)
+        decoder = Backbone.decoder(config, rng: &rng)
         quantizer = ResidualVectorQuantizer(
             stages: config.stages, codebookSize: config.codebookSize, dimension: config.latentChannels,
             decay: config.decay, commitment: config.commitment, deadThreshold: config.deadThreshold)
@@ -39,9 +39,19 @@ public final class VQVAE {
     public var parameters: [Parameter] { encoder.parameters + decoder.parameters }
 
     /// Training forward pass with `levels` quantizer stages decoded (quantizer dropout picks it).
-    public func forward(_ x: Tensor, levels: Int, rng: inout some RandomNumberGenerator) -> VQVAEOutput {
+    ///
+    /// `bypassQuantizer`: the decoder gets `z_e` itself (autoencoder warm-up before the quantizer is
+    /// switched on); no commitment loss, the codebooks are left alone.
+    public func forward(_ x: Tensor, levels: Int, bypassQuantizer: Bool = false, rng: inout some RandomNumberGenerator) -> VQVAEOutput {
         let ze = encoder.forward(Backbone.shifted(x, by: -0.5), mode: .training)
         let (n, h, w) = (ze.shape[0], ze.shape[2], ze.shape[3])
+        if bypassQuantizer {
+            dCommit = Tensor(shape: ze.shape)
+            latentShape = (n, h, w)
+            let y = decoder.forward(ze, mode: .training)
+            return VQVAEOutput(xHat: Backbone.shifted(y, by: 0.5), commitmentLoss: 0,
+                               health: CodebookHealth(perplexity: [], deadCodes: [], restarted: []))
+        }
         let q = quantizer.quantizeForTraining(LatentLayout.rows(ze), levels: levels, rng: &rng)
         dCommit = LatentLayout.map(q.dCommit, n: n, h: h, w: w)
         latentShape = (n, h, w)
@@ -67,6 +77,12 @@ public final class VQVAE {
     /// The encoder's latents `z_e` of `x [N, 3, H, W]` as rows `[N·(H/8)·(W/8), D]`, row-major.
     public func latents(_ x: Tensor) -> Tensor {
         LatentLayout.rows(encoder.forward(Backbone.shifted(x, by: -0.5), mode: .inference))
+    }
+
+    /// The decoder fed the encoder's unquantized latents: the transform's own ceiling.
+    public func reconstructUnquantized(_ x: Tensor) -> Tensor {
+        let ze = encoder.forward(Backbone.shifted(x, by: -0.5), mode: .inference)
+        return Backbone.shifted(decoder.forward(ze, mode: .inference), by: 0.5)
     }
 
     /// The image `[n, 3, 8h, 8w]` of the given indices.

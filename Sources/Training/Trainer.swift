@@ -23,6 +23,12 @@ public struct TrainingOptions: Sendable, Equatable {
     public var seed: UInt64 = 0
     /// Gaussian: steps over which the KL weight ramps from 0 to `klWeight` (annealing).
     public var klWarmupSteps = 1000
+    /// VQ: steps at the start during which the decoder gets the unquantized latents (autoencoder
+    /// warm-up); the quantizer is switched on (and its codebooks seeded from data) after them.
+    public var autoencoderSteps = 0
+    /// VQ: the fraction of steps that decode every stage; the rest draw the stage count uniformly
+    /// (quantizer dropout on only part of the batches protects full-rate quality: SoundStream, DAC).
+    public var fullRateFraction: Float = 0
     /// Loss normaliser `var(data)`; measured from the data when nil.
     public var dataVariance: Float?
 
@@ -32,6 +38,7 @@ public struct TrainingOptions: Sendable, Equatable {
         [("train.steps", "\(steps)"), ("train.batch", "\(batchSize)"), ("train.crop", "\(crop)"),
          ("train.lr", "\(learningRate)"), ("train.final_lr", "\(finalLearningRate)"), ("train.warmup", "\(warmupSteps)"),
          ("train.clip_norm", "\(clipNorm)"), ("train.seed", "\(seed)"), ("train.kl_warmup", "\(klWarmupSteps)"),
+         ("train.ae_steps", "\(autoencoderSteps)"), ("train.full_rate_fraction", "\(fullRateFraction)"),
          ("train.optimizer", "adam(beta1=0.9,beta2=0.999,eps=1e-8)"), ("train.schedule", "linear warm-up, cosine decay"),
          ("train.augment", "random crop, horizontal flip p=0.5")]
     }
@@ -59,6 +66,8 @@ public struct ValidationReport: Sendable {
     public var psnr: [Float]
     /// VQ: fixed-length bits per pixel (log2 K per token); Gaussian: empirical entropy of the integers.
     public var bpp: [Float]
+    /// VQ: PSNR of the decoder fed the unquantized latents (the transform's ceiling); nil for Gaussian.
+    public var ceiling: Float?
 }
 
 /// A training failure (non-finite loss, bad data).
@@ -121,8 +130,9 @@ public final class Trainer {
         let xHat: Tensor
         if let vq {
             // Quantizer dropout: decode a uniformly drawn number of stages, so every level is trained.
-            let levels = 1 + Int(rng.next() % UInt64(config.stages))
-            let out = vq.forward(x, levels: levels, rng: &rng)
+            var levels = 1 + Int(rng.next() % UInt64(config.stages))
+            if options.fullRateFraction > 0, Float(rng.next() >> 40) / Float(1 << 24) < options.fullRateFraction { levels = config.stages }
+            let out = vq.forward(x, levels: levels, bypassQuantizer: step < options.autoencoderSteps, rng: &rng)
             xHat = out.xHat
             let (mse, dMSE) = mseLoss(xHat, x)
             vq.backward(dMSE * (1 / dataVariance))
@@ -160,7 +170,9 @@ public final class Trainer {
     public func validate(_ batch: Tensor) -> ValidationReport {
         let n = batch.shape[0], h = batch.shape[2] / 8, w = batch.shape[3] / 8
         var psnr: [Float] = [], bpp: [Float] = []
+        var ceiling: Float?
         if let vq {
+            ceiling = Self.psnr(vq.reconstructUnquantized(batch), batch)
             for level in config.levels {
                 let xHat = vq.decode(vq.encode(batch, levels: level), n: n, h: h, w: w)
                 psnr.append(Self.psnr(xHat, batch))
@@ -176,7 +188,7 @@ public final class Trainer {
                 bpp.append(Float(Self.entropyBits(integers, channels: config.latentChannels, plane: h * w)) / Float(n * h * w * 64))
             }
         }
-        return ValidationReport(step: step, psnr: psnr, bpp: bpp)
+        return ValidationReport(step: step, psnr: psnr, bpp: bpp, ceiling: ceiling)
     }
 
     /// PSNR of `xHat` (clamped to [0, 1] and rounded to 8 bits, as a decoded PNG would be) against `x`.

@@ -46,6 +46,10 @@ struct Train: ParsableCommand {
     @Option(help: "Random seed of every draw.") var seed: UInt64 = 0
     @Option(help: "Hidden channels N.") var channels: Int = 64
     @Option(help: "Latent channels D (the code dimension for vq).") var latent: Int = 32
+    @Option(help: "Residual blocks at the latent resolution in encoder and decoder (0: the original backbone).") var resBlocks: Int = 0
+    @Option(help: "Channels of the latent-resolution residual blocks (default 2N).") var latentWidth: Int?
+    @Option(help: "Autoencoder warm-up (vq): steps before the quantizer is switched on.") var aeSteps: Int = 0
+    @Option(help: "Fraction of steps that decode every stage (vq); the rest draw the stage count uniformly.") var fullRate: Float = 0
     @Option(help: "Residual quantizer stages (vq): the rate levels.") var stages: Int = 8
     @Option(help: "Codebook size K per stage (vq).") var codebook: Int = 256
     @Option(help: "EMA decay of the codebooks (vq).") var decay: Float = 0.99
@@ -67,6 +71,9 @@ struct Train: ParsableCommand {
     func validate() throws {
         guard resume != nil || family.flatMap(ModelFamily.init(rawValue:)) != nil else { throw ValidationError("--family must be vq or gaussian.") }
         guard crop > 0, crop % 8 == 0 else { throw ValidationError("--crop must be a positive multiple of 8.") }
+        guard (0...16).contains(resBlocks), (latentWidth ?? 1) > 0, (latentWidth ?? 1) <= 1024, aeSteps >= 0, (0...1).contains(fullRate) else {
+            throw ValidationError("--res-blocks must be in 0…16, --latent-width in 1…1024, --ae-steps not negative, --full-rate in 0…1.")
+        }
         guard steps > 0, batch > 0, logEvery > 0, validateEvery > 0, checkpointEvery > 0 else {
             throw ValidationError("--steps, --batch and the intervals must be positive.")
         }
@@ -93,10 +100,12 @@ struct Train: ParsableCommand {
                 // A resumed run reads the data it was started with unless told otherwise.
                 if dataDirectory == nil, let recorded = file.stringMetadata["train.data"] { directory = recorded }
             } else {
-                let config = ModelConfig(
+                var config = ModelConfig(
                     family: ModelFamily(rawValue: family!)!, channels: channels, latentChannels: latent, stages: stages,
                     codebookSize: codebook, decay: decay, commitment: commitment, deadThreshold: deadThreshold,
                     klWeight: klWeight, quantSteps: quantSteps.split(separator: ",").map { Float($0)! })
+                config.residualBlocks = resBlocks
+                config.latentWidth = resBlocks > 0 ? (latentWidth ?? 2 * channels) : 0
                 var options = TrainingOptions()
                 options.steps = steps
                 options.batchSize = batch
@@ -107,6 +116,8 @@ struct Train: ParsableCommand {
                 options.clipNorm = clip
                 options.seed = seed
                 options.klWarmupSteps = klWarmup
+                options.autoencoderSteps = aeSteps
+                options.fullRateFraction = fullRate
                 trainer = Trainer(config: config, options: options, dataVariance: 0)
             }
             if let lambdas {
@@ -148,8 +159,10 @@ struct Train: ParsableCommand {
                 if let validationBatch, trainer.step % validateEvery == 0 || trainer.step == trainer.options.steps {
                     let v = trainer.validate(validationBatch)
                     let cells = zip(v.psnr, v.bpp).enumerated().map { "L\($0 + 1) \(fmt($1.1, 3))bpp \(fmt($1.0, 2))dB" }
-                    printError("validation step \(trainer.step): " + cells.joined(separator: " | "))
+                    let ceiling = v.ceiling.map { " | unquantized \(fmt($0, 2))dB" } ?? ""
+                    printError("validation step \(trainer.step): " + cells.joined(separator: " | ") + ceiling)
                     var entry = ["event": "validation", "step": "\(trainer.step)"]
+                    if let c = v.ceiling { entry["psnr_unquantized"] = fmt(c, 3) }
                     for (i, (p, b)) in zip(v.psnr, v.bpp).enumerated() { entry["psnr\(i + 1)"] = fmt(p, 3); entry["bpp\(i + 1)"] = fmt(b, 4) }
                     logFile?.write(entry)
                 }

@@ -31,6 +31,15 @@ enum TinyModels {
     static var vq: LoadedModel { try! LoadedModel(bytes: bytes(ModelConfig(family: .vq, channels: 4, latentChannels: 3, stages: 3, codebookSize: 16), seed: 1), name: "tiny-vq") }
     static var otherVQ: LoadedModel { try! LoadedModel(bytes: bytes(ModelConfig(family: .vq, channels: 4, latentChannels: 3, stages: 3, codebookSize: 16), seed: 2), name: "other-vq") }
     static var gaussian: LoadedModel { try! LoadedModel(bytes: bytes(ModelConfig(family: .gaussian, channels: 4, latentChannels: 3, quantSteps: [0.5, 0.1]), seed: 3), name: "tiny-gaussian") }
+
+    /// The `-res` backbone (latent-resolution residual blocks), whose receptive fields need a wider margin.
+    static func residual(_ family: ModelFamily, blocks: Int) -> LoadedModel {
+        var config = family == .vq ? ModelConfig(family: .vq, channels: 4, latentChannels: 3, stages: 3, codebookSize: 16)
+                                   : ModelConfig(family: .gaussian, channels: 4, latentChannels: 3, quantSteps: [0.5, 0.05])
+        config.residualBlocks = blocks
+        config.latentWidth = 5
+        return try! LoadedModel(bytes: bytes(config, seed: 4), name: "tiny-\(family)-res")
+    }
 }
 
 func testImage(width: Int, height: Int, format: PixelFormat, seed: UInt64) -> PixelImage {
@@ -156,6 +165,23 @@ func testImage(width: Int, height: Int, format: PixelFormat, seed: UInt64) -> Pi
             let decodedTiled = try ImageCodec.decode(whole, model: model, tiling: Tiling(latents: tileLatents))
             #expect(maxDifference(decodedWhole, decodedTiled) <= 1)
         }
+    }
+
+    @Test(arguments: [ModelFamily.vq, .gaussian])
+    func residualBackboneTilesMatchWithItsMargin(family: ModelFamily) throws {
+        // Margin 3 + 2·blocks latents; a 19 × 21 grid so that tiles really cut the image.
+        let image = testImage(width: 150, height: 165, format: .rgb, seed: 12)
+        let model = TinyModels.residual(family, blocks: 1)
+        #expect(model.config.architecture.hasSuffix("-res") && model.config.tileMargin == 5)
+        let level = model.levels.last!
+        let whole = try ImageCodec.encode(image, model: model, level: level, tiling: Tiling(latents: 64))
+        let tiled = try ImageCodec.encode(image, model: model, level: level, tiling: Tiling(latents: 4))
+        #expect(try BitstreamFile.parse(whole).content.symbols == BitstreamFile.parse(tiled).content.symbols)
+        let decodedWhole = try ImageCodec.decode(whole, model: model, tiling: Tiling(latents: 64))
+        #expect(maxDifference(decodedWhole, try ImageCodec.decode(whole, model: model, tiling: Tiling(latents: 4))) <= 1)
+        // One latent less of margin than the blocks need and the seams show.
+        let short = try ImageCodec.decode(whole, model: model, tiling: Tiling(latents: 4, margin: model.config.tileMargin - 2))
+        #expect(maxDifference(decodedWhole, short) > 1)
     }
 
     @Test func tilesWithoutMarginDoNotMatch() throws {
