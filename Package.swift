@@ -32,7 +32,9 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
 
         .target(name: "Container", dependencies: ["CZstd"]),
-        .target(name: "Imaging", dependencies: ["CPNG"]),
+        // libpng's full write API behind a C function (longjmp stays in C): zlib level and filter.
+        .target(name: "CPNGWrite", dependencies: ["CPNG"]),
+        .target(name: "Imaging", dependencies: ["CPNG", "CPNGWrite"]),
         .target(
             name: "TensorCore",
             dependencies: ["COpenBLAS", .product(name: "RealModule", package: "swift-numerics")],

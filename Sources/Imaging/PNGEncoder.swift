@@ -1,40 +1,47 @@
-// PixelImage → PNG bytes through libpng's simplified API (png_image_write_to_memory).
+// PixelImage → PNG bytes through libpng's full write API (the C shim in Sources/CPNGWrite keeps
+// libpng's longjmp on the C side), so the zlib level and the row filter can be chosen: a decoded
+// photo written at zlib's default level 6 with adaptive filters takes longer than the network that
+// made it (docs/design/png.md has the measurements behind the default).
 
-import CPNG
+import CPNGWrite
+
+/// Row filter of a written PNG (the PNG spec's filter types; `.adaptive` lets libpng pick per row).
+public enum PNGFilter: String, Sendable, CaseIterable {
+    case none, sub, up, average, paeth, adaptive
+
+    var code: Int32 {
+        switch self {
+        case .none: 0
+        case .sub: 1
+        case .up: 2
+        case .average: 3
+        case .paeth: 4
+        case .adaptive: 5
+        }
+    }
+}
 
 /// Encodes 8-bit gray, gray+alpha, RGB and RGBA images as PNG.
 public enum PNGEncoder {
-    /// The PNG bytes of `image`. Decoding them gives back exactly `image`.
-    public static func encode(_ image: PixelImage) throws(ImagingError) -> [UInt8] {
-        var png = png_image()
-        png.version = UInt32(PNG_IMAGE_VERSION)
-        png.width = UInt32(image.width)
-        png.height = UInt32(image.height)
-        png.format = (image.format.isGray ? 0 : UInt32(PNG_FORMAT_FLAG_COLOR))
-            | (image.format.hasAlpha ? UInt32(PNG_FORMAT_FLAG_ALPHA) : 0)
-        defer { png_image_free(&png) }
-        let stride = Int32(image.width * image.format.channels)
-        // One pass into a buffer of the worst-case size (stored deflate blocks, one filter byte per
-        // row, chunk framing; libpng's PNG_IMAGE_PNG_SIZE_MAX); libpng reports the size it needs if
-        // that were ever too small, and the write is repeated once.
-        let raw = (Int(stride) + 1) * image.height
-        var size = raw + 5 * (raw / 16_383 + 1) + 12 * (raw / 8_192 + 2) + 4_096
-        var out: [UInt8] = []
-        var ok: Int32 = 0
-        for attempt in 0..<2 {
-            if attempt > 0 {
-                guard size > out.count else { break }
-                png_image_free(&png)
-                png.warning_or_error = 0
-            }
-            out = [UInt8](repeating: 0, count: size)
-            ok = image.samples.withUnsafeBytes { src in
-                out.withUnsafeMutableBytes { png_image_write_to_memory(&png, $0.baseAddress, &size, 0, src.baseAddress, stride, nil) }
-            }
-            if ok != 0 { break }
+    /// The default zlib level: fast, for files a little larger than level 6's (docs/design/png.md).
+    public static let defaultLevel = 1
+    /// The default row filter.
+    public static let defaultFilter = PNGFilter.paeth
+
+    /// The PNG bytes of `image` at zlib `level` (0…9) with `filter`. Decoding them gives back exactly `image`.
+    public static func encode(_ image: PixelImage, level: Int = defaultLevel, filter: PNGFilter = defaultFilter) throws(ImagingError) -> [UInt8] {
+        guard (0...9).contains(level) else { throw .libpng(message: "PNG compression level \(level) is not in 0…9") }
+        var out: UnsafeMutablePointer<UInt8>?
+        var size = 0
+        var message = [CChar](repeating: 0, count: 256)
+        let status = image.samples.withUnsafeBufferPointer { src in
+            vqz_png_encode(src.baseAddress, UInt32(image.width), UInt32(image.height), Int32(image.format.channels),
+                           Int32(level), filter.code, &out, &size, &message, message.count)
         }
-        guard ok != 0 else { throw .libpng(message: PNGDecoder.message(of: png)) }
-        out.removeSubrange(size...)
-        return out
+        guard status == 0, let out else {
+            throw .libpng(message: String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        }
+        defer { vqz_png_free(out) }
+        return Array(UnsafeBufferPointer(start: out, count: size))
     }
 }

@@ -24,6 +24,9 @@ struct Decode: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Overwrite the output if it exists.") var force = false
     @Flag(help: "Print nothing on success.") var quiet = false
     @Flag(help: "Print the summary as one JSON object on stdout.") var json = false
+    @Option(help: "zlib level of the PNG, 0 (none) … 9 (smallest, slowest).") var pngLevel: Int = PNGEncoder.defaultLevel
+    @Option(help: "PNG row filter: \(PNGFilter.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var pngFilter: String = PNGEncoder.defaultFilter.rawValue
     @Option(help: "Refuse files declaring more pixels than this, before allocating (default \(BitstreamLimits.defaultMaxPixels)).")
     var maxPixels: Int = BitstreamLimits.defaultMaxPixels
 
@@ -35,6 +38,10 @@ struct Decode: ParsableCommand {
     func validate() throws {
         if json && outputPath == "-" { throw ValidationError("--json prints on stdout, so the output cannot be stdout too; use -o FILE.") }
         if maxPixels <= 0 { throw ValidationError("--max-pixels must be positive.") }
+        if !(0...9).contains(pngLevel) { throw ValidationError("--png-level must be in 0…9.") }
+        if PNGFilter(rawValue: pngFilter) == nil {
+            throw ValidationError("--png-filter must be one of \(PNGFilter.allCases.map(\.rawValue).joined(separator: ", ")).")
+        }
     }
 
     func run() throws {
@@ -60,7 +67,7 @@ struct Decode: ParsableCommand {
             } catch {
                 throw RuntimeFailure("\(name): \(error)")
             }
-            let png = try PNGEncoder.encode(image)
+            let png = try PNGEncoder.encode(image, level: pngLevel, filter: PNGFilter(rawValue: pngFilter)!)
             let decodeSeconds = seconds(since: start)
             try Streams.write(png, to: out, overwrite: force)
             if json {

@@ -20,6 +20,34 @@ import Testing
         }
     }
 
+    @Test(arguments: PNGFilter.allCases)
+    func everyFilterAndLevelRoundTrips(filter: PNGFilter) throws {
+        // A smooth gradient with noise: compressible, so the zlib level shows in the size.
+        var state: UInt64 = 99
+        let (w, h) = (97, 41)
+        for format in PixelFormat.allCases {
+            let samples = (0..<(w * h * format.channels)).map { i -> UInt8 in
+                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                return UInt8(truncatingIfNeeded: (i / format.channels) % w + Int(state >> 61))
+            }
+            let image = PixelImage(width: w, height: h, format: format, samples: samples)
+            var sizes: [Int] = []
+            for level in [0, 1, 6, 9] {
+                let png = try PNGEncoder.encode(image, level: level, filter: filter)
+                #expect(try PNGDecoder.decode(png).image == image, "\(format) \(filter) level \(level)")
+                sizes.append(png.count)
+            }
+            // Level 0 stores the rows; every other level compresses them (levels 1…9 may tie or swap by a few bytes).
+            #expect(sizes[0] > sizes.dropFirst().max()!, "\(format) \(filter): sizes by level \(sizes)")
+        }
+    }
+
+    @Test func badLevelIsAnError() {
+        let image = PixelImage(width: 2, height: 2, format: .gray, samples: [1, 2, 3, 4])
+        #expect(throws: ImagingError.self) { try PNGEncoder.encode(image, level: 10) }
+        #expect(throws: ImagingError.self) { try PNGEncoder.encode(image, level: -1) }
+    }
+
     @Test func pixelLimitIsCheckedBeforeDecoding() throws {
         let image = PixelImage(width: 40, height: 30, format: .rgb, samples: [UInt8](repeating: 7, count: 3600))
         let png = try PNGEncoder.encode(image)
