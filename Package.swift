@@ -69,6 +69,11 @@ let package = Package(
             name: "PackingBench", dependencies: ["Codec", "Container", "Imaging", "TensorCore"],
             path: "Benchmarks/Packing", swiftSettings: [.swiftLanguageMode(.v5)]),
 
+        .executableTarget(
+            name: "LayerBench",
+            dependencies: ["BenchSupport", "Codec", "NN", "TensorCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Benchmarks/Layers"),
+
         .target(name: "RDKit", dependencies: ["Metrics"], path: "Benchmarks/RDKit"),
         .executableTarget(
             name: "RDBench", dependencies: ["BenchSupport", "RDKit", "Metrics", "Codec", "Container", "Imaging", "TensorCore", "COpenBLAS"],
