@@ -74,6 +74,11 @@ let package = Package(
             dependencies: ["BenchSupport", "Codec", "NN", "TensorCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/Layers"),
 
+        .executableTarget(
+            name: "TokenDump",
+            dependencies: ["Codec", "Container", "Imaging", "TensorCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Benchmarks/Tokens"),
+
         .target(name: "RDKit", dependencies: ["Metrics"], path: "Benchmarks/RDKit"),
         .executableTarget(
             name: "RDBench", dependencies: ["BenchSupport", "RDKit", "Metrics", "Codec", "Container", "Imaging", "TensorCore", "COpenBLAS"],
