@@ -50,6 +50,10 @@ public final class ResidualVectorQuantizer {
     public var embedSum: [Tensor]
     /// Whether the codebooks have been initialised from data.
     public var initialized: Bool
+    /// Rate-aware training (entropy-constrained VQ): when positive, training picks
+    /// `argmin_k ‖r − e_k‖² + λ·(−log2 p_k)` with `p_k` the stage's EMA code probabilities
+    /// (`(N_k + ε)/(ΣN + Kε)`), so the codebooks learn for the rate their tokens will cost.
+    public var trainingLambda: Float = 0
 
     public init(stages: Int, codebookSize: Int, dimension: Int, decay: Float = 0.99, commitment: Float = 0.25,
                 deadThreshold: Float = 0.1) {
@@ -134,7 +138,7 @@ public final class ResidualVectorQuantizer {
         for l in 0..<stages {
             // Every stage learns (its EMA sees its residuals) even when only `levels` are decoded,
             // so a stage is ready the first time quantizer dropout turns it on.
-            let (indices, _) = Kernels.nearestCodes(residual, codebook: codebooks[l])
+            let (indices, _) = Kernels.nearestCodes(residual, codebook: codebooks[l], penalty: trainingPenalty(stage: l))
             var counts = [Float](repeating: 0, count: k)
             var sums = Tensor(shape: [k, d])
             residual.withUnsafeBufferPointer { r in
@@ -158,6 +162,14 @@ public final class ResidualVectorQuantizer {
         let count = Float(max(1, diff.count))
         let loss = commitment * Float(diff.squaredNorm()) / count
         return (quantized, loss, diff * (2 * commitment / count), health)
+    }
+
+    /// `λ·(−log2 p_k)` of stage `l` from its EMA cluster sizes; nil when `trainingLambda` is 0.
+    func trainingPenalty(stage l: Int) -> [Float]? {
+        guard trainingLambda > 0 else { return nil }
+        let sizes = clusterSize[l].scalars
+        let total = sizes.reduce(0, +) + Float(codebookSize) * epsilon
+        return sizes.map { -trainingLambda * log2(($0 + epsilon) / total) }
     }
 
     /// Sets each stage's codebook to distinct random rows of its residuals (k-means++-free data

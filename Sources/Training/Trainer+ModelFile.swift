@@ -54,6 +54,7 @@ extension Trainer {
         options.klWarmupSteps = try int("train.kl_warmup")
         options.autoencoderSteps = metadata["train.ae_steps"] == nil ? 0 : try int("train.ae_steps")  // absent before v3
         options.fullRateFraction = metadata["train.full_rate_fraction"] == nil ? 0 : try float("train.full_rate_fraction")
+        options.trainingLambda = metadata["train.ecvq_lambda"] == nil ? 0 : try float("train.ecvq_lambda")
         guard let seed = metadata["train.seed"].flatMap(UInt64.init) else { throw TrainingError("the checkpoint lacks train.seed") }
         options.seed = seed
         self.init(config: config, options: options, dataVariance: try float("train.data_variance"))

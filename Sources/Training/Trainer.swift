@@ -29,6 +29,8 @@ public struct TrainingOptions: Sendable, Equatable {
     /// VQ: the fraction of steps that decode every stage; the rest draw the stage count uniformly
     /// (quantizer dropout on only part of the batches protects full-rate quality: SoundStream, DAC).
     public var fullRateFraction: Float = 0
+    /// VQ: λ of the entropy-constrained token choice in training (`ResidualVectorQuantizer.trainingLambda`).
+    public var trainingLambda: Float = 0
     /// Loss normaliser `var(data)`; measured from the data when nil.
     public var dataVariance: Float?
 
@@ -39,6 +41,7 @@ public struct TrainingOptions: Sendable, Equatable {
          ("train.lr", "\(learningRate)"), ("train.final_lr", "\(finalLearningRate)"), ("train.warmup", "\(warmupSteps)"),
          ("train.clip_norm", "\(clipNorm)"), ("train.seed", "\(seed)"), ("train.kl_warmup", "\(klWarmupSteps)"),
          ("train.ae_steps", "\(autoencoderSteps)"), ("train.full_rate_fraction", "\(fullRateFraction)"),
+         ("train.ecvq_lambda", "\(trainingLambda)"),
          ("train.optimizer", "adam(beta1=0.9,beta2=0.999,eps=1e-8)"), ("train.schedule", "linear warm-up, cosine decay"),
          ("train.augment", "random crop, horizontal flip p=0.5")]
     }
@@ -96,6 +99,7 @@ public final class Trainer {
         switch config.family {
         case .vq:
             vq = VQVAE(config: config, seed: options.seed)
+            vq!.quantizer.trainingLambda = options.trainingLambda
             gaussian = nil
         case .gaussian:
             gaussian = GaussianVAE(config: config, seed: options.seed)

@@ -50,6 +50,7 @@ struct Train: ParsableCommand {
     @Option(help: "Channels of the latent-resolution residual blocks (default 2N).") var latentWidth: Int?
     @Option(help: "Autoencoder warm-up (vq): steps before the quantizer is switched on.") var aeSteps: Int = 0
     @Option(help: "Fraction of steps that decode every stage (vq); the rest draw the stage count uniformly.") var fullRate: Float = 0
+    @Option(help: "Rate-aware training (vq): λ of the entropy-constrained token choice, with the codebooks' own code probabilities.") var trainLambda: Float = 0
     @Option(help: "Residual quantizer stages (vq): the rate levels.") var stages: Int = 8
     @Option(help: "Codebook size K per stage (vq).") var codebook: Int = 256
     @Option(help: "EMA decay of the codebooks (vq).") var decay: Float = 0.99
@@ -71,8 +72,8 @@ struct Train: ParsableCommand {
     func validate() throws {
         guard resume != nil || family.flatMap(ModelFamily.init(rawValue:)) != nil else { throw ValidationError("--family must be vq or gaussian.") }
         guard crop > 0, crop % 8 == 0 else { throw ValidationError("--crop must be a positive multiple of 8.") }
-        guard (0...16).contains(resBlocks), (latentWidth ?? 1) > 0, (latentWidth ?? 1) <= 1024, aeSteps >= 0, (0...1).contains(fullRate) else {
-            throw ValidationError("--res-blocks must be in 0…16, --latent-width in 1…1024, --ae-steps not negative, --full-rate in 0…1.")
+        guard (0...16).contains(resBlocks), (latentWidth ?? 1) > 0, (latentWidth ?? 1) <= 1024, aeSteps >= 0, (0...1).contains(fullRate), trainLambda >= 0, trainLambda.isFinite else {
+            throw ValidationError("--res-blocks must be in 0…16, --latent-width in 1…1024, --ae-steps not negative, --full-rate in 0…1, --train-lambda not negative.")
         }
         guard steps > 0, batch > 0, logEvery > 0, validateEvery > 0, checkpointEvery > 0 else {
             throw ValidationError("--steps, --batch and the intervals must be positive.")
@@ -118,6 +119,7 @@ struct Train: ParsableCommand {
                 options.klWarmupSteps = klWarmup
                 options.autoencoderSteps = aeSteps
                 options.fullRateFraction = fullRate
+                options.trainingLambda = trainLambda
                 trainer = Trainer(config: config, options: options, dataVariance: 0)
             }
             if let lambdas {

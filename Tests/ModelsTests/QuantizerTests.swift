@@ -35,6 +35,23 @@ import Testing
         #expect(abs(Double(out.health.perplexity[0]) - exp(h)) < 1e-5)
     }
 
+    /// Rate-aware training: a row halfway between a frequent and a rare code goes to the frequent
+    /// one once λ > 0 (its −log2 p is smaller), and to the nearer one with λ = 0.
+    @Test func rateAwareTrainingPrefersTheProbableCode() {
+        for (lambda, expected) in [(Float(0), Float(1)), (0.05, 0)] {
+            let q = ResidualVectorQuantizer(stages: 1, codebookSize: 2, dimension: 1, decay: 0.99, commitment: 0.25, deadThreshold: 0)
+            q.codebooks = [Tensor(shape: [2, 1], scalars: [0, 1])]
+            q.clusterSize = [Tensor(shape: [2], scalars: [90, 10])]  // p = 0.9, 0.1: 0.15 vs 3.3 bits
+            q.embedSum = [Tensor(shape: [2, 1], scalars: [0, 10])]
+            q.initialized = true
+            q.trainingLambda = lambda
+            var rng = Xoshiro256(seed: 1)
+            // 0.55: 0.3025 from code 0, 0.2025 from code 1; the penalty gap at λ = 0.05 is 0.158.
+            let out = q.quantizeForTraining(Tensor(shape: [1, 1], scalars: [0.55]), levels: 1, rng: &rng)
+            #expect(out.quantized.scalars == [expected], "λ = \(lambda)")
+        }
+    }
+
     @Test func deadCodesAreRestartedFromTheBatch() {
         let q = ResidualVectorQuantizer(stages: 1, codebookSize: 4, dimension: 2, decay: 0.5, commitment: 0.25, deadThreshold: 0.6)
         q.codebooks = [Tensor(shape: [4, 2], scalars: [0, 0, 100, 100, 200, 200, 300, 300])]
