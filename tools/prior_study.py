@@ -242,7 +242,7 @@ def fit_eval(name, spec, train_pos, val_pos, test_pos, args, seed):
     return tb, best, model.n_params(), vbits
 
 
-def adaptive_mix(bits, pos, data, s, lams=(0.6, 0.7, 0.8, 0.9, 0.95), alphas=(0.02, 0.1, 0.5), lam=None, alpha=None):
+def adaptive_mix(bits, pos, data, s, lams=(0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95), alphas=(0.002, 0.005, 0.02, 0.1, 0.5), lam=None, alpha=None):
     """Mix a static model with a per-image adaptive order-0 model (counts of the image's stage-s tokens
     decoded so far in raster order, additive prior alpha): p = lam p_static + (1 - lam) p_adaptive.
     pos must be whole images in ascending (raster) order. Returns bits per position for the given

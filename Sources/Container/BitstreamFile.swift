@@ -51,6 +51,26 @@ public struct BitstreamFile: Sendable, Equatable {
         return symbols[p * n..<(p + 1) * n]
     }
 
+    /// The same image at a lower level of an embedded (residual VQ) file: the first `level` planes,
+    /// their alphabets, the alpha unchanged (`docs/FORMAT.md`, "Trimming"). Needs no model.
+    ///
+    /// - Throws: `ContainerError.invalidField` for a Gaussian payload (its levels are not embedded)
+    ///   or a level outside `1…self.level`.
+    public func trimmed(toLevel newLevel: Int) throws(ContainerError) -> BitstreamFile {
+        guard payloadKind == .vqTokens else {
+            throw .invalidField(field: "Payload_Kind", value: "1 (Gaussian latents)", allowed: "0: only residual-VQ files hold their lower levels")
+        }
+        guard (1...level).contains(newLevel) else {
+            throw .invalidField(field: "Level", value: "\(newLevel)", allowed: "1 … \(level), the file's own level or lower")
+        }
+        var out = self
+        out.level = newLevel
+        out.planeCount = newLevel
+        if alphabetSizes.count > 1 { out.alphabetSizes = Array(alphabetSizes.prefix(newLevel)) }
+        out.symbols = Array(symbols.prefix(newLevel * gridWidth * gridHeight))
+        return out
+    }
+
     /// zigzag: 0, −1, 1, −2, 2 … ↦ 0, 1, 2, 3, 4 … (for −32 768 … 32 767)
     public static func zigzag(_ v: Int) -> UInt16 { UInt16(truncatingIfNeeded: v >= 0 ? 2 * v : -2 * v - 1) }
 
