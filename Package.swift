@@ -29,6 +29,9 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        // oneDNN (apt: libdnnl-dev, which ships no pkg-config file): the training convolutions
+        // (TensorCore.OneDNNConvolution) behind a C shim.
+        .target(name: "CDNNLConv", linkerSettings: [.linkedLibrary("dnnl")]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
 
         .target(name: "Container", dependencies: ["CZstd"]),
@@ -37,7 +40,7 @@ let package = Package(
         .target(name: "Imaging", dependencies: ["CPNG", "CPNGWrite"]),
         .target(
             name: "TensorCore",
-            dependencies: ["COpenBLAS", .product(name: "RealModule", package: "swift-numerics")],
+            dependencies: ["COpenBLAS", "CDNNLConv", .product(name: "RealModule", package: "swift-numerics")],
             swiftSettings: kernelFlags),
         .target(name: "NN", dependencies: ["TensorCore", "Container"]),
         .target(name: "Models", dependencies: ["NN", "TensorCore"]),

@@ -17,6 +17,8 @@ public final class Conv2d: Layer {
     /// When false, `backward` skips dL/dx and returns an empty tensor (first layer of a network).
     public var computesInputGradient = true
     private var input: Tensor?
+    /// The oneDNN primitives of the last training shape (`OneDNNConvolution.Backend`).
+    private var onednn: OneDNNConvolution?
 
     /// Weights from Kaiming-uniform (`gain √2`, for the ReLU/GDN-family nets here), bias zero.
     public init(
@@ -43,9 +45,24 @@ public final class Conv2d: Layer {
         precondition(
             x.rank == 4 && x.shape[1] == inputChannels,
             "Conv2d(\(weight.name)): expected C=\(inputChannels), got \(x.shape)")
-        if mode == .training { input = x }
+        if mode == .training {
+            input = x
+            if let conv = trainingConvolution(for: x.shape) {
+                return conv.forward(input: x, weight: weight.value, bias: bias?.value)
+            }
+        }
         return Kernels.conv2dForward(
             input: x, weight: weight.value, bias: bias?.value, stride: stride, padding: padding)
+    }
+
+    /// oneDNN's primitives for this input shape in training, built on first use; nil on the engine backend.
+    private func trainingConvolution(for shape: [Int]) -> OneDNNConvolution? {
+        let backend = OneDNNConvolution.Backend.current
+        guard backend != .engine else { return nil }
+        if let onednn, onednn.inputShape == shape { return onednn }
+        onednn = try? OneDNNConvolution(inputShape: shape, weightShape: weight.value.shape, stride: stride, padding: padding,
+                                        bf16: backend == .onednnBF16)
+        return onednn
     }
 
     public func backward(_ dOut: Tensor) -> Tensor {
@@ -55,7 +72,15 @@ public final class Conv2d: Layer {
         input = nil
         var noBias = Tensor(shape: [0])
         let dx: Tensor?
-        if let bias {
+        if let conv = onednn, conv.inputShape == x.shape, OneDNNConvolution.Backend.current != .engine {
+            if let bias {
+                dx = conv.backward(input: x, weight: weight.value, dOut: dOut, dWeight: &weight.gradient, dBias: &bias.gradient,
+                                   inputGradient: computesInputGradient)
+            } else {
+                dx = conv.backward(input: x, weight: weight.value, dOut: dOut, dWeight: &weight.gradient, dBias: &noBias,
+                                   inputGradient: computesInputGradient)
+            }
+        } else if let bias {
             dx = Kernels.conv2dBackward(
                 input: x, weight: weight.value, dOut: dOut, stride: stride, padding: padding,
                 dWeight: &weight.gradient, dBias: &bias.gradient,
