@@ -31,7 +31,7 @@ let package = Package(
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         // oneDNN (apt: libdnnl-dev, which ships no pkg-config file): the training convolutions
         // (TensorCore.OneDNNConvolution) behind a C shim.
-        .target(name: "CDNNLConv", linkerSettings: [.linkedLibrary("dnnl")]),
+        .target(name: "CDNNLConv", linkerSettings: [.linkedLibrary("dl")]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
 
         .target(name: "Container", dependencies: ["CZstd"]),

@@ -1,20 +1,80 @@
 #include "vqz_dnnl_conv.h"
 
+#include <dlfcn.h>
 #include <oneapi/dnnl/dnnl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+// libdnnl is opened at the first use, not linked: its OpenMP runtime (libgomp) reads its settings
+// when it is loaded, and OpenMP's default of spinning idle threads between parallel regions would
+// fight the engine's own thread pool for the 2 cores (measured: a training step 1.9× slower in CPU
+// time). Setting OMP_WAIT_POLICY=PASSIVE (unless the user set it) before loading avoids that. It
+// also keeps oneDNN optional at run time: without the library, training uses the engine's kernels.
+#define DNNL_FUNCTIONS(X) \
+    X(dnnl_engine_create) X(dnnl_stream_create) X(dnnl_memory_desc_init_by_tag) \
+    X(dnnl_convolution_forward_desc_init) X(dnnl_convolution_backward_data_desc_init) \
+    X(dnnl_convolution_backward_weights_desc_init) X(dnnl_primitive_desc_create) X(dnnl_primitive_desc_query) \
+    X(dnnl_primitive_desc_query_md) X(dnnl_primitive_create) X(dnnl_primitive_desc_destroy) X(dnnl_primitive_destroy) \
+    X(dnnl_memory_create) X(dnnl_memory_destroy) X(dnnl_memory_desc_equal) X(dnnl_reorder_primitive_desc_create) \
+    X(dnnl_memory_set_data_handle) X(dnnl_primitive_execute) X(dnnl_stream_wait)
+#define DECLARE(name) static __typeof__(name) *p_##name;
+DNNL_FUNCTIONS(DECLARE)
+#define LOAD(name) if (!(p_##name = (__typeof__(name) *)dlsym(library, #name))) return 0;
+
 static dnnl_engine_t engine;
 static dnnl_stream_t stream;
 static dnnl_status_t engine_status = dnnl_runtime_error;
 static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
+static int threads_wanted = 0;
+
+static int load_library(void) {
+    setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
+    if (threads_wanted > 0) {
+        char n[16];
+        snprintf(n, sizeof n, "%d", threads_wanted);
+        setenv("OMP_NUM_THREADS", n, 0);
+    }
+    void *library = dlopen("libdnnl.so.2", RTLD_NOW | RTLD_LOCAL);
+    if (!library) return 0;
+    DNNL_FUNCTIONS(LOAD)
+    return 1;
+}
 
 static void make_engine(void) {
-    engine_status = dnnl_engine_create(&engine, dnnl_cpu, 0);
-    if (engine_status == dnnl_success) engine_status = dnnl_stream_create(&stream, engine, dnnl_stream_default_flags);
+    if (!load_library()) return;
+    engine_status = p_dnnl_engine_create(&engine, dnnl_cpu, 0);
+    if (engine_status == dnnl_success) engine_status = p_dnnl_stream_create(&stream, engine, dnnl_stream_default_flags);
 }
+
+void vqz_dnnl_set_threads(int threads) { threads_wanted = threads; }
+
+int vqz_dnnl_available(void) {
+    pthread_once(&engine_once, make_engine);
+    return engine_status == dnnl_success;
+}
+
+// From here on every dnnl_* call goes through the pointers loaded above.
+#define dnnl_engine_create p_dnnl_engine_create
+#define dnnl_stream_create p_dnnl_stream_create
+#define dnnl_memory_desc_init_by_tag p_dnnl_memory_desc_init_by_tag
+#define dnnl_convolution_forward_desc_init p_dnnl_convolution_forward_desc_init
+#define dnnl_convolution_backward_data_desc_init p_dnnl_convolution_backward_data_desc_init
+#define dnnl_convolution_backward_weights_desc_init p_dnnl_convolution_backward_weights_desc_init
+#define dnnl_primitive_desc_create p_dnnl_primitive_desc_create
+#define dnnl_primitive_desc_query p_dnnl_primitive_desc_query
+#define dnnl_primitive_desc_query_md p_dnnl_primitive_desc_query_md
+#define dnnl_primitive_create p_dnnl_primitive_create
+#define dnnl_primitive_desc_destroy p_dnnl_primitive_desc_destroy
+#define dnnl_primitive_destroy p_dnnl_primitive_destroy
+#define dnnl_memory_create p_dnnl_memory_create
+#define dnnl_memory_destroy p_dnnl_memory_destroy
+#define dnnl_memory_desc_equal p_dnnl_memory_desc_equal
+#define dnnl_reorder_primitive_desc_create p_dnnl_reorder_primitive_desc_create
+#define dnnl_memory_set_data_handle p_dnnl_memory_set_data_handle
+#define dnnl_primitive_execute p_dnnl_primitive_execute
+#define dnnl_stream_wait p_dnnl_stream_wait
 
 /// A tensor as the caller holds it (plain f32) and as a primitive wants it; `mem` is the
 /// primitive's own buffer when the layouts differ, else the caller's memory.
@@ -105,8 +165,7 @@ void vqz_dnnl_conv_destroy(vqz_dnnl_conv *c) {
 vqz_dnnl_conv *vqz_dnnl_conv_create(int n, int ic, int ih, int iw, int oc, int k, int stride, int padding, int bf16,
                                     char *message, size_t capacity) {
     if (capacity) message[0] = 0;
-    pthread_once(&engine_once, make_engine);
-    if (engine_status != dnnl_success) { snprintf(message, capacity, "oneDNN: no CPU engine"); return NULL; }
+    if (!vqz_dnnl_available()) { snprintf(message, capacity, "oneDNN (libdnnl.so.2) is not available"); return NULL; }
     int oh = (ih + 2 * padding - k) / stride + 1, ow = (iw + 2 * padding - k) / stride + 1;
     if (n < 1 || ic < 1 || oc < 1 || k < 1 || stride < 1 || padding < 0 || oh < 1 || ow < 1) {
         snprintf(message, capacity, "oneDNN: invalid convolution shape");

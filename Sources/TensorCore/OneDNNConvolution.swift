@@ -39,6 +39,7 @@ public final class OneDNNConvolution {
         let k = weightShape[2]
         let oh = (inputShape[2] + 2 * padding - k) / stride + 1, ow = (inputShape[3] + 2 * padding - k) / stride + 1
         outputShape = [inputShape[0], weightShape[0], oh, ow]
+        Self.configureThreads
         var message = [CChar](repeating: 0, count: 256)
         guard let h = vqz_dnnl_conv_create(Int32(inputShape[0]), Int32(inputShape[1]), Int32(inputShape[2]), Int32(inputShape[3]),
                                            Int32(weightShape[0]), Int32(k), Int32(stride), Int32(padding), bf16 ? 1 : 0,
@@ -49,6 +50,15 @@ public final class OneDNNConvolution {
     }
 
     deinit { vqz_dnnl_conv_destroy(handle) }
+
+    /// oneDNN's OpenMP threads match the engine's pool (`VQZ_THREADS`, else the cores).
+    private static let configureThreads: Void = vqz_dnnl_set_threads(Int32(ThreadPool.current.threadCount))
+
+    /// Whether libdnnl can be loaded on this machine.
+    public static var isAvailable: Bool {
+        configureThreads
+        return vqz_dnnl_available() != 0
+    }
 
     /// oneDNN's name for the forward implementation it chose.
     public var implementation: String { String(cString: vqz_dnnl_conv_implementation(handle)) }

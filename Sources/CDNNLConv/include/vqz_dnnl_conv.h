@@ -8,6 +8,12 @@
 
 typedef struct vqz_dnnl_conv vqz_dnnl_conv;
 
+/// Threads oneDNN should use (OMP_NUM_THREADS, unless set); call before the first use.
+void vqz_dnnl_set_threads(int threads);
+
+/// Loads libdnnl.so.2 (once); 0 when it cannot be loaded.
+int vqz_dnnl_available(void);
+
 /// A convolution of `x [n, ic, ih, iw]` with `w [oc, ic, k, k]` and bias `[oc]`, `stride`,
 /// zero `padding` on every side (PyTorch Conv2d semantics). `bf16`: compute in bfloat16 with f32
 /// accumulation (inputs, weights and output gradients rounded to bf16; weight gradients in f32).
