@@ -2,7 +2,7 @@
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 # libjpeg-turbo-progs and webp: the JPEG and WebP anchors of `make rd` (cjpeg/djpeg, cwebp/dwebp)
-APT_PACKAGES := libpng-dev libzstd-dev libopenblas-dev libdnnl-dev pkg-config libjpeg-turbo-progs webp
+APT_PACKAGES := libpng-dev libzstd-dev libopenblas-dev libdnnl-dev pkg-config python3 python3-numpy libjpeg-turbo-progs webp
 # OPENBLAS_CORETYPE=Haswell (set in this environment) halves OpenBLAS on AVX-512: unset for speed.
 FAST := env -u OPENBLAS_CORETYPE
 

@@ -328,8 +328,10 @@ def main():
             zb, hb = 0, 0.0
             for k in test_imgs:
                 t = d.T[s][d.offs[k]:d.offs[k + 1]]
-                zb += zstd_bytes(t.astype(np.uint8), tmp, f"{k}_{s}")
+                zk = zstd_bytes(t.astype(np.uint8), tmp, f"{k}_{s}")
+                zb += zk
                 hb += order0_emp_bits(t, K)
+                res.setdefault("zstd_img", {}).setdefault(s + 1, []).append(8.0 * zk)
             res["zstd"][s + 1] = 8.0 * zb / n_test_tok
             res["h0emp"][s + 1] = hb / n_test_tok
             cnt = np.bincount(d.T[s][trn], minlength=K) + 1.0
@@ -371,6 +373,8 @@ def main():
                              trn[~anchor[trn]], val[~anchor[val]], test[~anchor[test]])
             na_t, na_v = anchor[test].sum(), anchor[val].sum()
             m["b"] = (ta.sum() + tn.sum()) / n_test_tok
+            cb_bits = np.empty(n_test_tok)
+            cb_bits[anchor[test]], cb_bits[~anchor[test]] = ta, tn
             v["b"] = (va_ * na_v + vn * (len(val) - na_v)) / len(val)
             pr["b"] = pa + pn
             res.setdefault("cb_halves", {})[s1] = {"anchor": float(ta.mean()), "nonanchor": float(tn.mean())}
@@ -386,6 +390,8 @@ def main():
                                     trn[~anchor[trn]], val[~anchor[val]], test[~anchor[test]])
             ta = tc[anchor[test]]
             m["dcb"] = (ta.sum() + tn.sum()) / n_test_tok
+            cb_bits = np.empty(n_test_tok)
+            cb_bits[anchor[test]], cb_bits[~anchor[test]] = ta, tn
             # val of c on anchors is not separately kept; use c's val on all positions for anchors
             na_v = anchor[val].sum()
             v["dcb"] = (vc * na_v + vn * (len(val) - na_v)) / len(val)
@@ -397,13 +403,19 @@ def main():
         cnt = np.bincount(d.T[s][trn], minlength=K) + 1.0
         h0 = -np.log2(cnt / cnt.sum())
         vbits_all["H0"], tbits_all["H0"] = h0[d.T[s][val]], h0[d.T[s][test]]
+        full = {("H0-train" if k == "H0" else k): b for k, b in tbits_all.items()}
+        full["b" if s == 0 else "dcb"] = cb_bits
         for k in list(vbits_all):
             vb_, lam, alpha = adaptive_mix(vbits_all[k], val, d, s)
             tb_ = adaptive_mix(tbits_all[k], test, d, s, lam=lam, alpha=alpha)
             m[k + "+ad"], v[k + "+ad"] = tb_.mean(), vb_
+            full[k + "+ad"] = tb_
             res.setdefault("mix", {}).setdefault(s1, {})[k + "+ad"] = (lam, alpha)
             log(f"  s{s1} {k}+ad: lam {lam} alpha {alpha}  val {vb_:.3f}  test {tb_.mean():.3f}")
         res["models"][s1] = {k: float(x) for k, x in m.items()}
+        img_of = np.searchsorted(np.array(test_imgs), d.img[test])
+        res.setdefault("img_bits", {})[s1] = {
+            k: np.bincount(img_of, weights=b, minlength=len(test_imgs)).tolist() for k, b in full.items()}
         res["val"].setdefault(s1, {}).update({k: float(x) for k, x in v.items()})
         res["params"][s1] = pr
         log(f"  elapsed {time.time() - T0:.0f}s")
@@ -412,6 +424,7 @@ def main():
     res["runtime_s"] = runtime
     res["test_tokens_per_stage"] = int(n_test_tok)
     res["test_pixels"] = int(test_pixels)
+    res["test_images"] = [(d.names[k], int(d.pixels[k])) for k in test_imgs]
     print_tables(res, S, n_test_tok, test_pixels)
     if args.json:
         json.dump(res, open(args.json, "w"), indent=1, default=float)
@@ -452,6 +465,17 @@ def print_tables(res, S, n_tok, pixels):
         ch += res["h0emp"][s] * n_tok / pixels
         cm += best[s][1] * n_tok / pixels
         print(f"| {s} | {cz:.4f} | {ch:.4f} | {cm:.4f} | {100 * (1 - cm / cz):.1f} % |")
+    if "img_bits" in res and len(res["img_bits"]) == S:
+        print("\n## Per held-out image, best model per stage (as above) vs zstd, bits per pixel\n")
+        print("| image | pixels | L=1 zstd | L=1 model | L=1 saving | L=8 zstd | L=8 model | L=8 saving |")
+        print("|---|---|---|---|---|---|---|---|")
+        for i, (name, px) in enumerate(res["test_images"]):
+            cells = []
+            for L in (1, S):
+                z = sum(res["zstd_img"][s][i] for s in range(1, L + 1)) / px
+                mm = sum(res["img_bits"][s][best[s][0]][i] for s in range(1, L + 1)) / px
+                cells += [f"{z:.4f}", f"{mm:.4f}", f"{100 * (1 - mm / z):.1f} %"]
+            print(f"| {name[:40]} | {px} | " + " | ".join(cells) + " |")
     print(f"\nruntime {res['runtime_s'] / 60:.1f} min")
 
 

@@ -31,7 +31,7 @@ struct Decode: ParsableCommand {
     var maxPixels: Int = BitstreamLimits.defaultMaxPixels
 
     var outputPath: String {
-        output ?? (input == "-" ? "-" : Streams.replacingExtension((input as NSString).lastPathComponent, ".vqz", with: ".png")
+        output ?? (input == "-" ? "-" : Streams.replacingExtension((input as NSString).lastPathComponent, input.hasSuffix(".npy") ? ".npy" : ".vqz", with: ".png")
             .withDirectory(of: input))
     }
 
@@ -50,6 +50,7 @@ struct Decode: ParsableCommand {
             try Streams.checkOutput(out, input: input, overwrite: force)
             let bytes = try Streams.read(input, maxBytes: 1 << 31)
             let name = input == "-" ? "stdin" : input
+            if NPY.looksLikeNPY(bytes) { return try decodeTokenGrid(bytes, name: name, output: out) }
             let header: BitstreamHeader
             let limits = BitstreamLimits(maxPixels: maxPixels)
             do { header = try BitstreamHeader.parse(bytes, limits: limits) } catch { throw RuntimeFailure("\(name): \(error)") }
@@ -77,6 +78,22 @@ struct Decode: ParsableCommand {
                 printError("\(name) → \(out == "-" ? "stdout" : out)\n  \(image.width) × \(image.height) \(image.format.name), model \(loaded.name) (\(loaded.config.family.rawValue)), level \(header.level)\n"
                            + String(format: "  decoded in %.3f s (model loaded in %.3f s)", decodeSeconds, loadSeconds))
             }
+        }
+    }
+
+    /// A token grid from `vqz tokens` (or NumPy) back to pixels: needs exactly one `-m` VQ model.
+    func decodeTokenGrid(_ bytes: [UInt8], name: String, output out: String) throws {
+        guard model.count == 1 else { throw RuntimeFailure("\(name): a token grid (.npy) records no model; give its VQ model with one -m") }
+        let grid: (shape: [Int], values: [Int])
+        do { grid = try NPY.decodeIntegers(bytes, maxElements: maxPixels / 16) } catch { throw RuntimeFailure("\(name): \(error)") }
+        let entry = try ModelRegistry.standard().resolve(model[0])
+        let loaded = try LoadedModel(path: entry.path)
+        let image: PixelImage
+        do { image = try ImageCodec.decode(tokens: grid.values, shape: grid.shape, model: loaded) } catch { throw RuntimeFailure("\(name): \(error)") }
+        let png = try PNGEncoder.encode(image, level: pngLevel, filter: PNGFilter(rawValue: pngFilter)!)
+        try Streams.write(png, to: out, overwrite: force)
+        if !quiet && !json {
+            printError("\(name) → \(out == "-" ? "stdout" : out): \(image.width) × \(image.height) from a \(grid.shape) token grid, model \(loaded.name)")
         }
     }
 }
