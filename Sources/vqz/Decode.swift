@@ -72,7 +72,7 @@ struct Decode: ParsableCommand {
             let decodeSeconds = seconds(since: start)
             try Streams.write(png, to: out, overwrite: force)
             if json {
-                print("{\"input\": \"\(jsonEscaped(input))\", \"output\": \"\(jsonEscaped(out))\", \"width\": \(image.width), \"height\": \(image.height), \"format\": \"\(image.format.name)\", \"model\": \"\(jsonEscaped(loaded.name))\", \"model_id\": \"\(loaded.id.hex)\", \"level\": \(header.level), \"bytes\": \(bytes.count), "
+                try Streams.print("{\"input\": \"\(jsonEscaped(input))\", \"output\": \"\(jsonEscaped(out))\", \"width\": \(image.width), \"height\": \(image.height), \"format\": \"\(image.format.name)\", \"model\": \"\(jsonEscaped(loaded.name))\", \"model_id\": \"\(loaded.id.hex)\", \"level\": \(header.level), \"bytes\": \(bytes.count), "
                       + String(format: "\"bpp\": %.6f, \"decode_seconds\": %.4f, \"model_load_seconds\": %.4f}", 8 * Double(bytes.count) / Double(image.width * image.height), decodeSeconds, loadSeconds))
             } else if !quiet {
                 printError("\(name) → \(out == "-" ? "stdout" : out)\n  \(image.width) × \(image.height) \(image.format.name), model \(loaded.name) (\(loaded.config.family.rawValue)), level \(header.level)\n"

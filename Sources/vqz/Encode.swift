@@ -100,7 +100,7 @@ struct Encode: ParsableCommand {
                 input: input, output: out, width: image.width, height: image.height, format: image.format,
                 sourceBitDepth: source.bitDepth, model: loaded, level: chosen, bytes: bytes.count, bpp: bpp, psnr: psnr,
                 encodeSeconds: encodeSeconds, loadSeconds: loadSeconds)
-            if json { print(summary.json) } else if !quiet { printError(summary.text) }
+            if json { try Streams.print(summary.json) } else if !quiet { printError(summary.text) }
         }
     }
 }

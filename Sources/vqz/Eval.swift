@@ -89,12 +89,12 @@ struct Eval: ParsableCommand {
                 try FileIO.writeAtomically(Array(try encoder.encode(newCard)) + [10], to: path, overwrite: true)
             }
             if json {
-                print("{\"model\": \"\(jsonEscaped(loaded.name))\", \"model_id\": \"\(loaded.id.hex)\", \"family\": \"\(loaded.config.family.rawValue)\", \"images\": \(names.count), \"levels\": [\(jsonLevels.joined(separator: ", "))]\(jsonExtra)}")
+                try Streams.print("{\"model\": \"\(jsonEscaped(loaded.name))\", \"model_id\": \"\(loaded.id.hex)\", \"family\": \"\(loaded.config.family.rawValue)\", \"images\": \(names.count), \"levels\": [\(jsonLevels.joined(separator: ", "))]\(jsonExtra)}")
             } else {
-                print("model \(loaded.name) (\(loaded.config.family.rawValue), id \(loaded.id.hex)) on \(names.count) images of \(images)")
-                print("  level       bpp  bpp_entr  bpp_fixd  PSNR dB")
-                rows.forEach { print($0) }
-                extra.forEach { print($0) }
+                try Streams.print("model \(loaded.name) (\(loaded.config.family.rawValue), id \(loaded.id.hex)) on \(names.count) images of \(images)")
+                try Streams.print("  level       bpp  bpp_entr  bpp_fixd  PSNR dB")
+                for line in rows { try Streams.print(line) }
+                for line in extra { try Streams.print(line) }
             }
         }
     }

@@ -36,11 +36,11 @@ struct Info: ParsableCommand {
                 if json {
                     objects.append(report.json)
                 } else {
-                    if files.count > 1 { print("\(i > 0 ? "\n" : "")\(path):") }
-                    print(report.text, terminator: "")
+                    if files.count > 1 { try Streams.print("\(i > 0 ? "\n" : "")\(path):") }
+                    try Streams.print(report.text, terminator: "")
                 }
             }
-            if json { print(objects.count == 1 ? objects[0] : "[" + objects.joined(separator: ",\n") + "]") }
+            if json { try Streams.print(objects.count == 1 ? objects[0] : "[" + objects.joined(separator: ",\n") + "]") }
         }
     }
 }

@@ -47,11 +47,11 @@ struct Models: ParsableCommand {
                 }
             }
             if json {
-                print("[" + objects.joined(separator: ",\n ") + "]")
+                try Streams.print("[" + objects.joined(separator: ",\n ") + "]")
             } else if entries.isEmpty {
-                print("no models in \(registry.searchDescription)")
+                try Streams.print("no models in \(registry.searchDescription)")
             } else {
-                text.forEach { print($0) }
+                for line in text { try Streams.print(line) }
             }
         }
     }

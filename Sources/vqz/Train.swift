@@ -141,7 +141,7 @@ struct Train: ParsableCommand {
                          ("train.validation_images", "\(validation.images.count)"), ("git.commit", gitCommit()),
                          ("date", ISO8601DateFormatter().string(from: started))]
             printConfiguration(trainer, directory: directory, trainCount: train.images.count, validationCount: validation.images.count)
-            logFile?.write(["event": "start", "step": "\(trainer.step)"] .merging(Dictionary(uniqueKeysWithValues: trainer.stateMetadata)) { a, _ in a })
+            try logFile?.write(["event": "start", "step": "\(trainer.step)"] .merging(Dictionary(uniqueKeysWithValues: trainer.stateMetadata)) { a, _ in a })
 
             signal(SIGINT) { _ in interruptRequested = 1 }
             var window: [Double] = []
@@ -156,7 +156,7 @@ struct Train: ParsableCommand {
                     let ms = window.reduce(0, +) / Double(window.count)
                     window.removeAll()
                     printError(progressLine(report, trainer: trainer, ms: ms))
-                    logFile?.write(logEntry(report, ms: ms))
+                    try logFile?.write(logEntry(report, ms: ms))
                 }
                 if let validationBatch, trainer.step % validateEvery == 0 || trainer.step == trainer.options.steps {
                     let v = trainer.validate(validationBatch)
@@ -166,11 +166,11 @@ struct Train: ParsableCommand {
                     var entry = ["event": "validation", "step": "\(trainer.step)"]
                     if let c = v.ceiling { entry["psnr_unquantized"] = fmt(c, 3) }
                     for (i, (p, b)) in zip(v.psnr, v.bpp).enumerated() { entry["psnr\(i + 1)"] = fmt(p, 3); entry["bpp\(i + 1)"] = fmt(b, 4) }
-                    logFile?.write(entry)
+                    try logFile?.write(entry)
                 }
                 if trainer.step % checkpointEvery == 0 || interruptRequested != 0 {
                     try saveCheckpoint(trainer, extra: extra)
-                    logFile?.write(["event": "checkpoint", "step": "\(trainer.step)", "path": checkpointPath])
+                    try logFile?.write(["event": "checkpoint", "step": "\(trainer.step)", "path": checkpointPath])
                 }
                 if interruptRequested != 0 {
                     printError("interrupted at step \(trainer.step): checkpoint written to \(checkpointPath); continue with --resume \(checkpointPath)")
@@ -182,7 +182,7 @@ struct Train: ParsableCommand {
             let model = trainer.modelFile(checkpoint: false, dtype: f16 ? .f16 : .f32, extra: extra + [("train.wall_seconds_last_run", "\(Int(wall))")])
             let bytes = try model.serialized()
             try FileIO.writeAtomically(bytes, to: output, overwrite: true)
-            logFile?.write(["event": "done", "step": "\(trainer.step)", "path": output, "bytes": "\(bytes.count)"])
+            try logFile?.write(["event": "done", "step": "\(trainer.step)", "path": output, "bytes": "\(bytes.count)"])
             printError("wrote \(output): \(bytes.count) bytes, model id \(ModelID(modelFile: bytes).hex), \(Int(wall)) s")
         }
     }
@@ -229,20 +229,23 @@ struct Train: ParsableCommand {
 }
 
 /// An append-only log of `key:value` tokens, one event per line.
-struct LogFile {
-    let handle: FileHandle
+final class LogFile {
+    let path: String
+    let fd: Int32
 
     init(path: String) throws {
-        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
-        guard let h = FileHandle(forWritingAtPath: path) else { throw RuntimeFailure("\(path): cannot be opened for writing") }
-        h.seekToEndOfFile()
-        handle = h
+        self.path = path
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw RuntimeFailure("\(path): cannot be opened for writing (\(String(cString: strerror(errno))))") }
     }
 
-    func write(_ fields: [String: String]) {
+    deinit { close(fd) }
+
+    /// Appends one event; a failed write (a full disk) throws, naming the log.
+    func write(_ fields: [String: String]) throws {
         let ordered = fields.sorted { a, b in a.key == "event" || (b.key != "event" && a.key < b.key) }
         let line = ordered.map { "\($0.key):\($0.value.replacingOccurrences(of: " ", with: "_"))" }.joined(separator: " ")
-        handle.write(Data((line + "\n").utf8))
+        try FileIO.write(Array((line + "\n").utf8), toDescriptor: fd, name: path)
     }
 }
 
