@@ -117,7 +117,9 @@ extension BitstreamFile {
     /// - Throws: `ContainerError` when the content breaks a rule of the format (sizes, alphabets,
     ///   symbol ranges) — the writer never produces a file its reader would reject.
     public func serialized(options: BitstreamWriteOptions = BitstreamWriteOptions()) throws(ContainerError) -> [UInt8] {
-        // Validate by building a provisional header and checking it like a reader would.
+        // The fields the grid and the header are computed from, then a provisional header
+        // checked like a reader would.
+        try checkFields()
         let provisional = header(layout: options.symbolLayout, dictionary: false, tokenSectionSize: 1, alphaSectionSize: alpha == nil ? 0 : 1, payloadCRC32: 0)
         guard symbols.count == provisional.symbolsPerPlane * planeCount else {
             throw .invalidField(field: "symbols", value: "\(symbols.count) values", allowed: "\(provisional.symbolsPerPlane * planeCount) (Plane_Count·Grid_Height·Grid_Width)")
@@ -144,12 +146,30 @@ extension BitstreamFile {
         let h = header(
             layout: options.symbolLayout, dictionary: options.dictionary != nil, tokenSectionSize: tokenFrame.count,
             alphaSectionSize: alphaFrame.count, payloadCRC32: crc.value)
-        var out = h.serialized()
+        var out = try h.serialized()
         out.append(contentsOf: tokenFrame)
         out.append(contentsOf: alphaFrame)
         // The writer's output must satisfy the reader; this catches limit violations (sizes, pixels).
         _ = try BitstreamHeader.parse(out, limits: BitstreamLimits(maxPixels: Int.max, maxTokenBytes: Int.max))
         return out
+    }
+
+    /// The reader's rules for the fields that the grid, the packing and the header's integer
+    /// widths depend on, checked before any of them is computed.
+    func checkFields() throws(ContainerError) {
+        func require(_ ok: Bool, _ field: String, _ value: Int, _ allowed: String) throws(ContainerError) {
+            if !ok { throw .invalidField(field: field, value: "\(value)", allowed: allowed) }
+        }
+        try require(BitstreamFormat.allowedBitDepths.contains(sourceBitDepth), "Source_Bit_Depth", sourceBitDepth, "1, 2, 4, 8 or 16")
+        try require((1...BitstreamFormat.maxDownsampleFactor).contains(downsampleFactor), "Downsample_Factor", downsampleFactor, "1…\(BitstreamFormat.maxDownsampleFactor)")
+        try require((1...BitstreamFormat.maxImageSide).contains(imageWidth), "Image_Width", imageWidth, "1…\(BitstreamFormat.maxImageSide)")
+        try require((1...BitstreamFormat.maxImageSide).contains(imageHeight), "Image_Height", imageHeight, "1…\(BitstreamFormat.maxImageSide)")
+        try require((1...255).contains(level), "Level", level, "1…255")
+        try require((1...255).contains(planeCount), "Plane_Count", planeCount, "1…255")
+        try require(alphabetSizes.count == 1 || alphabetSizes.count == planeCount, "Alphabet_Count", alphabetSizes.count, "1 or \(planeCount) (Plane_Count)")
+        for (i, a) in alphabetSizes.enumerated() {
+            try require((2...BitstreamFormat.maxAlphabetSize).contains(a), "Alphabet_Size[\(i)]", a, "2…\(BitstreamFormat.maxAlphabetSize)")
+        }
     }
 
     /// Reads a whole `.vqz` file.
