@@ -54,6 +54,20 @@ struct Tile {
     var outer: (rows: Range<Int>, cols: Range<Int>)
 }
 
+/// Something an encode changed to fit the format, for the caller to report.
+public enum EncodeNotice: Sendable, Equatable, CustomStringConvertible {
+    /// `count` Gaussian latents of `level` were beyond the format's ±32 767 and were clamped: the
+    /// file is valid but the image is distorted where they were.
+    case clampedLatents(level: Int, count: Int)
+
+    public var description: String {
+        switch self {
+        case let .clampedLatents(level, count):
+            return "\(count) latent\(count == 1 ? "" : "s") of level \(level) exceeded the format's range of ±32767 and were clamped; the decoded image is distorted there"
+        }
+    }
+}
+
 /// Encoding and decoding with one model.
 public enum ImageCodec {
     /// The `.vqz` bytes of `image` at rate `level` of `model`.
@@ -63,13 +77,15 @@ public enum ImageCodec {
     ///   - zstdLevel: compression level of the sections.
     ///   - lambda: the VQ models' rate–distortion trade-off in token choice (`ResidualVectorQuantizer.
     ///     quantize(_:levels:lambda:)`); nil: the model's default; 0: nearest codes.
-    public static func encode(_ image: PixelImage, model: LoadedModel, level: Int, sourceBitDepth: Int = 8, zstdLevel: Int = 19, lambda: Float? = nil, tiling: Tiling = .default) throws -> [UInt8] {
-        try encode(image, model: model, levels: [level], sourceBitDepth: sourceBitDepth, zstdLevel: zstdLevel, lambda: lambda, tiling: tiling)[0]
+    ///   - notice: called with what had to change to fit the format (clamped latents).
+    public static func encode(_ image: PixelImage, model: LoadedModel, level: Int, sourceBitDepth: Int = 8, zstdLevel: Int = 19, lambda: Float? = nil, tiling: Tiling = .default, notice: ((EncodeNotice) -> Void)? = nil) throws -> [UInt8] {
+        try encode(image, model: model, levels: [level], sourceBitDepth: sourceBitDepth, zstdLevel: zstdLevel, lambda: lambda, tiling: tiling, notice: notice)[0]
     }
 
     /// The `.vqz` bytes of `image` at each of `levels`, running the encoder network once: residual
     /// VQ level `L` is the first `L` stages of the deepest level with the same λ, and the Gaussian levels share μ.
-    public static func encode(_ image: PixelImage, model: LoadedModel, levels: [Int], sourceBitDepth: Int = 8, zstdLevel: Int = 19, lambda: Float? = nil, tiling: Tiling = .default) throws -> [[UInt8]] {
+    /// - Throws: `CodecError` for a level the model lacks, or latents that are not finite.
+    public static func encode(_ image: PixelImage, model: LoadedModel, levels: [Int], sourceBitDepth: Int = 8, zstdLevel: Int = 19, lambda: Float? = nil, tiling: Tiling = .default, notice: ((EncodeNotice) -> Void)? = nil) throws -> [[UInt8]] {
         for level in levels where !model.levels.contains(level) {
             throw CodecError("level \(level) does not exist in model \(model.name) (levels \(model.levels.first!)…\(model.levels.last!))")
         }
@@ -131,7 +147,20 @@ public enum ImageCodec {
                 planes = level
             } else {
                 let step = model.config.quantSteps[level - 1]
-                let integers = muPlanes.joined().map { max(-32_768, min(32_767, Int(($0 / step).rounded()))) }
+                var integers: [Int] = []
+                integers.reserveCapacity(planeCount * n)
+                var clamped = 0
+                for plane in muPlanes {
+                    for mu in plane {
+                        let v = (mu / step).rounded()
+                        guard v.isFinite else {
+                            throw CodecError("model \(model.name) gives a non-finite latent (NaN or infinity) for this image; the model is unusable")
+                        }
+                        if abs(v) > 32_767 { clamped += 1 }
+                        integers.append(Int(max(-32_767, min(32_767, v))))
+                    }
+                }
+                if clamped > 0 { notice?(.clampedLatents(level: level, count: clamped)) }
                 let maxAbs = integers.map { abs($0) }.max() ?? 0
                 symbols = integers.map(BitstreamFile.zigzag)
                 alphabets = [max(2, 2 * maxAbs + 1)]

@@ -29,6 +29,7 @@ extension Trainer {
 
     /// A trainer restored from a checkpoint's model file (configuration and recipe from its metadata).
     public convenience init(resuming file: ModelFile, overriding steps: Int? = nil) throws {
+        do { try file.checkFinite() } catch { throw TrainingError("\(error)") }
         let metadata = file.stringMetadata
         let config: ModelConfig
         do { config = try ModelConfig(metadata: metadata) } catch { throw TrainingError("\(error)") }

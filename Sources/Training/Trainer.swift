@@ -186,7 +186,7 @@ public final class Trainer {
             let model = gaussian!
             let mu = model.posterior(batch).mu
             for step in config.quantSteps {
-                let integers = mu.scalars.map { Int32(($0 / step).rounded()) }
+                let integers = mu.scalars.map { GaussianVAE.integer($0, step: step) }
                 let xHat = model.decode(integers, step: step, n: n, h: h, w: w)
                 psnr.append(Self.psnr(xHat, batch))
                 bpp.append(Float(Self.entropyBits(integers, channels: config.latentChannels, plane: h * w)) / Float(n * h * w * 64))

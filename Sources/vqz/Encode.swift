@@ -69,11 +69,12 @@ struct Encode: ParsableCommand {
                 printError("vqz: note: \(input) has 16 bits per sample; it is coded at 8 bits")
             }
             let levels = loaded.levels
+            let notice: (EncodeNotice) -> Void = { if !quiet { printError("vqz: note: \(input == "-" ? "stdin" : input): \($0)") } }
             let chosen: Int
             let bytes: [UInt8]
             let pixels = Double(image.width * image.height)
             if let targetBpp {
-                let files = try ImageCodec.encode(image, model: loaded, levels: levels, sourceBitDepth: source.bitDepth, lambda: lambda)
+                let files = try ImageCodec.encode(image, model: loaded, levels: levels, sourceBitDepth: source.bitDepth, lambda: lambda, notice: notice)
                 let fitting = files.indices.filter { 8 * Double(files[$0].count) / pixels <= targetBpp }
                 let index = fitting.last ?? 0
                 if fitting.isEmpty && !quiet && !json {
@@ -85,7 +86,7 @@ struct Encode: ParsableCommand {
                 guard levels.contains(chosen) else {
                     throw RuntimeFailure("level \(chosen) does not exist in model \(loaded.name) (levels \(levels.first!)–\(levels.last!))")
                 }
-                bytes = try ImageCodec.encode(image, model: loaded, level: chosen, sourceBitDepth: source.bitDepth, lambda: lambda)
+                bytes = try ImageCodec.encode(image, model: loaded, level: chosen, sourceBitDepth: source.bitDepth, lambda: lambda, notice: notice)
             }
             let encodeSeconds = seconds(since: start)
             var psnr: Double?

@@ -42,7 +42,7 @@ struct Eval: ParsableCommand {
                 let image = try PNGDecoder.decode(try FileIO.read(path)).image
                 let pixels = Double(image.width * image.height)
                 let original = image.rgb
-                let files = try ImageCodec.encode(image, model: loaded, levels: levels)
+                let files = try ImageCodec.encode(image, model: loaded, levels: levels) { printError("vqz: note: \(path): \($0)") }
                 for (i, bytes) in files.enumerated() {
                     let (header, content) = try BitstreamFile.parse(bytes)
                     let decoded = try ImageCodec.decode(header: header, content: content, model: loaded)
