@@ -101,7 +101,7 @@ struct Encode: ParsableCommand {
                 input: input, output: out, width: image.width, height: image.height, format: image.format,
                 sourceBitDepth: source.bitDepth, model: loaded, level: chosen, bytes: bytes.count, bpp: bpp, psnr: psnr,
                 encodeSeconds: encodeSeconds, loadSeconds: loadSeconds)
-            if json { try Streams.print(summary.json) } else if !quiet { printError(summary.text) }
+            if json { try JSONOutput.print(summary.json) } else if !quiet { printError(summary.text) }
         }
     }
 }
@@ -139,19 +139,29 @@ struct EncodeSummary {
         return lines.joined(separator: "\n")
     }
 
-    var json: String {
-        var fields = [
-            "\"input\": \"\(jsonEscaped(input))\"", "\"output\": \"\(jsonEscaped(output))\"",
-            "\"width\": \(width)", "\"height\": \(height)", "\"format\": \"\(format.name)\"",
-            "\"source_bit_depth\": \(sourceBitDepth)", "\"model\": \"\(jsonEscaped(model.name))\"",
-            "\"model_id\": \"\(model.id.hex)\"", "\"family\": \"\(model.config.family.rawValue)\"",
-            "\"level\": \(level)", "\"levels\": [\(model.levels.map(String.init).joined(separator: ", "))]",
-            "\"bytes\": \(bytes)", String(format: "\"bpp\": %.6f", bpp),
-        ]
-        if let psnr { fields.append(String(format: "\"psnr\": %.4f", psnr)) }
-        fields.append(String(format: "\"encode_seconds\": %.4f", encodeSeconds))
-        fields.append(String(format: "\"model_load_seconds\": %.4f", loadSeconds))
-        return "{" + fields.joined(separator: ", ") + "}"
+    /// The `--json` object.
+    struct JSON: Encodable {
+        var input, output: String
+        var width, height: Int
+        var format: String
+        var sourceBitDepth: Int
+        var model, modelID, family: String
+        var level: Int
+        var levels: [Int]
+        var bytes: Int
+        var bpp, psnr, encodeSeconds, modelLoadSeconds: Double?
+
+        enum CodingKeys: String, CodingKey {
+            case input, output, width, height, format, sourceBitDepth = "source_bit_depth", model, modelID = "model_id"
+            case family, level, levels, bytes, bpp, psnr, encodeSeconds = "encode_seconds", modelLoadSeconds = "model_load_seconds"
+        }
+    }
+
+    var json: JSON {
+        JSON(input: input, output: output, width: width, height: height, format: format.name, sourceBitDepth: sourceBitDepth,
+             model: model.name, modelID: model.id.hex, family: model.config.family.rawValue, level: level, levels: model.levels,
+             bytes: bytes, bpp: jsonFigure(bpp, 6), psnr: jsonFigure(psnr, 4), encodeSeconds: jsonFigure(encodeSeconds, 4),
+             modelLoadSeconds: jsonFigure(loadSeconds, 4))
     }
 }
 

@@ -215,6 +215,43 @@ enum Workspace {
         #expect(encodeWithout.status == 1 && encodeWithout.stderr.contains("no model found"))
     }
 
+    @Test func modelsListsTheReadableModelsAndNamesABadOne() throws {
+        let dir = try Workspace.make()
+        for name in ["tiny-gaussian", "tiny-vq"] {
+            try FileManager.default.copyItem(atPath: Workspace.codecs + "/\(name).vqzm", toPath: dir.appendingPathComponent("\(name).vqzm").path)
+        }
+        let bad = dir.appendingPathComponent("broken.vqzm").path
+        try Data("not a model".utf8).write(to: URL(fileURLWithPath: bad))
+        for arguments in [["models"], ["models", "--json"]] {
+            let r = try Workspace.vqz(arguments, environment: ["VQZ_CODECS": dir.path])
+            #expect(r.status == 1, "\(r.stderr)")
+            #expect(r.stderr.hasPrefix("vqz: error: \(bad): ") && r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
+            let out = String(decoding: r.stdout, as: UTF8.self)
+            #expect(out.contains("tiny-gaussian") && out.contains("tiny-vq"), "\(out)")
+            if arguments.count == 2 {
+                let list = try #require(try JSONSerialization.jsonObject(with: r.stdout) as? [[String: Any]])
+                #expect(list.map { $0["name"] as? String } == ["tiny-gaussian", "tiny-vq"])
+            }
+        }
+    }
+
+    /// A figure that is not finite (here the ELBO of a model recorded with a data variance of 0)
+    /// leaves valid JSON: the key is left out, never `nan`.
+    @Test func evalJSONStaysValidWithNonFiniteFigures() throws {
+        let dir = try Workspace.make()
+        _ = try Workspace.png(in: dir, name: "a.png", width: 16, height: 16, format: .rgb)
+        var file = try ModelFile(bytes: FileIO.read(Workspace.codecs + "/tiny-gaussian.vqzm"))
+        let i = try #require(file.metadata.firstIndex { $0.key == "train.data_variance" })
+        file.metadata[i] = ModelFile.MetadataEntry("train.data_variance", .string("0"))
+        let model = dir.appendingPathComponent("zero-variance.vqzm").path
+        try FileIO.writeAtomically(try file.serialized(), to: model, overwrite: false)
+        let r = try Workspace.vqz(["eval", "-m", model, "--images", dir.path, "--json", "--iwae-samples", "2"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let o = try json(r.stdout)
+        #expect(o["neg_elbo_bits_per_dim"] == nil && o["iwae_bits_per_dim"] == nil, "\(o)")
+        #expect(o["kl_bpp"] is Double && (o["levels"] as? [[String: Any]])?.count == 2)
+    }
+
     @Test func evalReportsTheVAEFigures() throws {
         let dir = try Workspace.make()
         _ = try Workspace.png(in: dir, name: "a.png", width: 24, height: 16, format: .rgb)
