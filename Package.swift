@@ -96,6 +96,6 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "TensorCore"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "NN", "TensorCore"]),
         .testTarget(name: "CodecTests", dependencies: ["Codec", "Training", "Models", "Imaging", "Container", "TensorCore"]),
-        .testTarget(name: "CLITests", dependencies: ["vqz", "Imaging", "Container"]),
+        .testTarget(name: "CLITests", dependencies: ["vqz", "Imaging", "Container", "Training", "Models", "NN", "TensorCore"]),
     ]
 )

@@ -135,7 +135,12 @@ extension BitstreamFile {
             let planeBytes = provisional.symbolsPerPlane * provisional.symbolBytes
             let parts = options.symbolLayout == .bytePlanes ? 2 * planeCount : planeCount
             let segments = options.planeBlocks ? [Int](repeating: planeBytes * planeCount / parts, count: parts) : nil
-            tokenFrame = try Zstd.compress(tokenBytes, level: options.zstdLevel, checksum: true, dictionary: options.dictionary, segments: segments)
+            let segmented = try Zstd.compress(tokenBytes, level: options.zstdLevel, checksum: true, dictionary: options.dictionary, segments: segments)
+            // Many tiny planes each cost a block header: past the format's bound (zstd's
+            // compressBound, which one unsegmented frame always meets) the frame is written whole.
+            tokenFrame = segments != nil && segmented.count > BitstreamFormat.sectionBound(tokenBytes.count)
+                ? try Zstd.compress(tokenBytes, level: options.zstdLevel, checksum: true, dictionary: options.dictionary, segments: nil)
+                : segmented
         } catch { throw .zstd(section: "token", error: error) }
         do {
             alphaFrame = try alpha.map { a throws(ZstdError) in try Zstd.compress(a, level: options.zstdLevel, checksum: true) } ?? []

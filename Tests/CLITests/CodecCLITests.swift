@@ -6,7 +6,11 @@
 import Container
 import Foundation
 import Imaging
+import Models
+import NN
+import TensorCore
 import Testing
+import Training
 
 enum Workspace {
     static let codecs = CLI.fixtures.appendingPathComponent("models/codecs").path
@@ -308,6 +312,68 @@ enum Workspace {
             }
             #expect(abs((entry["psnr"] as? Double ?? 0) - sum / 2) < 0.002, "level \(level): \(entry) vs \(sum / 2)")
             #expect((entry["bpp_fixed"] as? Double ?? 0) > 0)
+        }
+    }
+}
+
+/// A round trip that must look like the input: a Gaussian model built by hand to be the identity
+/// (the encoder's strided convolutions are space-to-depth, the decoder's depth-to-space undoes
+/// them, GDN with γ = 0 and β = 1 passes values through), so only the quantization step
+/// (Δ = 1/256) separates the decoded image from the input.
+@Suite struct FaithfulRoundTripTests {
+    /// The identity Gaussian VAE (f = 8, N = 48 hidden channels, C = 192 latents) as a model file.
+    static func identityModel() throws -> [UInt8] {
+        let step: Float = 1.0 / 256
+        let config = ModelConfig(family: .gaussian, channels: 48, latentChannels: 192, quantSteps: [step])
+        var options = TrainingOptions()
+        options.steps = 2
+        options.warmupSteps = 1
+        let trainer = Trainer(config: config, options: options, dataVariance: 0.05)
+        for p in trainer.parameters {
+            var v = Tensor(shape: p.shape)
+            let name = p.name
+            if name.hasSuffix(".beta_p") {
+                v = Tensor(shape: p.shape, repeating: GDN.betaParametrizer.stored(forEffective: 1))
+            } else if name.hasSuffix(".gamma_p") {
+                v = Tensor(shape: p.shape, repeating: GDN.gammaParametrizer.stored(forEffective: 0))
+            } else if name.hasSuffix(".weight") {
+                let (o, i, k) = (p.shape[0], p.shape[1], p.shape[2])
+                func set(_ out: Int, _ input: Int, _ ky: Int, _ kx: Int) { v.scalars[((out * i + input) * k + ky) * k + kx] = 1 }
+                if name.hasPrefix("enc.") {
+                    // 5×5, stride 2, padding 2: input channel c, offset (dy, dx) → channel 4c + 2dy + dx
+                    let used = name == "enc.conv1.weight" ? 3 : (name == "enc.conv2.weight" ? 12 : 48)
+                    for c in 0..<used { for dy in 0..<2 { for dx in 0..<2 where 4 * c + 2 * dy + dx < o { set(4 * c + 2 * dy + dx, c, 2 + dy, 2 + dx) } } }
+                } else {
+                    // 3×3 centre taps: channel c → c (the depth-to-space after it does the rest)
+                    for c in 0..<min(o, i) { set(c, c, 1, 1) }
+                }
+            }
+            p.value = v  // biases stay 0; log σ² channels of enc.conv3 stay 0
+        }
+        return try trainer.modelFile(checkpoint: false).serialized()
+    }
+
+    @Test func aRoundTripThroughTheCLIIsFaithful() throws {
+        let dir = try Workspace.make()
+        let model = dir.appendingPathComponent("identity.vqzm").path
+        try FileIO.writeAtomically(try Self.identityModel(), to: model, overwrite: false)
+        for (name, width, height, format) in [("rgb.png", 37, 21, PixelFormat.rgb), ("gray.png", 16, 9, .gray)] {
+            let png = try Workspace.png(in: dir, name: name, width: width, height: height, format: format)
+            let file = dir.appendingPathComponent(name + ".vqz").path, back = dir.appendingPathComponent("back-" + name).path
+            let e = try Workspace.vqz(["encode", png, "-m", model, "-o", file, "--quiet"])
+            #expect(e.status == 0, "\(e.stderr)")
+            let d = try Workspace.vqz(["decode", file, "-m", model, "-o", back, "--quiet"])
+            #expect(d.status == 0, "\(d.stderr)")
+            let original = try PNGDecoder.decode(FileIO.read(png)).image, decoded = try PNGDecoder.decode(FileIO.read(back)).image
+            #expect(decoded.width == width && decoded.height == height && decoded.format == format)
+            var squared = 0.0
+            for (a, b) in zip(original.samples, decoded.samples) {
+                let d = Double(a) - Double(b)
+                squared += d * d
+            }
+            let mse = squared / Double(original.samples.count)
+            let psnr = mse == 0 ? 99 : 10 * log10(255 * 255 / mse)
+            #expect(psnr > 30, "\(name): \(psnr) dB")
         }
     }
 }

@@ -158,6 +158,21 @@ import Testing
         }
     }
 
+    /// Many small planes of incompressible symbols: a block per plane would push the token frame
+    /// past the format's bound (found by the identity-model round trip of CLITests); the writer
+    /// then writes one unsegmented frame, which always fits.
+    @Test func manySmallPlanesStayWithinTheSectionBound() throws {
+        var rng = SplitMix(seed: 7)
+        let planes = 192, (w, h, f) = (16, 9, 8)
+        let n = ((w + f - 1) / f) * ((h + f - 1) / f)
+        let file = BitstreamFile(
+            payloadKind: .gaussianLatents, downsampleFactor: f, imageWidth: w, imageHeight: h, level: 1, planeCount: planes,
+            alphabetSizes: [257], quantStep: 1.0 / 256, modelID: Golden.modelID,
+            symbols: (0..<planes * n).map { _ in UInt16(rng.next() % 257) })
+        let bytes = try file.serialized()
+        #expect(try BitstreamFile.parse(bytes).content == file)
+    }
+
     @Test func headerWriterThrowsForAFieldWiderThanItsBytes() throws {
         let bytes = try Golden.minimal.serialized()
         var header = try BitstreamHeader.parse(bytes)
