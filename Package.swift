@@ -69,7 +69,8 @@ let package = Package(
             path: "Benchmarks/Codec", swiftSettings: [.swiftLanguageMode(.v5)]),
 
         .executableTarget(
-            name: "PackingBench", dependencies: ["Codec", "Container", "Imaging", "TensorCore"],
+            name: "PackingBench",
+            dependencies: ["Codec", "Container", "Imaging", "TensorCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/Packing", swiftSettings: [.swiftLanguageMode(.v5)]),
 
         .executableTarget(

@@ -179,6 +179,17 @@ public enum ImageCodec {
         }
     }
 
+    /// The symbol planes each level's file holds, exactly as `encode(_:model:levels:)` writes them:
+    /// per level, `Plane_Count` planes of `Grid_Width·Grid_Height` symbols. With per-level λ
+    /// (`codec.lambdas`), level `L` is not the first `L` planes of a deeper level, so measurements
+    /// of the token streams (`make bench-packing`) start here.
+    public static func tokenPlanes(_ image: PixelImage, model: LoadedModel, levels: [Int]) throws -> [[[UInt16]]] {
+        try encode(image, model: model, levels: levels).map { file in
+            let (header, content) = try BitstreamFile.parse(file)
+            return (0..<header.planeCount).map { Array(content.plane($0)) }
+        }
+    }
+
     /// The image `bytes` (a `.vqz` file) holds, decoded with `model`.
     public static func decode(_ bytes: [UInt8], model: LoadedModel, limits: BitstreamLimits = .default, tiling: Tiling = .default) throws -> PixelImage {
         let (header, content): (BitstreamHeader, BitstreamFile)

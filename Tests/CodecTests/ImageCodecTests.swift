@@ -100,6 +100,13 @@ func testImage(width: Int, height: Int, format: PixelFormat, seed: UInt64) -> Pi
             #expect(together[level - 1] == explicit)
             _ = try ImageCodec.decode(together[level - 1], model: model)
         }
+        // What the packing benchmark measures: each level's own planes, not a prefix of level 3's.
+        let planes = try ImageCodec.tokenPlanes(image, model: model, levels: [1, 2, 3])
+        for level in 1...3 {
+            #expect(planes[level - 1].flatMap { $0 } == (try BitstreamFile.parse(together[level - 1]).content.symbols), "level \(level)")
+        }
+        #expect(planes[0][0] == planes[2][0], "levels 1 and 3 share λ = 0.5: level 1 is level 3's first plane")
+        #expect(planes[1].prefix(2) != planes[2].prefix(2), "level 2 (λ = 0) is not a prefix of level 3 (λ = 0.5)")
         let nearest = try ImageCodec.encode(image, model: model, level: 3, lambda: 0)
         let penalized = try ImageCodec.encode(image, model: model, level: 3, lambda: 50)
         #expect(nearest != penalized, "λ changed nothing")
