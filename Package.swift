@@ -44,18 +44,18 @@ let package = Package(
             swiftSettings: kernelFlags),
         .target(name: "NN", dependencies: ["TensorCore", "Container"]),
         .target(name: "Models", dependencies: ["NN", "TensorCore"]),
-        .target(name: "Training", dependencies: ["Models", "NN", "TensorCore", "Imaging", "Container"]),
+        .target(name: "Training", dependencies: ["Models", "NN", "TensorCore", "Imaging", "Container", "Metrics"]),
         .target(name: "Codec", dependencies: ["Models", "NN", "TensorCore", "Imaging", "Container", "Metrics"]),
 
         .executableTarget(
             name: "vqz",
             dependencies: [
-                "Container", "Imaging", "Models", "Training", "TensorCore", "Codec",
+                "Container", "Imaging", "Models", "Training", "TensorCore", "Codec", "Metrics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         .executableTarget(
-            name: "KernelBench", dependencies: ["BenchSupport", "NN", "TensorCore", "COpenBLAS"],
+            name: "KernelBench", dependencies: ["BenchSupport", "NN", "TensorCore", "COpenBLAS", "Container", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/Kernels",
             // top-level script state: Swift 5 mode avoids main-actor ceremony in a benchmark
             swiftSettings: [.swiftLanguageMode(.v5)]),
@@ -65,7 +65,7 @@ let package = Package(
         .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
 
         .executableTarget(
-            name: "CodecBench", dependencies: ["BenchSupport", "Codec", "Container", "Imaging", "TensorCore", "COpenBLAS"],
+            name: "CodecBench", dependencies: ["BenchSupport", "Codec", "Container", "Imaging", "Metrics", "TensorCore", "COpenBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/Codec", swiftSettings: [.swiftLanguageMode(.v5)]),
 
         .executableTarget(
@@ -85,7 +85,7 @@ let package = Package(
 
         .target(name: "RDKit", dependencies: ["Metrics"], path: "Benchmarks/RDKit"),
         .executableTarget(
-            name: "RDBench", dependencies: ["BenchSupport", "RDKit", "Metrics", "Codec", "Container", "Imaging", "TensorCore", "COpenBLAS"],
+            name: "RDBench", dependencies: ["BenchSupport", "RDKit", "Metrics", "Codec", "Container", "Imaging", "TensorCore", "COpenBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/RD", swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "RDKitTests", dependencies: ["RDKit", "Metrics"]),
 

@@ -43,7 +43,7 @@ struct PackingBench: ParsableCommand {
     }
 
     func pngs(_ dir: String) throws -> [String] {
-        try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".png") }.sorted().map { (dir as NSString).appendingPathComponent($0) }
+        try PNGFolder.paths(in: dir)
     }
 
     /// Per image: for each level, the token planes its file holds (stage-major), and the pixel count.

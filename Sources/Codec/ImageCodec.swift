@@ -309,12 +309,6 @@ public enum ImageCodec {
         }
     }
 
-    /// PSNR in dB between two 8-bit RGB buffers of equal size (`Metrics.psnr`), capped at 99 dB
-    /// for identical images so that averages stay finite.
-    public static func psnr(_ a: [UInt8], _ b: [UInt8]) -> Double {
-        min(Metrics.psnr(a, b), 99)
-    }
-
     /// The two reference rates of a coded file, in bits: fixed-length (log2 of each plane's alphabet
     /// per symbol) and the per-plane empirical entropy of its symbols (what an ideal order-0 coder
     /// fitted to this one file would spend, side information excluded).

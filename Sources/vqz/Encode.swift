@@ -6,6 +6,7 @@ import Codec
 import Container
 import Foundation
 import Imaging
+import Metrics
 
 struct Encode: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -92,7 +93,7 @@ struct Encode: ParsableCommand {
             var psnr: Double?
             if verbose || json {
                 let decoded = try ImageCodec.decode(bytes, model: loaded)
-                psnr = ImageCodec.psnr(decoded.rgb, image.rgb)
+                psnr = Metrics.cappedPSNR(decoded.rgb, image.rgb)
             }
             try Streams.write(bytes, to: out, overwrite: force)
 

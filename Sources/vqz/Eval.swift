@@ -8,6 +8,7 @@ import Codec
 import Container
 import Foundation
 import Imaging
+import Metrics
 import Models
 import TensorCore
 
@@ -31,7 +32,7 @@ struct Eval: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let loaded = try LoadedModel(path: model)
-            var names = try FileManager.default.contentsOfDirectory(atPath: images).filter { $0.hasSuffix(".png") }.sorted()
+            var names = try PNGFolder.names(in: images)
             if limit > 0 { names = Array(names.prefix(limit)) }
             guard !names.isEmpty else { throw RuntimeFailure("\(images): no PNG files") }
             let levels = loaded.levels
@@ -47,7 +48,7 @@ struct Eval: ParsableCommand {
                     let (header, content) = try BitstreamFile.parse(bytes)
                     let decoded = try ImageCodec.decode(header: header, content: content, model: loaded)
                     bpp[i] += 8 * Double(bytes.count) / pixels
-                    psnr[i] += ImageCodec.psnr(decoded.rgb, original)
+                    psnr[i] += Metrics.cappedPSNR(decoded.rgb, original)
                     let rates = ImageCodec.tokenRates(header: header, content: content)
                     fixed[i] += rates.fixedBits / pixels
                     entropy[i] += rates.entropyBits / pixels
