@@ -179,6 +179,20 @@ public enum ImageCodec {
         }
     }
 
+    /// The largest level whose file is at most `targetBpp` bits per pixel (header included), from
+    /// one multi-level encode; when even level 1 is larger, level 1 with `fits` false.
+    public static func encode(_ image: PixelImage, model: LoadedModel, targetBpp: Double, sourceBitDepth: Int = 8, lambda: Float? = nil,
+                              notice: ((EncodeNotice) -> Void)? = nil) throws -> (level: Int, bytes: [UInt8], fits: Bool) {
+        guard targetBpp > 0, targetBpp.isFinite else { throw CodecError("the target rate must be a positive number of bits per pixel") }
+        let levels = model.levels
+        let files = try encode(image, model: model, levels: levels, sourceBitDepth: sourceBitDepth, lambda: lambda, notice: notice)
+        let pixels = Double(image.width * image.height)
+        guard let index = files.indices.last(where: { 8 * Double(files[$0].count) / pixels <= targetBpp }) else {
+            return (levels[0], files[0], false)
+        }
+        return (levels[index], files[index], true)
+    }
+
     /// The symbol planes each level's file holds, exactly as `encode(_:model:levels:)` writes them:
     /// per level, `Plane_Count` planes of `Grid_Width·Grid_Height` symbols. With per-level λ
     /// (`codec.lambdas`), level `L` is not the first `L` planes of a deeper level, so measurements

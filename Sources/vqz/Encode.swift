@@ -75,13 +75,11 @@ struct Encode: ParsableCommand {
             let bytes: [UInt8]
             let pixels = Double(image.width * image.height)
             if let targetBpp {
-                let files = try ImageCodec.encode(image, model: loaded, levels: levels, sourceBitDepth: source.bitDepth, lambda: lambda, notice: notice)
-                let fitting = files.indices.filter { 8 * Double(files[$0].count) / pixels <= targetBpp }
-                let index = fitting.last ?? 0
-                if fitting.isEmpty && !quiet && !json {
-                    printError(String(format: "vqz: note: even level %d is %.4f bpp, over the target %.4f; using it", levels[0], 8 * Double(files[0].count) / pixels, targetBpp))
+                let result = try ImageCodec.encode(image, model: loaded, targetBpp: targetBpp, sourceBitDepth: source.bitDepth, lambda: lambda, notice: notice)
+                if !result.fits && !quiet && !json {
+                    printError(String(format: "vqz: note: even level %d is %.4f bpp, over the target %.4f; using it", result.level, 8 * Double(result.bytes.count) / pixels, targetBpp))
                 }
-                (chosen, bytes) = (levels[index], files[index])
+                (chosen, bytes) = (result.level, result.bytes)
             } else {
                 chosen = level ?? levels[(levels.count - 1) / 2]
                 guard levels.contains(chosen) else {

@@ -128,6 +128,25 @@ func testImage(width: Int, height: Int, format: PixelFormat, seed: UInt64) -> Pi
         #expect(try ModelConfig(metadata: metadata).lambdas == [])
     }
 
+    /// `--target-bpp`: the largest level whose whole file fits, from the same bytes a single-level
+    /// encode writes; below level 1's rate, level 1 with `fits` false.
+    @Test func targetRatePicksTheLargestLevelThatFits() throws {
+        let image = testImage(width: 40, height: 24, format: .rgb, seed: 13)
+        let model = TinyModels.vq
+        let files = try ImageCodec.encode(image, model: model, levels: model.levels)
+        let bpp = files.map { 8 * Double($0.count) / Double(40 * 24) }
+        #expect(bpp == bpp.sorted() && Set(bpp).count == bpp.count, "the test needs strictly growing rates: \(bpp)")
+        for (i, rate) in bpp.enumerated() {
+            for target in [rate, (rate + (i + 1 < bpp.count ? bpp[i + 1] : rate + 1)) / 2] {
+                let r = try ImageCodec.encode(image, model: model, targetBpp: target)
+                #expect(r.level == model.levels[i] && r.fits && r.bytes == files[i], "target \(target)")
+            }
+        }
+        let below = try ImageCodec.encode(image, model: model, targetBpp: bpp[0] / 2)
+        #expect(below.level == 1 && !below.fits && below.bytes == files[0])
+        #expect(throws: CodecError.self) { try ImageCodec.encode(image, model: model, targetBpp: 0) }
+    }
+
     @Test func gaussianLatentsRoundTrip() throws {
         let image = testImage(width: 21, height: 13, format: .rgb, seed: 9)
         for level in TinyModels.gaussian.levels {
