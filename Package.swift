@@ -6,9 +6,11 @@
 //   TensorCore               Tensor, RNG, kernels (GEMM via OpenBLAS, conv, GDN, …)
 //   NN                       layers with hand-written backward passes, losses, Adam
 //   Models                   the VQ-VAE (residual VQ, EMA codebooks) and the Gaussian VAE baseline
-//   Training                 data loading, the training loop, checkpoint state
+//   Training                 data loading, the training loop, resume rules, checkpoint state
+//   Metrics                  PSNR, MS-SSIM, BD-rate
 //   Codec                    model files → networks; image ↔ .vqz through a model
 //   vqz                      the command-line tool (thin: parsing, I/O, printing)
+//   TestSupport, BenchSupport, RDKit: for the tests and the benchmarks (docs/design/layout.md)
 import PackageDescription
 
 // Opt-in unsafe optimisation for the kernels only (VQZ_UNCHECKED=1); the tests must pass without it.

@@ -6,7 +6,7 @@
 // Zeghidour et al. 2021, "SoundStream", https://arxiv.org/abs/2107.03312 (residual VQ, quantizer
 // dropout); Lee et al. 2022, "RQ-VAE", https://arxiv.org/abs/2203.01941. The EMA form follows
 // rosinality/vq-vae-2-pytorch. Deviations (dead-code restarts, data initialisation) are in
-// docs/design/vq.md.
+// docs/design/models.md.
 
 import Foundation
 import TensorCore
