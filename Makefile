@@ -77,7 +77,7 @@ fuzz: deps ## libFuzzer (ASan): container parser, whole decode path, PNG reader,
 	FUZZ_SECONDS=$(FUZZ_SECONDS) tools/fuzz/run.sh
 
 sanitize: deps ## The test suite under AddressSanitizer (+LeakSanitizer), then ThreadSanitizer
-	LSAN_OPTIONS=suppressions=$(CURDIR)/tools/sanitize/lsan.supp swift test --sanitize=address --scratch-path .build/asan
+	VQZ_SANITIZER=address LSAN_OPTIONS=suppressions=$(CURDIR)/tools/sanitize/lsan.supp swift test --sanitize=address --scratch-path .build/asan
 	VQZ_SANITIZER=thread swift test --sanitize=thread --scratch-path .build/tsan
 
 .PHONY: bench-packing
