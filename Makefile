@@ -55,14 +55,14 @@ clean: ## Remove build outputs
 .PHONY: bench-kernels
 bench-kernels: deps ## Kernel GFLOP/s and one training step (release) -> Benchmarks/Results/kernels.json
 	swift build -c release --product KernelBench
-	$(FAST) VQZ_COMMIT=$$(git rev-parse --short HEAD) .build/release/KernelBench
+	$(FAST) .build/release/KernelBench
 
 .PHONY: bench-codec
 LARGE_PNG ?= /tmp/vqz-large-6000x4000.png
 bench-codec: release ## Encode/decode seconds and peak RSS (Kodak 768×512; a 6000×4000 photo) -> Benchmarks/Results/codec-speed.json
 	swift build -c release --product CodecBench
 	@[ -f $(LARGE_PNG) ] || python3 tools/make_large_png.py $(LARGE_PNG)
-	$(FAST) VQZ_COMMIT=$$(git rev-parse --short HEAD) .build/release/CodecBench --large $(LARGE_PNG) --vqz .build/release/vqz
+	$(FAST) .build/release/CodecBench --large $(LARGE_PNG) --vqz .build/release/vqz
 
 .PHONY: rd
 # The extra λ = 0 curve shows what the entropy-constrained token choice buys (models with a λ schedule).
@@ -77,7 +77,7 @@ fuzz: deps ## libFuzzer (ASan): container parser, whole decode path, PNG reader,
 	FUZZ_SECONDS=$(FUZZ_SECONDS) tools/fuzz/run.sh
 
 sanitize: deps ## The test suite under AddressSanitizer (+LeakSanitizer), then ThreadSanitizer
-	LSAN_OPTIONS=suppressions=$(CURDIR)/tools/sanitize/lsan.supp swift test --sanitize=address --scratch-path .build/asan
+	VQZ_SANITIZER=address LSAN_OPTIONS=suppressions=$(CURDIR)/tools/sanitize/lsan.supp swift test --sanitize=address --scratch-path .build/asan
 	VQZ_SANITIZER=thread swift test --sanitize=thread --scratch-path .build/tsan
 
 .PHONY: bench-packing

@@ -6,9 +6,11 @@
 //   TensorCore               Tensor, RNG, kernels (GEMM via OpenBLAS, conv, GDN, …)
 //   NN                       layers with hand-written backward passes, losses, Adam
 //   Models                   the VQ-VAE (residual VQ, EMA codebooks) and the Gaussian VAE baseline
-//   Training                 data loading, the training loop, checkpoint state
+//   Training                 data loading, the training loop, resume rules, checkpoint state
+//   Metrics                  PSNR, MS-SSIM, BD-rate
 //   Codec                    model files → networks; image ↔ .vqz through a model
 //   vqz                      the command-line tool (thin: parsing, I/O, printing)
+//   TestSupport, BenchSupport, RDKit: for the tests and the benchmarks (docs/design/layout.md)
 import PackageDescription
 
 // Opt-in unsafe optimisation for the kernels only (VQZ_UNCHECKED=1); the tests must pass without it.
@@ -44,18 +46,18 @@ let package = Package(
             swiftSettings: kernelFlags),
         .target(name: "NN", dependencies: ["TensorCore", "Container"]),
         .target(name: "Models", dependencies: ["NN", "TensorCore"]),
-        .target(name: "Training", dependencies: ["Models", "NN", "TensorCore", "Imaging", "Container"]),
+        .target(name: "Training", dependencies: ["Models", "NN", "TensorCore", "Imaging", "Container", "Metrics"]),
         .target(name: "Codec", dependencies: ["Models", "NN", "TensorCore", "Imaging", "Container", "Metrics"]),
 
         .executableTarget(
             name: "vqz",
             dependencies: [
-                "Container", "Imaging", "Models", "Training", "TensorCore", "Codec",
+                "Container", "Imaging", "Models", "Training", "TensorCore", "Codec", "Metrics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
         .executableTarget(
-            name: "KernelBench", dependencies: ["BenchSupport", "NN", "TensorCore", "COpenBLAS"],
+            name: "KernelBench", dependencies: ["BenchSupport", "NN", "TensorCore", "COpenBLAS", "Container", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/Kernels",
             // top-level script state: Swift 5 mode avoids main-actor ceremony in a benchmark
             swiftSettings: [.swiftLanguageMode(.v5)]),
@@ -65,11 +67,12 @@ let package = Package(
         .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
 
         .executableTarget(
-            name: "CodecBench", dependencies: ["BenchSupport", "Codec", "Container", "Imaging", "TensorCore", "COpenBLAS"],
+            name: "CodecBench", dependencies: ["BenchSupport", "Codec", "Container", "Imaging", "Metrics", "TensorCore", "COpenBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/Codec", swiftSettings: [.swiftLanguageMode(.v5)]),
 
         .executableTarget(
-            name: "PackingBench", dependencies: ["Codec", "Container", "Imaging", "TensorCore"],
+            name: "PackingBench",
+            dependencies: ["Codec", "Container", "Imaging", "TensorCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/Packing", swiftSettings: [.swiftLanguageMode(.v5)]),
 
         .executableTarget(
@@ -84,7 +87,7 @@ let package = Package(
 
         .target(name: "RDKit", dependencies: ["Metrics"], path: "Benchmarks/RDKit"),
         .executableTarget(
-            name: "RDBench", dependencies: ["BenchSupport", "RDKit", "Metrics", "Codec", "Container", "Imaging", "TensorCore", "COpenBLAS"],
+            name: "RDBench", dependencies: ["BenchSupport", "RDKit", "Metrics", "Codec", "Container", "Imaging", "TensorCore", "COpenBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/RD", swiftSettings: [.swiftLanguageMode(.v5)]),
         .testTarget(name: "RDKitTests", dependencies: ["RDKit", "Metrics"]),
 
@@ -96,6 +99,6 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "TensorCore"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "NN", "TensorCore"]),
         .testTarget(name: "CodecTests", dependencies: ["Codec", "Training", "Models", "Imaging", "Container", "TensorCore"]),
-        .testTarget(name: "CLITests", dependencies: ["vqz", "Imaging", "Container"]),
+        .testTarget(name: "CLITests", dependencies: ["vqz", "Imaging", "Container", "Training", "Models", "NN", "TensorCore"]),
     ]
 )

@@ -4,14 +4,16 @@
 // and decoding a large photo (tiled). Writes Benchmarks/Results/codec-speed.json.
 // Run through `make bench-codec` (release build, OPENBLAS_CORETYPE unset).
 //
-//   CodecBench [--image PNG] [--model VQZM] [--level L] [--repeats N] [--large PNG --vqz BINARY]
+//   CodecBench [--image PNG] [--model VQZM] [--level L] [--repeats N] [--large PNG --vqz BINARY] [--out JSON]
 
+import ArgumentParser
 import BenchSupport
 import Codec
 import COpenBLAS
 import Container
 import Foundation
 import Imaging
+import Metrics
 import TensorCore
 
 func peakRSSMiB() -> Double {
@@ -20,14 +22,27 @@ func peakRSSMiB() -> Double {
     return Double(usage.ru_maxrss) / 1024
 }
 
-var options: [String: String] = [:]
-var args = Array(CommandLine.arguments.dropFirst())
-while args.count >= 2 { options[String(args.removeFirst().drop { $0 == "-" })] = args.removeFirst() }
+/// CodecBench's options (ArgumentParser: an unknown option is an error, not silently ignored).
+struct CodecBenchOptions: ParsableArguments {
+    @Option(help: "The image to time.") var image = "../shared/data/kodak/kodim01.png"
+    @Option(help: "The model (.vqzm); default: the default model in codecs/.") var model: String?
+    @Option(help: "The rate level (default: the model's middle level).") var level: Int?
+    @Option(help: "Timed repeats (after one warm-up).") var repeats = 10
+    @Option(help: "A large PNG whose encode and decode peak RSS is measured with the vqz binary (--vqz).") var large: String?
+    @Option(help: "The vqz binary for --large.") var vqz: String?
+    @Option(help: "The JSON file to write.") var out = "Benchmarks/Results/codec-speed.json"
+
+    func validate() throws {
+        guard repeats > 0 else { throw ValidationError("--repeats must be positive.") }
+        guard (large == nil) == (vqz == nil) else { throw ValidationError("--large and --vqz go together.") }
+    }
+}
+let options = CodecBenchOptions.parseOrExit()
 
 let registry = ModelRegistry(directories: ["codecs"])
-let modelPath = options["model"] ?? registry.defaultEntry()?.path ?? "codecs/rvqvae-k256-d32-f8-v2.vqzm"
-let imagePath = options["image"] ?? "../shared/data/kodak/kodim01.png"
-let repeats = Int(options["repeats"] ?? "") ?? 10
+let modelPath = options.model ?? registry.defaultEntry()?.path ?? "codecs/rvqvae-k256-d32-f8-v2.vqzm"
+let imagePath = options.image
+let repeats = options.repeats
 
 let environment = ProcessInfo.processInfo.environment
 let coreName = String(cString: openblas_get_corename())
@@ -37,7 +52,7 @@ do {
     var model: LoadedModel!
     let modelBytes = try FileIO.read(modelPath)
     let load = try (0..<5).map { _ in try seconds { model = try LoadedModel(bytes: modelBytes, name: "m") } }.min()!
-    let level = Int(options["level"] ?? "") ?? model.levels[(model.levels.count - 1) / 2]
+    let level = options.level ?? model.levels[(model.levels.count - 1) / 2]
     let pngBytes = try FileIO.read(imagePath)
     var image: PixelImage!
     var file: [UInt8] = []
@@ -53,7 +68,7 @@ do {
         let t = times[key]!.dropFirst().sorted()
         return (t.first!, t[t.count / 2])
     }
-    let psnr = ImageCodec.psnr(decoded.rgb, image.rgb)
+    let psnr = Metrics.cappedPSNR(decoded.rgb, image.rgb)
     let bpp = 8 * Double(file.count) / Double(image.width * image.height)
     var lines: [String] = []
     print(String(format: "%@ %d×%d, model %@ level %d: %d bytes, %.4f bpp, %.2f dB", imagePath, image.width, image.height,
@@ -68,7 +83,7 @@ do {
     print(String(format: "peak RSS of this process: %.1f MiB", rss))
 
     var large = ""
-    if let largePath = options["large"], let vqz = options["vqz"] {
+    if let largePath = options.large, let vqz = options.vqz {
         let out = NSTemporaryDirectory() + "codecbench-\(getpid())"
         let enc = shell("env -u OPENBLAS_CORETYPE /usr/bin/time -f 'rss_kib %M wall %e' \(vqz) encode \(largePath) -o \(out).vqz -f --quiet", includeStderr: true)
         let dec = shell("env -u OPENBLAS_CORETYPE /usr/bin/time -f 'rss_kib %M wall %e' \(vqz) decode \(out).vqz -o \(out).png -f --quiet", includeStderr: true)
@@ -85,7 +100,7 @@ do {
         large = String(format: ", \"large\": {\"image\": \"%@\", \"width\": %d, \"height\": %d, \"encode_peak_rss_mib\": %.0f, \"encode_wall_s\": %.2f, \"decode_peak_rss_mib\": %.0f, \"decode_wall_s\": %.2f}",
                        largePath, header.imageWidth, header.imageHeight, er, ew, dr, dw)
     }
-    let commit = environment["VQZ_COMMIT"] ?? shell("git rev-parse --short HEAD")
+    let commit = SourceRevision.commit()
     let cpu = cpuModelName()
     let json = """
         {"commit": "\(commit)", "cpu": "\(cpu)", "openblas_core": "\(coreName)", "threads": \(ThreadPool.shared.threadCount), \
@@ -95,7 +110,7 @@ do {
         "peak_rss_mib": \(String(format: "%.1f", rss))\(large)}
 
         """
-    try FileIO.writeAtomically(Array(json.utf8), to: options["out"] ?? "Benchmarks/Results/codec-speed.json", overwrite: true)
+    try FileIO.writeAtomically(Array(json.utf8), to: options.out, overwrite: true)
 } catch {
     FileHandle.standardError.write(Data("CodecBench: \(error)\n".utf8))
     exit(1)

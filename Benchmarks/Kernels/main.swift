@@ -6,8 +6,10 @@
 // Options for development: --step-only (training step only, for perf), --cases-only (conv cases
 // only), --gemm-shapes (GEMM orientation experiment), --pool-check (items run by workers).
 
+import ArgumentParser
 import BenchSupport
 import COpenBLAS
+import Container
 import Foundation
 import NN
 import TensorCore
@@ -38,8 +40,16 @@ func cpuSeconds() -> Double {
 MemoryTuning.keepLargeAllocations()
 let pool = ThreadPool.shared
 let coreName = String(cString: openblas_get_corename())
+/// KernelBench's flags (ArgumentParser: an unknown flag is an error, not silently ignored).
+struct KernelBenchOptions: ParsableArguments {
+    @Flag(help: "Only check that the thread pool's workers run items, then exit.") var poolCheck = false
+    @Flag(help: "Only time the training step (for profiling).") var stepOnly = false
+    @Flag(help: "Only the per-case kernel timings.") var casesOnly = false
+    @Flag(help: "Run the GEMM orientation experiment.") var gemmShapes = false
+}
+let flags = KernelBenchOptions.parseOrExit()
 let environment = ProcessInfo.processInfo.environment
-let commit = environment["VQZ_COMMIT"] ?? shell("git rev-parse --short HEAD")
+let commit = SourceRevision.commit()
 let cpu = cpuModelName()
 print("OpenBLAS core: \(coreName); OPENBLAS_CORETYPE=\(environment["OPENBLAS_CORETYPE"] ?? "(unset)")")
 print("threads: \(pool.threadCount); cpu: \(cpu); commit: \(commit)")
@@ -81,7 +91,7 @@ func poolForkJoinMicroseconds() -> (parallel: Double, serial: Double) {
         return (parallel / Double(calls) * 1e6, serial / Double(calls) * 1e6)
     }
 }
-if CommandLine.arguments.contains("--pool-check") {
+if flags.poolCheck {
     // How many items did threads other than the caller run?
     let caller = pthread_self()
     var others = [Int](repeating: 0, count: 64)
@@ -112,9 +122,9 @@ func sgemmGFLOPs(m: Int, n: Int, k: Int) -> Double {
     return 2 * Double(m * n * k) / t * 1e-9
 }
 
-let stepOnly = CommandLine.arguments.contains("--step-only")  // for profiling the training step
-let casesOnly = CommandLine.arguments.contains("--cases-only")
-if CommandLine.arguments.contains("--gemm-shapes") {
+let stepOnly = flags.stepOnly  // for profiling the training step
+let casesOnly = flags.casesOnly
+if flags.gemmShapes {
     // Orientation experiment: C[m,n] = A[m,k]·B[k,n] single-threaded, for small-M conv GEMMs.
     for (m, n, k, ta, tb) in [(12, 4096, 576, false, false), (4096, 12, 576, true, true), (12, 576, 4096, false, true), (576, 12, 4096, false, true),
                               (64, 1024, 1600, false, false), (1024, 64, 1600, true, true), (64, 256, 1600, false, false), (64, 128, 1600, false, false)] {

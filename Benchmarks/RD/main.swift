@@ -7,6 +7,7 @@
 //           [--jpeg-qualities 5,10,…] [--webp-qualities 0,10,…] [--readme PATH|none]
 //           [--lambdas 0,0.05,…]  (extra curves per VQ model, every level encoded with that λ)
 
+import ArgumentParser
 import BenchSupport
 import Codec
 import COpenBLAS
@@ -17,27 +18,44 @@ import Metrics
 import RDKit
 import TensorCore
 
-var options: [String: String] = [:]
-var args = Array(CommandLine.arguments.dropFirst())
-while args.count >= 2 { options[String(args.removeFirst().drop { $0 == "-" })] = args.removeFirst() }
-guard args.isEmpty else {
-    FileHandle.standardError.write(Data("RDBench: options come as --name value pairs; \(args[0]) has no value\n".utf8))
-    exit(1)
-}
+/// RDBench's options (ArgumentParser: an unknown option is an error, not silently ignored).
+struct RDBenchOptions: ParsableArguments {
+    @Option(help: "Folder of PNG images.") var images = "../shared/data/kodak"
+    @Option(help: "Output folder (default Benchmarks/Results/<set>).") var out: String?
+    @Option(help: "Folder of reference results (default ../shared/reference/<set>).") var reference: String?
+    @Option(help: "Benchmarks/README.md to regenerate, or none.") var readme = "Benchmarks/README.md"
+    @Option(help: "Only the first N images (0 = all).") var limit = 0
+    @Option(help: "Comma-separated model names from codecs/ (default: all).") var models: String?
+    @Option(help: "JPEG qualities, comma-separated.") var jpegQualities = "5,8,12,18,27,40,60,80"
+    @Option(help: "WebP qualities, comma-separated.") var webpQualities = "0,5,12,22,35,50,68,85"
+    @Option(help: "Extra token-choice λ curves per VQ model, comma-separated.") var lambdas = ""
 
-let imagesDir = options["images"] ?? "../shared/data/kodak"
+    func validate() throws {
+        guard limit >= 0 else { throw ValidationError("--limit must not be negative.") }
+        for (name, list) in [("--jpeg-qualities", jpegQualities), ("--webp-qualities", webpQualities)]
+        where !list.split(separator: ",").allSatisfy({ Int($0) != nil }) {
+            throw ValidationError("\(name) must be integers separated by commas.")
+        }
+        guard lambdas.split(separator: ",").allSatisfy({ Float($0).map { $0 >= 0 } ?? false }) else {
+            throw ValidationError("--lambdas must be non-negative numbers separated by commas.")
+        }
+    }
+}
+let options = RDBenchOptions.parseOrExit()
+
+let imagesDir = options.images
 let setName = URL(fileURLWithPath: imagesDir).standardizedFileURL.lastPathComponent
-let outDir = options["out"] ?? "Benchmarks/Results/\(setName)"
-let referenceDir = options["reference"] ?? "../shared/reference/\(setName)"
-let readmePath = options["readme"] ?? "Benchmarks/README.md"
-let limit = Int(options["limit"] ?? "") ?? 0
+let outDir = options.out ?? "Benchmarks/Results/\(setName)"
+let referenceDir = options.reference ?? "../shared/reference/\(setName)"
+let readmePath = options.readme
+let limit = options.limit
 // JPEG, baseline, down to ~0.15 bpp on Kodak, twice: with cjpeg's default (standard) Huffman tables,
 // as CompressAI's Pillow anchor and most encoders write it, and with -optimize (Huffman tables fitted
 // to the image: 10–35 % smaller files at low rates, a stronger anchor). WebP from its lowest quality.
-let jpegQualities = (options["jpeg-qualities"] ?? "5,8,12,18,27,40,60,80").split(separator: ",").compactMap { Int($0) }
-let webpQualities = (options["webp-qualities"] ?? "0,5,12,22,35,50,68,85").split(separator: ",").compactMap { Int($0) }
+let jpegQualities = options.jpegQualities.split(separator: ",").compactMap { Int($0) }
+let webpQualities = options.webpQualities.split(separator: ",").compactMap { Int($0) }
 /// Extra token-choice trade-offs measured for every VQ model, each as its own curve (`--lambdas`).
-let extraLambdas: [Float] = (options["lambdas"] ?? "").split(separator: ",").compactMap { Float($0) }
+let extraLambdas: [Float] = options.lambdas.split(separator: ",").compactMap { Float($0) }
 /// The extra λ curves of a model: VQ only, and not λ = 0 for a model whose own setting is already 0.
 func extraLambdas(for model: LoadedModel) -> [Float] {
     guard model.vq != nil else { return [] }
@@ -74,13 +92,13 @@ for tool in ["cjpeg", "djpeg", "cwebp", "dwebp"] where ["", "unknown"].contains(
 
 // MARK: Inputs
 
-var names = ((try? FileManager.default.contentsOfDirectory(atPath: imagesDir)) ?? []).filter { $0.hasSuffix(".png") }.sorted()
+var names = (try? PNGFolder.names(in: imagesDir)) ?? []
 if limit > 0 { names = Array(names.prefix(limit)) }
 guard !names.isEmpty else { fail("\(imagesDir): no PNG files") }
 
 let registry = ModelRegistry(directories: ["codecs"])
 var entries = registry.entries()
-if let wanted = options["models"] {
+if let wanted = options.models {
     entries = wanted.split(separator: ",").map { (try? registry.resolve(String($0))) ?? ModelEntry(path: String($0)) }
 }
 guard !entries.isEmpty else { fail("no models in codecs/") }
@@ -130,7 +148,7 @@ func measure(_ key: String, _ i: Int, setting: String, image name: String, origi
              width: Int, height: Int, bytes: Int, enc: Double, dec: Double, extra: [String: Double] = [:]) {
     let pixels = Double(width * height)
     let bpp = 8 * Double(bytes) / pixels
-    let psnr = ImageCodec.psnr(original, decoded)
+    let psnr = Metrics.cappedPSNR(original, decoded)
     let msssim = Metrics.msssim(original, decoded, width: width, height: height).msssim
     sums[key, default: Sums()].add(i, setting: setting, bpp: bpp, psnr: psnr, msssim: msssim, enc: enc, dec: dec, extra: extra)
     perImage += "\(name),\(key),\(setting),\(bytes),\(String(format: "%.6f,%.4f,%.6f,%.4f,%.4f", bpp, psnr, msssim, enc, dec))\n"
@@ -238,7 +256,7 @@ for file in ((try? FileManager.default.contentsOfDirectory(atPath: referenceDir)
 }
 if published.isEmpty { print("no published curves in \(referenceDir): the plot shows this run only") }
 
-let commit = ProcessInfo.processInfo.environment["VQZ_COMMIT"] ?? shell("git rev-parse --short HEAD")
+let commit = SourceRevision.commit()
 let dirty = shell("git status --porcelain --untracked-files=no").isEmpty ? "" : " (with uncommitted changes)"
 let formatter = ISO8601DateFormatter()
 let info = RunInfo(

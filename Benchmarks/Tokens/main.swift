@@ -42,7 +42,7 @@ struct TokenDump: ParsableCommand {
         let bookBytes = books.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) }
         try FileIO.writeAtomically(Self.npy(descr: "<f4", shape: [c.stages, c.codebookSize, c.latentChannels], payload: bookBytes),
                                    to: out + "/codebooks.npy", overwrite: true)
-        let names = try FileManager.default.contentsOfDirectory(atPath: data).filter { $0.lowercased().hasSuffix(".png") }.sorted()
+        let names = try PNGFolder.names(in: data)  // the same files, in the same order, as vqz train
         let l = lambda ?? loaded.defaultLambda(level: c.stages)
         var index: [[String: String]] = []
         for (i, name) in names.enumerated() {

@@ -54,6 +54,20 @@ struct Tile {
     var outer: (rows: Range<Int>, cols: Range<Int>)
 }
 
+/// Something an encode changed to fit the format, for the caller to report.
+public enum EncodeNotice: Sendable, Equatable, CustomStringConvertible {
+    /// `count` Gaussian latents of `level` were beyond the format's ±32 767 and were clamped: the
+    /// file is valid but the image is distorted where they were.
+    case clampedLatents(level: Int, count: Int)
+
+    public var description: String {
+        switch self {
+        case let .clampedLatents(level, count):
+            return "\(count) latent\(count == 1 ? "" : "s") of level \(level) exceeded the format's range of ±32767 and were clamped; the decoded image is distorted there"
+        }
+    }
+}
+
 /// Encoding and decoding with one model.
 public enum ImageCodec {
     /// The `.vqz` bytes of `image` at rate `level` of `model`.
@@ -63,13 +77,15 @@ public enum ImageCodec {
     ///   - zstdLevel: compression level of the sections.
     ///   - lambda: the VQ models' rate–distortion trade-off in token choice (`ResidualVectorQuantizer.
     ///     quantize(_:levels:lambda:)`); nil: the model's default; 0: nearest codes.
-    public static func encode(_ image: PixelImage, model: LoadedModel, level: Int, sourceBitDepth: Int = 8, zstdLevel: Int = 19, lambda: Float? = nil, tiling: Tiling = .default) throws -> [UInt8] {
-        try encode(image, model: model, levels: [level], sourceBitDepth: sourceBitDepth, zstdLevel: zstdLevel, lambda: lambda, tiling: tiling)[0]
+    ///   - notice: called with what had to change to fit the format (clamped latents).
+    public static func encode(_ image: PixelImage, model: LoadedModel, level: Int, sourceBitDepth: Int = 8, zstdLevel: Int = 19, lambda: Float? = nil, tiling: Tiling = .default, notice: ((EncodeNotice) -> Void)? = nil) throws -> [UInt8] {
+        try encode(image, model: model, levels: [level], sourceBitDepth: sourceBitDepth, zstdLevel: zstdLevel, lambda: lambda, tiling: tiling, notice: notice)[0]
     }
 
     /// The `.vqz` bytes of `image` at each of `levels`, running the encoder network once: residual
     /// VQ level `L` is the first `L` stages of the deepest level with the same λ, and the Gaussian levels share μ.
-    public static func encode(_ image: PixelImage, model: LoadedModel, levels: [Int], sourceBitDepth: Int = 8, zstdLevel: Int = 19, lambda: Float? = nil, tiling: Tiling = .default) throws -> [[UInt8]] {
+    /// - Throws: `CodecError` for a level the model lacks, or latents that are not finite.
+    public static func encode(_ image: PixelImage, model: LoadedModel, levels: [Int], sourceBitDepth: Int = 8, zstdLevel: Int = 19, lambda: Float? = nil, tiling: Tiling = .default, notice: ((EncodeNotice) -> Void)? = nil) throws -> [[UInt8]] {
         for level in levels where !model.levels.contains(level) {
             throw CodecError("level \(level) does not exist in model \(model.name) (levels \(model.levels.first!)…\(model.levels.last!))")
         }
@@ -131,7 +147,20 @@ public enum ImageCodec {
                 planes = level
             } else {
                 let step = model.config.quantSteps[level - 1]
-                let integers = muPlanes.joined().map { max(-32_768, min(32_767, Int(($0 / step).rounded()))) }
+                var integers: [Int] = []
+                integers.reserveCapacity(planeCount * n)
+                var clamped = 0
+                for plane in muPlanes {
+                    for mu in plane {
+                        let v = (mu / step).rounded()
+                        guard v.isFinite else {
+                            throw CodecError("model \(model.name) gives a non-finite latent (NaN or infinity) for this image; the model is unusable")
+                        }
+                        if abs(v) > 32_767 { clamped += 1 }
+                        integers.append(Int(max(-32_767, min(32_767, v))))
+                    }
+                }
+                if clamped > 0 { notice?(.clampedLatents(level: level, count: clamped)) }
                 let maxAbs = integers.map { abs($0) }.max() ?? 0
                 symbols = integers.map(BitstreamFile.zigzag)
                 alphabets = [max(2, 2 * maxAbs + 1)]
@@ -147,6 +176,31 @@ public enum ImageCodec {
             do { return try file.serialized(options: BitstreamWriteOptions(zstdLevel: zstdLevel)) } catch {
                 throw CodecError("cannot write the container: \(error)")
             }
+        }
+    }
+
+    /// The largest level whose file is at most `targetBpp` bits per pixel (header included), from
+    /// one multi-level encode; when even level 1 is larger, level 1 with `fits` false.
+    public static func encode(_ image: PixelImage, model: LoadedModel, targetBpp: Double, sourceBitDepth: Int = 8, lambda: Float? = nil,
+                              notice: ((EncodeNotice) -> Void)? = nil) throws -> (level: Int, bytes: [UInt8], fits: Bool) {
+        guard targetBpp > 0, targetBpp.isFinite else { throw CodecError("the target rate must be a positive number of bits per pixel") }
+        let levels = model.levels
+        let files = try encode(image, model: model, levels: levels, sourceBitDepth: sourceBitDepth, lambda: lambda, notice: notice)
+        let pixels = Double(image.width * image.height)
+        guard let index = files.indices.last(where: { 8 * Double(files[$0].count) / pixels <= targetBpp }) else {
+            return (levels[0], files[0], false)
+        }
+        return (levels[index], files[index], true)
+    }
+
+    /// The symbol planes each level's file holds, exactly as `encode(_:model:levels:)` writes them:
+    /// per level, `Plane_Count` planes of `Grid_Width·Grid_Height` symbols. With per-level λ
+    /// (`codec.lambdas`), level `L` is not the first `L` planes of a deeper level, so measurements
+    /// of the token streams (`make bench-packing`) start here.
+    public static func tokenPlanes(_ image: PixelImage, model: LoadedModel, levels: [Int]) throws -> [[[UInt16]]] {
+        try encode(image, model: model, levels: levels).map { file in
+            let (header, content) = try BitstreamFile.parse(file)
+            return (0..<header.planeCount).map { Array(content.plane($0)) }
         }
     }
 
@@ -267,12 +321,6 @@ public enum ImageCodec {
                 }
             }
         }
-    }
-
-    /// PSNR in dB between two 8-bit RGB buffers of equal size (`Metrics.psnr`), capped at 99 dB
-    /// for identical images so that averages stay finite.
-    public static func psnr(_ a: [UInt8], _ b: [UInt8]) -> Double {
-        min(Metrics.psnr(a, b), 99)
     }
 
     /// The two reference rates of a coded file, in bits: fixed-length (log2 of each plane's alphabet

@@ -27,7 +27,10 @@ public final class LoadedModel {
     /// - Parameter name: how the user refers to the model (its file name without extension).
     public init(bytes: [UInt8], name: String) throws {
         let file: ModelFile
-        do { file = try ModelFile(bytes: bytes) } catch { throw ModelLoadError("\(name): \(error)") }
+        do {
+            file = try ModelFile(bytes: bytes)
+            try file.checkFinite()
+        } catch { throw ModelLoadError("\(name): \(error)") }
         let strings = file.stringMetadata
         let config: ModelConfig
         do { config = try ModelConfig(metadata: strings) } catch { throw ModelLoadError("\(name): \(error)") }

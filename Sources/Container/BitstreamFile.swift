@@ -117,7 +117,9 @@ extension BitstreamFile {
     /// - Throws: `ContainerError` when the content breaks a rule of the format (sizes, alphabets,
     ///   symbol ranges) — the writer never produces a file its reader would reject.
     public func serialized(options: BitstreamWriteOptions = BitstreamWriteOptions()) throws(ContainerError) -> [UInt8] {
-        // Validate by building a provisional header and checking it like a reader would.
+        // The fields the grid and the header are computed from, then a provisional header
+        // checked like a reader would.
+        try checkFields()
         let provisional = header(layout: options.symbolLayout, dictionary: false, tokenSectionSize: 1, alphaSectionSize: alpha == nil ? 0 : 1, payloadCRC32: 0)
         guard symbols.count == provisional.symbolsPerPlane * planeCount else {
             throw .invalidField(field: "symbols", value: "\(symbols.count) values", allowed: "\(provisional.symbolsPerPlane * planeCount) (Plane_Count·Grid_Height·Grid_Width)")
@@ -133,7 +135,12 @@ extension BitstreamFile {
             let planeBytes = provisional.symbolsPerPlane * provisional.symbolBytes
             let parts = options.symbolLayout == .bytePlanes ? 2 * planeCount : planeCount
             let segments = options.planeBlocks ? [Int](repeating: planeBytes * planeCount / parts, count: parts) : nil
-            tokenFrame = try Zstd.compress(tokenBytes, level: options.zstdLevel, checksum: true, dictionary: options.dictionary, segments: segments)
+            let segmented = try Zstd.compress(tokenBytes, level: options.zstdLevel, checksum: true, dictionary: options.dictionary, segments: segments)
+            // Many tiny planes each cost a block header: past the format's bound (zstd's
+            // compressBound, which one unsegmented frame always meets) the frame is written whole.
+            tokenFrame = segments != nil && segmented.count > BitstreamFormat.sectionBound(tokenBytes.count)
+                ? try Zstd.compress(tokenBytes, level: options.zstdLevel, checksum: true, dictionary: options.dictionary, segments: nil)
+                : segmented
         } catch { throw .zstd(section: "token", error: error) }
         do {
             alphaFrame = try alpha.map { a throws(ZstdError) in try Zstd.compress(a, level: options.zstdLevel, checksum: true) } ?? []
@@ -144,12 +151,30 @@ extension BitstreamFile {
         let h = header(
             layout: options.symbolLayout, dictionary: options.dictionary != nil, tokenSectionSize: tokenFrame.count,
             alphaSectionSize: alphaFrame.count, payloadCRC32: crc.value)
-        var out = h.serialized()
+        var out = try h.serialized()
         out.append(contentsOf: tokenFrame)
         out.append(contentsOf: alphaFrame)
         // The writer's output must satisfy the reader; this catches limit violations (sizes, pixels).
         _ = try BitstreamHeader.parse(out, limits: BitstreamLimits(maxPixels: Int.max, maxTokenBytes: Int.max))
         return out
+    }
+
+    /// The reader's rules for the fields that the grid, the packing and the header's integer
+    /// widths depend on, checked before any of them is computed.
+    func checkFields() throws(ContainerError) {
+        func require(_ ok: Bool, _ field: String, _ value: Int, _ allowed: String) throws(ContainerError) {
+            if !ok { throw .invalidField(field: field, value: "\(value)", allowed: allowed) }
+        }
+        try require(BitstreamFormat.allowedBitDepths.contains(sourceBitDepth), "Source_Bit_Depth", sourceBitDepth, "1, 2, 4, 8 or 16")
+        try require((1...BitstreamFormat.maxDownsampleFactor).contains(downsampleFactor), "Downsample_Factor", downsampleFactor, "1…\(BitstreamFormat.maxDownsampleFactor)")
+        try require((1...BitstreamFormat.maxImageSide).contains(imageWidth), "Image_Width", imageWidth, "1…\(BitstreamFormat.maxImageSide)")
+        try require((1...BitstreamFormat.maxImageSide).contains(imageHeight), "Image_Height", imageHeight, "1…\(BitstreamFormat.maxImageSide)")
+        try require((1...255).contains(level), "Level", level, "1…255")
+        try require((1...255).contains(planeCount), "Plane_Count", planeCount, "1…255")
+        try require(alphabetSizes.count == 1 || alphabetSizes.count == planeCount, "Alphabet_Count", alphabetSizes.count, "1 or \(planeCount) (Plane_Count)")
+        for (i, a) in alphabetSizes.enumerated() {
+            try require((2...BitstreamFormat.maxAlphabetSize).contains(a), "Alphabet_Size[\(i)]", a, "2…\(BitstreamFormat.maxAlphabetSize)")
+        }
     }
 
     /// Reads a whole `.vqz` file.

@@ -124,33 +124,44 @@ public struct BitstreamHeader: Sendable, Equatable {
     public static func gridSize(_ size: Int, factor: Int) -> Int { (size + factor - 1) / factor }
 
     /// The header's bytes, `Header_CRC32` computed (and stored in the returned bytes only).
-    public func serialized() -> [UInt8] {
-        var w = ByteWriter(capacity: headerSize)
+    ///
+    /// - Throws: `ContainerError.invalidField` for a field whose value does not fit its width.
+    public func serialized() throws(ContainerError) -> [UInt8] {
+        var w = ByteWriter(capacity: max(0, headerSize))
         w.raw(BitstreamFormat.signature)
         w.u8(versionMajor)
         w.u8(versionMinor)
-        w.u16(UInt16(headerSize))
+        w.u16(try Self.fit("Header_Size", headerSize))
         w.u8(payloadKind.rawValue)
         w.u8(flags.rawValue)
-        w.u8(UInt8(sourceBitDepth))
-        w.u8(UInt8(downsampleFactor))
-        w.u32(UInt32(imageWidth))
-        w.u32(UInt32(imageHeight))
-        w.u32(UInt32(gridWidth))
-        w.u32(UInt32(gridHeight))
-        w.u8(UInt8(level))
-        w.u8(UInt8(planeCount))
-        w.u8(UInt8(alphabetCount))
+        w.u8(try Self.fit("Source_Bit_Depth", sourceBitDepth))
+        w.u8(try Self.fit("Downsample_Factor", downsampleFactor))
+        w.u32(try Self.fit("Image_Width", imageWidth))
+        w.u32(try Self.fit("Image_Height", imageHeight))
+        w.u32(try Self.fit("Grid_Width", gridWidth))
+        w.u32(try Self.fit("Grid_Height", gridHeight))
+        w.u8(try Self.fit("Level", level))
+        w.u8(try Self.fit("Plane_Count", planeCount))
+        w.u8(try Self.fit("Alphabet_Count", alphabetCount))
         w.u8(symbolLayout.rawValue)
         w.f32(quantStep)
         w.raw(modelID.bytes)
-        w.u32(UInt32(tokenSectionSize))
-        w.u32(UInt32(alphaSectionSize))
+        w.u32(try Self.fit("Token_Section_Size", tokenSectionSize))
+        w.u32(try Self.fit("Alpha_Section_Size", alphaSectionSize))
         w.u32(payloadCRC32)
-        for a in alphabetSizes { w.u32(UInt32(a)) }
+        for (i, a) in alphabetSizes.enumerated() { w.u32(try Self.fit("Alphabet_Size[\(i)]", a)) }
+        guard w.count + 4 <= headerSize else {
+            throw .badHeaderSize(declared: headerSize, minimum: w.count + 4, maximum: BitstreamFormat.maxHeaderSize)
+        }
         while w.count < headerSize - 4 { w.u8(0) }
         w.u32(CRC32.checksum(w.bytes))
         return w.bytes
+    }
+
+    /// `value` as the field's unsigned integer type, or the error naming the field.
+    static func fit<T: FixedWidthInteger & UnsignedInteger>(_ field: String, _ value: Int) throws(ContainerError) -> T {
+        guard let v = T(exactly: value) else { throw .invalidField(field: field, value: "\(value)", allowed: "0…\(T.max)") }
+        return v
     }
 }
 

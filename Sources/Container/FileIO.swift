@@ -57,19 +57,7 @@ public enum FileIO {
         let temp = directory + "/.\(url.lastPathComponent).\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
         let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL, 0o644)
         guard fd >= 0 else { throw FileError(path: path, reason: "cannot be written (\(String(cString: strerror(errno))))") }
-        var failure: String?
-        bytes.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = Foundation.write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = String(cString: strerror(errno))
-                    return
-                }
-                offset += n
-            }
-        }
+        var failure = writeAll(bytes, to: fd)
         if failure == nil, fsync(fd) != 0 { failure = String(cString: strerror(errno)) }
         if close(fd) != 0, failure == nil { failure = String(cString: strerror(errno)) }
         if failure == nil {
@@ -82,5 +70,52 @@ public enum FileIO {
         }
         unlink(temp)  // after rename this is a no-op; after link or failure it removes the temporary name
         if let failure { throw FileError(path: path, reason: "cannot be written (\(failure))") }
+    }
+
+    /// Writes all of `bytes` to the open descriptor `fd` (a pipe, a terminal, a log opened for
+    /// appending), retrying short writes.
+    ///
+    /// - Parameter name: how the error names the destination (`stdout`, a path).
+    /// - Throws: `FileError` with the system's reason (`No space left on device`, `Broken pipe`).
+    public static func write(_ bytes: some Collection<UInt8>, toDescriptor fd: Int32, name: String) throws(FileError) {
+        let failure = bytes.withContiguousStorageIfAvailable { writeAll(UnsafeRawBufferPointer($0), to: fd) }
+            ?? Array(bytes).withUnsafeBytes { writeAll($0, to: fd) }
+        if let failure { throw FileError(path: name, reason: "cannot be written (\(failure))") }
+    }
+
+    /// Reads the open descriptor `fd` (stdin, a pipe) to its end, refusing more than `maxBytes`.
+    ///
+    /// - Throws: `FileError` naming `name`, with the system's reason or the limit.
+    public static func readAll(fromDescriptor fd: Int32, name: String, maxBytes: Int) throws(FileError) -> [UInt8] {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Foundation.read(fd, $0.baseAddress!, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw FileError(path: name, reason: "cannot be read (\(String(cString: strerror(errno))))")
+            }
+            if n == 0 { return bytes }
+            guard bytes.count + n <= maxBytes else { throw FileError(path: name, reason: "the input is over the limit of \(maxBytes) bytes") }
+            bytes += chunk[0..<n]
+        }
+    }
+
+    /// `write(2)` until every byte is out; nil, or the system's reason for the failure.
+    private static func writeAll(_ raw: UnsafeRawBufferPointer, to fd: Int32) -> String? {
+        var offset = 0
+        while offset < raw.count {
+            let n = Foundation.write(fd, raw.baseAddress! + offset, raw.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                return String(cString: strerror(errno))
+            }
+            offset += n
+        }
+        return nil
+    }
+
+    private static func writeAll(_ bytes: [UInt8], to fd: Int32) -> String? {
+        bytes.withUnsafeBytes { writeAll($0, to: fd) }
     }
 }

@@ -173,3 +173,15 @@ extension ModelFile {
         return out
     }
 }
+
+extension ModelFile {
+    /// Checks every float array for NaN and ±∞: a loader calls this before any weight is used.
+    ///
+    /// - Throws: `ModelFileError.nonFiniteWeight` naming the first array (in file order) and index.
+    public func checkFinite() throws(ModelFileError) {
+        for a in arrays {
+            guard let floats = a.floats else { continue }
+            if let i = floats.firstIndex(where: { !$0.isFinite }) { throw .nonFiniteWeight(tensor: a.name, index: i) }
+        }
+    }
+}

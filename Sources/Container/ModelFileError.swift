@@ -34,6 +34,8 @@ public enum ModelFileError: Error, Sendable, Equatable, CustomStringConvertible 
     case shapeMismatch(tensor: String, expected: [Int], found: [Int])
     case dtypeMismatch(tensor: String, expected: String, found: String)
     case architectureMismatch(expected: String, found: String)
+    /// A float array holds NaN or ±∞ at `index` (a damaged file or a diverged run).
+    case nonFiniteWeight(tensor: String, index: Int)
 
     public var description: String {
         switch self {
@@ -87,6 +89,8 @@ public enum ModelFileError: Error, Sendable, Equatable, CustomStringConvertible 
             return "\(t): expected \(e), file has \(f)"
         case .architectureMismatch(let e, let f):
             return "model file is architecture \(f), expected \(e)"
+        case .nonFiniteWeight(let t, let i):
+            return "tensor \(t) holds a non-finite value (NaN or infinity) at index \(i); the model is damaged or its training diverged"
         }
     }
 }

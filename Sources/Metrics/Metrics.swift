@@ -23,6 +23,16 @@ public enum Metrics {
         return s == 0 ? .infinity : 10 * log10(255 * 255 / (s / Double(a.count)))
     }
 
+    /// What `cappedPSNR` reports for identical images.
+    public static let psnrCap = 99.0
+
+    /// `psnr` capped at `psnrCap` (99 dB) for identical images, so that averages over images stay
+    /// finite: the PSNR every report of this project uses (vqz encode/eval, training validation,
+    /// the benchmarks).
+    public static func cappedPSNR(_ a: [UInt8], _ b: [UInt8]) -> Double {
+        min(psnr(a, b), psnrCap)
+    }
+
     /// MS-SSIM in dB: `−10·log10(1 − msssim)` (+∞ for identical images).
     public static func decibels(msssim: Double) -> Double {
         msssim >= 1 ? .infinity : -10 * log10(1 - msssim)

@@ -127,7 +127,14 @@ public final class GaussianVAE {
 
     /// The integers `round(μ/Δ)` of `x`, channel-major `[N, C, h, w]`.
     public func encode(_ x: Tensor, step: Float) -> [Int32] {
-        posterior(x).mu.scalars.map { Int32(($0 / step).rounded()) }
+        posterior(x).mu.scalars.map { Self.integer($0, step: step) }
+    }
+
+    /// `round(μ/Δ)` within the container's ±32 767 (NaN, from a diverged network, to 0): never a
+    /// trapping conversion. `ImageCodec.encode` counts and reports the values it clamps.
+    public static func integer(_ mu: Float, step: Float) -> Int32 {
+        let v = (mu / step).rounded()
+        return v.isNaN ? 0 : Int32(Swift.max(-32_767, Swift.min(32_767, v)))
     }
 
     /// The image of latents `integers · Δ`, `[n, C, h, w]`.

@@ -1,5 +1,6 @@
 // Every hyperparameter of a vqz model, stored as key–value metadata in its model file and read back
-// from there: the architecture is never guessed from tensor shapes (STYLE.md §8.12).
+// from there: the architecture is never guessed from tensor shapes (the project STYLE guide, §8.12;
+// docs/MODEL-FORMAT.md).
 
 /// The two model families.
 public enum ModelFamily: String, Sendable, CaseIterable {

@@ -6,7 +6,7 @@
 // Zeghidour et al. 2021, "SoundStream", https://arxiv.org/abs/2107.03312 (residual VQ, quantizer
 // dropout); Lee et al. 2022, "RQ-VAE", https://arxiv.org/abs/2203.01941. The EMA form follows
 // rosinality/vq-vae-2-pytorch. Deviations (dead-code restarts, data initialisation) are in
-// docs/design/vq.md.
+// docs/design/models.md.
 
 import Foundation
 import TensorCore
@@ -97,19 +97,52 @@ public final class ResidualVectorQuantizer {
     /// an entropy coder fitted to the file (zstd's Huffman/FSE stages) collects the saving.
     public func quantize(_ rows: Tensor, levels: Int, lambda: Float, passes: Int = 2) -> [[Int32]] {
         precondition(levels >= 1 && levels <= stages, "quantize: levels \(levels) outside 1…\(stages)")
-        var indices = quantize(rows, levels: levels).indices
+        var indices = codes(rows, levels: levels, penalties: nil)
         guard lambda > 0 else { return indices }
         let m = rows.shape[0], k = codebookSize
         for _ in 0..<passes {
-            var residual = rows
-            for l in 0..<levels {
+            // Stage l's code lengths come from stage l of the previous pass.
+            let penalties = indices.map { stage in
                 var counts = [Float](repeating: 0.5, count: k)
-                for j in indices[l] { counts[Int(j)] += 1 }
+                for j in stage { counts[Int(j)] += 1 }
                 let total = Float(m) + 0.5 * Float(k)
-                let penalty = counts.map { -lambda * log2($0 / total) }
-                let chosen = Kernels.nearestCodes(residual, codebook: codebooks[l], penalty: penalty).indices
-                indices[l] = chosen
-                residual = residual - gather(codebooks[l], chosen)
+                return counts.map { -lambda * log2($0 / total) }
+            }
+            indices = codes(rows, levels: levels, penalties: penalties)
+        }
+        return indices
+    }
+
+    /// Rows per chunk of `codes`: a multiple of `nearestCodes`' 256-row bands, so the results do
+    /// not depend on it.
+    public static let chunkRows = 16_384
+
+    /// The indices of `rows [M, D]` through the first `levels` stages, each stage choosing
+    /// `argmin_k ‖r − e_k‖² + penalties[l][k]`. Works on chunks of `chunkRows` rows with one chunk of
+    /// residuals, so memory beyond the input and the indices stays constant (an encoder's latent
+    /// grid can be a whole 24-megapixel photo).
+    func codes(_ rows: Tensor, levels: Int, penalties: [[Float]]?) -> [[Int32]] {
+        let m = rows.shape[0], d = dimension
+        var indices = [[Int32]](repeating: [Int32](repeating: 0, count: m), count: levels)
+        for start in stride(from: 0, to: m, by: Self.chunkRows) {
+            let count = min(Self.chunkRows, m - start)
+            var residual = Tensor(shape: [count, d])
+            rows.withUnsafeBufferPointer { src in
+                residual.withUnsafeMutableBufferPointer { dst in
+                    for i in 0..<count * d { dst[i] = src[start * d + i] }
+                }
+            }
+            for l in 0..<levels {
+                let chosen = Kernels.nearestCodes(residual, codebook: codebooks[l], penalty: penalties?[l]).indices
+                codebooks[l].withUnsafeBufferPointer { c in
+                    residual.withUnsafeMutableBufferPointer { r in
+                        for i in 0..<count {
+                            let j = Int(chosen[i])
+                            for t in 0..<d { r[i * d + t] -= c[j * d + t] }
+                        }
+                    }
+                }
+                indices[l].replaceSubrange(start..<start + count, with: chosen)
             }
         }
         return indices

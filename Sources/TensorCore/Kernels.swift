@@ -1,11 +1,12 @@
 // Kernels: the llm.c layer of the engine. Free functions in a caseless namespace working on raw
 // Float buffers with explicit dimensions; Tensor-level wrappers sit next to them. Every optimized
-// kernel has a naive reference (`…Naive`) in this module that is its executable definition and
-// that the tests compare against. Backward kernels accumulate (+=) into parameter gradients and
-// overwrite input gradients.
+// kernel has a naive reference (`…Naive`) that is its executable definition and that the tests
+// compare against: beside it in this module (GEMM, GDN, codebook search), or, for the
+// convolutions, in TestSupport/ReferenceKernels.swift. Backward kernels accumulate (+=) into
+// parameter gradients and overwrite input gradients.
 //
-// Siblings: Kernels+Conv (conv2d, conv_transpose2d, im2col/col2im), Kernels+PixelShuffle,
-// Kernels+GDN, Kernels+Activations, Kernels+Elementwise, Kernels+Codebook.
+// Siblings: Kernels+Im2col, Kernels+Conv2d, Kernels+ConvTranspose2d (with ConvGeometry),
+// Kernels+PixelShuffle, Kernels+GDN, Kernels+Activations, Kernels+Codebook, Tensor+Elementwise.
 
 import COpenBLAS
 

@@ -1,6 +1,7 @@
 // Training data: a folder of PNGs decoded once into memory, served as seeded random crops with
 // random horizontal flips. A fixed, deterministic subset of the files is held out for validation.
 
+import Container
 import Foundation
 import Imaging
 import TensorCore
@@ -33,18 +34,14 @@ public struct ImageDataset: Sendable {
 
     public init(images: [Image]) { self.images = images }
 
-    /// Loads every `*.png` in `directory` (sorted by name) whose sides are at least `minSide`.
+    /// Loads every PNG of `directory` (`PNGFolder`'s rule, sorted by name) whose sides are at least `minSide`.
     ///
     /// - Parameter holdOutEvery: every n-th file (by sorted name, starting with the first) goes to
     ///   the validation set instead; 0 keeps everything for training.
     /// - Returns: training and validation sets.
     public static func load(directory: String, minSide: Int, holdOutEvery: Int) throws -> (train: ImageDataset, validation: ImageDataset) {
         let names: [String]
-        do {
-            names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.lowercased().hasSuffix(".png") }.sorted()
-        } catch {
-            throw DatasetError("cannot list the training folder \(directory)")
-        }
+        do { names = try PNGFolder.names(in: directory) } catch { throw DatasetError("\(error)") }
         guard !names.isEmpty else { throw DatasetError("no PNG files in \(directory)") }
         var train: [Image] = [], validation: [Image] = []
         for (i, name) in names.enumerated() {
@@ -103,5 +100,21 @@ public struct ImageDataset: Sendable {
         var s = 0.0
         for v in batch.scalars { s += (Double(v) - mean) * (Double(v) - mean) }
         return Float(s / Double(batch.count))
+    }
+}
+
+extension ImageDataset {
+    /// What identifies a training folder's content: its PNG files (`PNGFolder`'s rule) by name and
+    /// size, as a count and a SHA-256 digest (hex) of `name size` lines. A resumed run checks it.
+    public static func fingerprint(directory: String) throws -> (files: Int, digest: String) {
+        let names: [String]
+        do { names = try PNGFolder.names(in: directory) } catch { throw DatasetError("\(error)") }
+        var hash = SHA256()
+        for name in names {
+            let path = (directory as NSString).appendingPathComponent(name)
+            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? -1
+            hash.update(Array("\(name) \(size)\n".utf8))
+        }
+        return (names.count, hash.finalize().map { String(format: "%02x", $0) }.joined())
     }
 }

@@ -28,7 +28,34 @@ extension Trainer {
     }
 
     /// A trainer restored from a checkpoint's model file (configuration and recipe from its metadata).
+    ///
+    /// - Parameter steps: a new total step count (the schedule is recomputed for it).
     public convenience init(resuming file: ModelFile, overriding steps: Int? = nil) throws {
+        var options = try Self.recordedRun(file).options
+        if let steps { options.steps = steps }
+        try self.init(resuming: file, options: options)
+    }
+
+    /// A trainer restored from a checkpoint's model file with the recipe `options` (the checkpoint's
+    /// own, or one with a changed `steps`, learning rates or clipping: `TrainingArguments.resume`).
+    public convenience init(resuming file: ModelFile, options: TrainingOptions) throws {
+        let (config, _) = try Self.recordedRun(file)
+        guard options.warmupSteps >= 0, options.steps > options.warmupSteps else {
+            throw TrainingError("the run needs more steps (\(options.steps)) than its warm-up (\(options.warmupSteps))")
+        }
+        self.init(config: config, options: options, dataVariance: try Self.float("train.data_variance", file.stringMetadata))
+        var tensors: [String: Tensor] = [:]
+        for a in file.arrays {
+            guard let floats = a.floats else { continue }
+            tensors[a.name] = Tensor(shape: a.shape, scalars: floats)
+        }
+        try restore(tensors: tensors, metadata: file.stringMetadata)
+    }
+
+    /// The configuration and recipe a checkpoint records, after checking that it is a checkpoint
+    /// whose weights are all finite.
+    public static func recordedRun(_ file: ModelFile) throws -> (config: ModelConfig, options: TrainingOptions) {
+        do { try file.checkFinite() } catch { throw TrainingError("\(error)") }
         let metadata = file.stringMetadata
         let config: ModelConfig
         do { config = try ModelConfig(metadata: metadata) } catch { throw TrainingError("\(error)") }
@@ -40,29 +67,30 @@ extension Trainer {
             guard let v = metadata[key].flatMap(Int.init) else { throw TrainingError("the checkpoint lacks \(key)") }
             return v
         }
-        func float(_ key: String) throws -> Float {
-            guard let v = metadata[key].flatMap(Float.init) else { throw TrainingError("the checkpoint lacks \(key)") }
-            return v
-        }
-        options.steps = try steps ?? int("train.steps")
+        options.steps = try int("train.steps")
         options.batchSize = try int("train.batch")
         options.crop = try int("train.crop")
-        options.learningRate = try float("train.lr")
-        options.finalLearningRate = try float("train.final_lr")
+        options.learningRate = try float("train.lr", metadata)
+        options.finalLearningRate = try float("train.final_lr", metadata)
         options.warmupSteps = try int("train.warmup")
-        options.clipNorm = try float("train.clip_norm")
+        options.clipNorm = try float("train.clip_norm", metadata)
         options.klWarmupSteps = try int("train.kl_warmup")
         options.autoencoderSteps = metadata["train.ae_steps"] == nil ? 0 : try int("train.ae_steps")  // absent before v3
-        options.fullRateFraction = metadata["train.full_rate_fraction"] == nil ? 0 : try float("train.full_rate_fraction")
-        options.trainingLambda = metadata["train.ecvq_lambda"] == nil ? 0 : try float("train.ecvq_lambda")
+        options.fullRateFraction = metadata["train.full_rate_fraction"] == nil ? 0 : try float("train.full_rate_fraction", metadata)
+        options.trainingLambda = metadata["train.ecvq_lambda"] == nil ? 0 : try float("train.ecvq_lambda", metadata)
         guard let seed = metadata["train.seed"].flatMap(UInt64.init) else { throw TrainingError("the checkpoint lacks train.seed") }
         options.seed = seed
-        self.init(config: config, options: options, dataVariance: try float("train.data_variance"))
-        var tensors: [String: Tensor] = [:]
-        for a in file.arrays {
-            guard let floats = a.floats else { continue }
-            tensors[a.name] = Tensor(shape: a.shape, scalars: floats)
-        }
-        try restore(tensors: tensors, metadata: metadata)
+        return (config, options)
+    }
+
+    /// The step a checkpoint was written at.
+    public static func recordedStep(_ file: ModelFile) throws -> Int {
+        guard let s = file.stringMetadata["train.step"].flatMap(Int.init), s >= 0 else { throw TrainingError("the checkpoint has no train.step") }
+        return s
+    }
+
+    static func float(_ key: String, _ metadata: [String: String]) throws -> Float {
+        guard let v = metadata[key].flatMap(Float.init) else { throw TrainingError("the checkpoint lacks \(key)") }
+        return v
     }
 }

@@ -7,6 +7,7 @@
 // is the parameters, Adam's moments and the EMA codebooks.
 
 import Foundation
+import Metrics
 import Models
 import NN
 import TensorCore
@@ -186,7 +187,7 @@ public final class Trainer {
             let model = gaussian!
             let mu = model.posterior(batch).mu
             for step in config.quantSteps {
-                let integers = mu.scalars.map { Int32(($0 / step).rounded()) }
+                let integers = mu.scalars.map { GaussianVAE.integer($0, step: step) }
                 let xHat = model.decode(integers, step: step, n: n, h: h, w: w)
                 psnr.append(Self.psnr(xHat, batch))
                 bpp.append(Float(Self.entropyBits(integers, channels: config.latentChannels, plane: h * w)) / Float(n * h * w * 64))
@@ -197,14 +198,8 @@ public final class Trainer {
 
     /// PSNR of `xHat` (clamped to [0, 1] and rounded to 8 bits, as a decoded PNG would be) against `x`.
     public static func psnr(_ xHat: Tensor, _ x: Tensor) -> Float {
-        var s = 0.0
-        for i in 0..<x.count {
-            let a = (min(max(Double(xHat.scalars[i]), 0), 1) * 255).rounded()
-            let b = (Double(x.scalars[i]) * 255).rounded()
-            s += (a - b) * (a - b)
-        }
-        let mse = s / Double(x.count)
-        return mse == 0 ? 99 : Float(10 * log10(255 * 255 / mse))
+        func bytes(_ t: Tensor) -> [UInt8] { t.scalars.map { UInt8((min(max($0, 0), 1) * 255).rounded()) } }
+        return Float(Metrics.cappedPSNR(bytes(xHat), bytes(x)))
     }
 
     /// Total bits of `integers` (`[N, C, plane]` layout) under each channel's empirical entropy.

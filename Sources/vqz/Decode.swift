@@ -72,8 +72,11 @@ struct Decode: ParsableCommand {
             let decodeSeconds = seconds(since: start)
             try Streams.write(png, to: out, overwrite: force)
             if json {
-                print("{\"input\": \"\(jsonEscaped(input))\", \"output\": \"\(jsonEscaped(out))\", \"width\": \(image.width), \"height\": \(image.height), \"format\": \"\(image.format.name)\", \"model\": \"\(jsonEscaped(loaded.name))\", \"model_id\": \"\(loaded.id.hex)\", \"level\": \(header.level), \"bytes\": \(bytes.count), "
-                      + String(format: "\"bpp\": %.6f, \"decode_seconds\": %.4f, \"model_load_seconds\": %.4f}", 8 * Double(bytes.count) / Double(image.width * image.height), decodeSeconds, loadSeconds))
+                try JSONOutput.print(Summary(
+                    input: input, output: out, width: image.width, height: image.height, format: image.format.name,
+                    model: loaded.name, modelID: loaded.id.hex, level: header.level, bytes: bytes.count,
+                    bpp: jsonFigure(8 * Double(bytes.count) / Double(image.width * image.height), 6),
+                    decodeSeconds: jsonFigure(decodeSeconds, 4), modelLoadSeconds: jsonFigure(loadSeconds, 4)))
             } else if !quiet {
                 printError("\(name) → \(out == "-" ? "stdout" : out)\n  \(image.width) × \(image.height) \(image.format.name), model \(loaded.name) (\(loaded.config.family.rawValue)), level \(header.level)\n"
                            + String(format: "  decoded in %.3f s (model loaded in %.3f s)", decodeSeconds, loadSeconds))
@@ -94,6 +97,20 @@ struct Decode: ParsableCommand {
         try Streams.write(png, to: out, overwrite: force)
         if !quiet && !json {
             printError("\(name) → \(out == "-" ? "stdout" : out): \(image.width) × \(image.height) from a \(grid.shape) token grid, model \(loaded.name)")
+        }
+    }
+
+    /// The `--json` object.
+    struct Summary: Encodable {
+        var input, output: String
+        var width, height: Int
+        var format, model, modelID: String
+        var level, bytes: Int
+        var bpp, decodeSeconds, modelLoadSeconds: Double?
+
+        enum CodingKeys: String, CodingKey {
+            case input, output, width, height, format, model, modelID = "model_id", level, bytes, bpp
+            case decodeSeconds = "decode_seconds", modelLoadSeconds = "model_load_seconds"
         }
     }
 }

@@ -6,6 +6,7 @@ import Codec
 import Container
 import Foundation
 import Imaging
+import Metrics
 
 struct Encode: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -69,29 +70,28 @@ struct Encode: ParsableCommand {
                 printError("vqz: note: \(input) has 16 bits per sample; it is coded at 8 bits")
             }
             let levels = loaded.levels
+            let notice: (EncodeNotice) -> Void = { if !quiet { printError("vqz: note: \(input == "-" ? "stdin" : input): \($0)") } }
             let chosen: Int
             let bytes: [UInt8]
             let pixels = Double(image.width * image.height)
             if let targetBpp {
-                let files = try ImageCodec.encode(image, model: loaded, levels: levels, sourceBitDepth: source.bitDepth, lambda: lambda)
-                let fitting = files.indices.filter { 8 * Double(files[$0].count) / pixels <= targetBpp }
-                let index = fitting.last ?? 0
-                if fitting.isEmpty && !quiet && !json {
-                    printError(String(format: "vqz: note: even level %d is %.4f bpp, over the target %.4f; using it", levels[0], 8 * Double(files[0].count) / pixels, targetBpp))
+                let result = try ImageCodec.encode(image, model: loaded, targetBpp: targetBpp, sourceBitDepth: source.bitDepth, lambda: lambda, notice: notice)
+                if !result.fits && !quiet && !json {
+                    printError(String(format: "vqz: note: even level %d is %.4f bpp, over the target %.4f; using it", result.level, 8 * Double(result.bytes.count) / pixels, targetBpp))
                 }
-                (chosen, bytes) = (levels[index], files[index])
+                (chosen, bytes) = (result.level, result.bytes)
             } else {
                 chosen = level ?? levels[(levels.count - 1) / 2]
                 guard levels.contains(chosen) else {
                     throw RuntimeFailure("level \(chosen) does not exist in model \(loaded.name) (levels \(levels.first!)–\(levels.last!))")
                 }
-                bytes = try ImageCodec.encode(image, model: loaded, level: chosen, sourceBitDepth: source.bitDepth, lambda: lambda)
+                bytes = try ImageCodec.encode(image, model: loaded, level: chosen, sourceBitDepth: source.bitDepth, lambda: lambda, notice: notice)
             }
             let encodeSeconds = seconds(since: start)
             var psnr: Double?
             if verbose || json {
                 let decoded = try ImageCodec.decode(bytes, model: loaded)
-                psnr = ImageCodec.psnr(decoded.rgb, image.rgb)
+                psnr = Metrics.cappedPSNR(decoded.rgb, image.rgb)
             }
             try Streams.write(bytes, to: out, overwrite: force)
 
@@ -100,7 +100,7 @@ struct Encode: ParsableCommand {
                 input: input, output: out, width: image.width, height: image.height, format: image.format,
                 sourceBitDepth: source.bitDepth, model: loaded, level: chosen, bytes: bytes.count, bpp: bpp, psnr: psnr,
                 encodeSeconds: encodeSeconds, loadSeconds: loadSeconds)
-            if json { print(summary.json) } else if !quiet { printError(summary.text) }
+            if json { try JSONOutput.print(summary.json) } else if !quiet { printError(summary.text) }
         }
     }
 }
@@ -138,19 +138,29 @@ struct EncodeSummary {
         return lines.joined(separator: "\n")
     }
 
-    var json: String {
-        var fields = [
-            "\"input\": \"\(jsonEscaped(input))\"", "\"output\": \"\(jsonEscaped(output))\"",
-            "\"width\": \(width)", "\"height\": \(height)", "\"format\": \"\(format.name)\"",
-            "\"source_bit_depth\": \(sourceBitDepth)", "\"model\": \"\(jsonEscaped(model.name))\"",
-            "\"model_id\": \"\(model.id.hex)\"", "\"family\": \"\(model.config.family.rawValue)\"",
-            "\"level\": \(level)", "\"levels\": [\(model.levels.map(String.init).joined(separator: ", "))]",
-            "\"bytes\": \(bytes)", String(format: "\"bpp\": %.6f", bpp),
-        ]
-        if let psnr { fields.append(String(format: "\"psnr\": %.4f", psnr)) }
-        fields.append(String(format: "\"encode_seconds\": %.4f", encodeSeconds))
-        fields.append(String(format: "\"model_load_seconds\": %.4f", loadSeconds))
-        return "{" + fields.joined(separator: ", ") + "}"
+    /// The `--json` object.
+    struct JSON: Encodable {
+        var input, output: String
+        var width, height: Int
+        var format: String
+        var sourceBitDepth: Int
+        var model, modelID, family: String
+        var level: Int
+        var levels: [Int]
+        var bytes: Int
+        var bpp, psnr, encodeSeconds, modelLoadSeconds: Double?
+
+        enum CodingKeys: String, CodingKey {
+            case input, output, width, height, format, sourceBitDepth = "source_bit_depth", model, modelID = "model_id"
+            case family, level, levels, bytes, bpp, psnr, encodeSeconds = "encode_seconds", modelLoadSeconds = "model_load_seconds"
+        }
+    }
+
+    var json: JSON {
+        JSON(input: input, output: output, width: width, height: height, format: format.name, sourceBitDepth: sourceBitDepth,
+             model: model.name, modelID: model.id.hex, family: model.config.family.rawValue, level: level, levels: model.levels,
+             bytes: bytes, bpp: jsonFigure(bpp, 6), psnr: jsonFigure(psnr, 4), encodeSeconds: jsonFigure(encodeSeconds, 4),
+             modelLoadSeconds: jsonFigure(loadSeconds, 4))
     }
 }
 

@@ -8,6 +8,7 @@ import Codec
 import Container
 import Foundation
 import Imaging
+import Metrics
 import Models
 import TensorCore
 
@@ -31,7 +32,7 @@ struct Eval: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let loaded = try LoadedModel(path: model)
-            var names = try FileManager.default.contentsOfDirectory(atPath: images).filter { $0.hasSuffix(".png") }.sorted()
+            var names = try PNGFolder.names(in: images)
             if limit > 0 { names = Array(names.prefix(limit)) }
             guard !names.isEmpty else { throw RuntimeFailure("\(images): no PNG files") }
             let levels = loaded.levels
@@ -42,12 +43,12 @@ struct Eval: ParsableCommand {
                 let image = try PNGDecoder.decode(try FileIO.read(path)).image
                 let pixels = Double(image.width * image.height)
                 let original = image.rgb
-                let files = try ImageCodec.encode(image, model: loaded, levels: levels)
+                let files = try ImageCodec.encode(image, model: loaded, levels: levels) { printError("vqz: note: \(path): \($0)") }
                 for (i, bytes) in files.enumerated() {
                     let (header, content) = try BitstreamFile.parse(bytes)
                     let decoded = try ImageCodec.decode(header: header, content: content, model: loaded)
                     bpp[i] += 8 * Double(bytes.count) / pixels
-                    psnr[i] += ImageCodec.psnr(decoded.rgb, original)
+                    psnr[i] += Metrics.cappedPSNR(decoded.rgb, original)
                     let rates = ImageCodec.tokenRates(header: header, content: content)
                     fixed[i] += rates.fixedBits / pixels
                     entropy[i] += rates.entropyBits / pixels
@@ -61,13 +62,14 @@ struct Eval: ParsableCommand {
             }
             let n = Double(names.count)
             var rows: [String] = []
-            var jsonLevels: [String] = []
+            var report = Report(model: loaded.name, modelID: loaded.id.hex, family: loaded.config.family.rawValue, images: names.count, levels: [])
             for (i, level) in levels.enumerated() {
                 rows.append(String(format: "  %5d  %8.4f  %8.4f  %8.4f  %7.2f", level, bpp[i] / n, entropy[i] / n, fixed[i] / n, psnr[i] / n))
-                jsonLevels.append(String(format: "{\"level\": %d, \"bpp\": %.5f, \"bpp_entropy\": %.5f, \"bpp_fixed\": %.5f, \"psnr\": %.3f}", level, bpp[i] / n, entropy[i] / n, fixed[i] / n, psnr[i] / n))
+                report.levels.append(Report.Level(
+                    level: level, bpp: jsonFigure(bpp[i] / n, 5), bppEntropy: jsonFigure(entropy[i] / n, 5),
+                    bppFixed: jsonFigure(fixed[i] / n, 5), psnr: jsonFigure(psnr[i] / n, 3)))
             }
             var extra: [String] = []
-            var jsonExtra = ""
             if loaded.gaussian != nil {
                 let active = klPerChannel.filter { $0 / n > 0.01 }.count
                 extra = [
@@ -75,7 +77,11 @@ struct Eval: ParsableCommand {
                     String(format: "negative ELBO: %.4f bits/dim;  IWAE (k=%d): %.4f bits/dim", elbo / n, iwaeSamples, iwae / n),
                     "active latent channels (KL > 0.01 nats/position): \(active) of \(klPerChannel.count)",
                 ]
-                jsonExtra = String(format: ", \"kl_bpp\": %.5f, \"neg_elbo_bits_per_dim\": %.5f, \"iwae_bits_per_dim\": %.5f, \"iwae_samples\": %d, \"active_channels\": %d", kl / n, elbo / n, iwae / n, iwaeSamples, active)
+                report.klBpp = jsonFigure(kl / n, 5)
+                report.negativeELBOBitsPerDim = jsonFigure(elbo / n, 5)
+                report.iwaeBitsPerDim = jsonFigure(iwae / n, 5)
+                report.iwaeSamples = iwaeSamples
+                report.activeChannels = active
             }
             if card {
                 let path = ModelEntry.cardPath(forModel: model)
@@ -89,13 +95,33 @@ struct Eval: ParsableCommand {
                 try FileIO.writeAtomically(Array(try encoder.encode(newCard)) + [10], to: path, overwrite: true)
             }
             if json {
-                print("{\"model\": \"\(jsonEscaped(loaded.name))\", \"model_id\": \"\(loaded.id.hex)\", \"family\": \"\(loaded.config.family.rawValue)\", \"images\": \(names.count), \"levels\": [\(jsonLevels.joined(separator: ", "))]\(jsonExtra)}")
+                try JSONOutput.print(report)
             } else {
-                print("model \(loaded.name) (\(loaded.config.family.rawValue), id \(loaded.id.hex)) on \(names.count) images of \(images)")
-                print("  level       bpp  bpp_entr  bpp_fixd  PSNR dB")
-                rows.forEach { print($0) }
-                extra.forEach { print($0) }
+                try Streams.print("model \(loaded.name) (\(loaded.config.family.rawValue), id \(loaded.id.hex)) on \(names.count) images of \(images)")
+                try Streams.print("  level       bpp  bpp_entr  bpp_fixd  PSNR dB")
+                for line in rows { try Streams.print(line) }
+                for line in extra { try Streams.print(line) }
             }
+        }
+    }
+
+    /// The `--json` object.
+    struct Report: Encodable {
+        struct Level: Encodable {
+            var level: Int
+            var bpp, bppEntropy, bppFixed, psnr: Double?
+            enum CodingKeys: String, CodingKey { case level, bpp, bppEntropy = "bpp_entropy", bppFixed = "bpp_fixed", psnr }
+        }
+        var model, modelID, family: String
+        var images: Int
+        var levels: [Level]
+        var klBpp, negativeELBOBitsPerDim, iwaeBitsPerDim: Double?
+        var iwaeSamples, activeChannels: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case model, modelID = "model_id", family, images, levels, klBpp = "kl_bpp"
+            case negativeELBOBitsPerDim = "neg_elbo_bits_per_dim", iwaeBitsPerDim = "iwae_bits_per_dim"
+            case iwaeSamples = "iwae_samples", activeChannels = "active_channels"
         }
     }
 }

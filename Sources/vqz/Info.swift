@@ -11,8 +11,8 @@ struct Info: ParsableCommand {
         discussion: """
             Prints every header field under its name in docs/FORMAT.md, then the sections. The whole \
             file is checked (both checksums, the zstd frames, every symbol) unless its tokens need \
-            the model's zstd dictionary. With --json, prints one JSON object per file (a JSON array \
-            when several files are given).
+            the model's zstd dictionary. With --json, prints a JSON array with one object per file. \
+            Every file is reported; a bad one is named on stderr and the exit status is then 1.
             """)
 
     @Argument(help: "The .vqz files to show.")
@@ -30,17 +30,28 @@ struct Info: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            var objects: [String] = []
-            for (i, path) in files.enumerated() {
-                let report = try InfoReport(path: path, limits: BitstreamLimits(maxPixels: maxPixels))
+            // Every file is reported (like `zstd -l`); a bad one is a sentence on stderr and makes
+            // the exit status 1 once all are done.
+            var reports: [InfoReport.JSON] = []
+            var failed = 0
+            var printed = 0
+            for path in files {
+                let report: InfoReport
+                do { report = try InfoReport(path: path, limits: BitstreamLimits(maxPixels: maxPixels)) } catch {
+                    printError("vqz: error: \(error)")
+                    failed += 1
+                    continue
+                }
                 if json {
-                    objects.append(report.json)
+                    reports.append(report.json)
                 } else {
-                    if files.count > 1 { print("\(i > 0 ? "\n" : "")\(path):") }
-                    print(report.text, terminator: "")
+                    if files.count > 1 { try Streams.print("\(printed > 0 ? "\n" : "")\(path):") }
+                    try Streams.print(report.text, terminator: "")
+                    printed += 1
                 }
             }
-            if json { print(objects.count == 1 ? objects[0] : "[" + objects.joined(separator: ",\n") + "]") }
+            if json { try JSONOutput.print(reports) }
+            if failed > 0 { throw ExitCode(1) }
         }
     }
 }
@@ -75,37 +86,36 @@ struct InfoReport {
 
     var bitsPerPixel: Double { 8 * Double(fileSize) / Double(header.imageWidth * header.imageHeight) }
 
-    /// (name, text value, JSON value) for each header field, in the spec's order.
-    var fields: [(String, String, String)] {
+    /// (name, text value) for each header field, in the spec's order.
+    var fields: [(String, String)] {
         let h = header
         func hex8(_ v: UInt32) -> String { "0x" + String(format: "%08X", v) }
         let flagNames = [(BitstreamFlags.alphaPresent, "Alpha_Present"), (.gray, "Gray"), (.tokenDictionary, "Token_Dictionary")]
             .filter { h.flags.contains($0.0) }.map(\.1)
-        let signature = BitstreamFormat.signature.map { String(format: "%02X", $0) }.joined(separator: " ")
         return [
-            ("Signature", signature, "\"\(signature.replacingOccurrences(of: " ", with: "").lowercased())\""),
-            ("Version_Major", "\(h.versionMajor)", "\(h.versionMajor)"),
-            ("Version_Minor", "\(h.versionMinor)", "\(h.versionMinor)"),
-            ("Header_Size", "\(h.headerSize)", "\(h.headerSize)"),
-            ("Payload_Kind", "\(h.payloadKind.rawValue) (\(h.payloadKind.name))", "\(h.payloadKind.rawValue)"),
-            ("Flags", "\(h.flags.rawValue) (\(flagNames.isEmpty ? "none" : flagNames.joined(separator: ", ")))", "\(h.flags.rawValue)"),
-            ("Source_Bit_Depth", "\(h.sourceBitDepth)", "\(h.sourceBitDepth)"),
-            ("Downsample_Factor", "\(h.downsampleFactor)", "\(h.downsampleFactor)"),
-            ("Image_Width", "\(h.imageWidth)", "\(h.imageWidth)"),
-            ("Image_Height", "\(h.imageHeight)", "\(h.imageHeight)"),
-            ("Grid_Width", "\(h.gridWidth)", "\(h.gridWidth)"),
-            ("Grid_Height", "\(h.gridHeight)", "\(h.gridHeight)"),
-            ("Level", "\(h.level)", "\(h.level)"),
-            ("Plane_Count", "\(h.planeCount)", "\(h.planeCount)"),
-            ("Alphabet_Count", "\(h.alphabetCount)", "\(h.alphabetCount)"),
-            ("Symbol_Layout", "\(h.symbolLayout.rawValue) (\(h.symbolLayout == .interleaved ? "interleaved" : "byte planes"))", "\(h.symbolLayout.rawValue)"),
-            ("Quant_Step", "\(h.quantStep)", "\(h.quantStep)"),
-            ("Model_ID", h.modelID.hex, "\"\(h.modelID.hex)\""),
-            ("Token_Section_Size", "\(h.tokenSectionSize)", "\(h.tokenSectionSize)"),
-            ("Alpha_Section_Size", "\(h.alphaSectionSize)", "\(h.alphaSectionSize)"),
-            ("Payload_CRC32", hex8(h.payloadCRC32), "\(h.payloadCRC32)"),
-            ("Alphabet_Size", h.alphabetSizes.map(String.init).joined(separator: " "), "[" + h.alphabetSizes.map(String.init).joined(separator: ",") + "]"),
-            ("Header_CRC32", hex8(h.headerCRC32), "\(h.headerCRC32)"),
+            ("Signature", BitstreamFormat.signature.map { String(format: "%02X", $0) }.joined(separator: " ")),
+            ("Version_Major", "\(h.versionMajor)"),
+            ("Version_Minor", "\(h.versionMinor)"),
+            ("Header_Size", "\(h.headerSize)"),
+            ("Payload_Kind", "\(h.payloadKind.rawValue) (\(h.payloadKind.name))"),
+            ("Flags", "\(h.flags.rawValue) (\(flagNames.isEmpty ? "none" : flagNames.joined(separator: ", ")))"),
+            ("Source_Bit_Depth", "\(h.sourceBitDepth)"),
+            ("Downsample_Factor", "\(h.downsampleFactor)"),
+            ("Image_Width", "\(h.imageWidth)"),
+            ("Image_Height", "\(h.imageHeight)"),
+            ("Grid_Width", "\(h.gridWidth)"),
+            ("Grid_Height", "\(h.gridHeight)"),
+            ("Level", "\(h.level)"),
+            ("Plane_Count", "\(h.planeCount)"),
+            ("Alphabet_Count", "\(h.alphabetCount)"),
+            ("Symbol_Layout", "\(h.symbolLayout.rawValue) (\(h.symbolLayout == .interleaved ? "interleaved" : "byte planes"))"),
+            ("Quant_Step", "\(h.quantStep)"),
+            ("Model_ID", h.modelID.hex),
+            ("Token_Section_Size", "\(h.tokenSectionSize)"),
+            ("Alpha_Section_Size", "\(h.alphaSectionSize)"),
+            ("Payload_CRC32", hex8(h.payloadCRC32)),
+            ("Alphabet_Size", h.alphabetSizes.map(String.init).joined(separator: " ")),
+            ("Header_CRC32", hex8(h.headerCRC32)),
         ]
     }
 
@@ -119,28 +129,46 @@ struct InfoReport {
         return out + "\n"
     }
 
-    var json: String {
-        var parts = fields.map { "\"\($0.0)\": \($0.2)" }
-        parts.append("\"file\": \"\(jsonEscaped(path))\"")
-        parts.append("\"file_size\": \(fileSize)")
-        parts.append("\"bpp\": \(String(format: "%.6f", bitsPerPixel))")
-        parts.append("\"payload_checked\": \(payloadChecked)")
-        return "{" + parts.joined(separator: ", ") + "}"
-    }
-}
+    /// The `--json` object: every header field under its spec name, then the file's figures.
+    struct JSON: Encodable {
+        var signature: String
+        var versionMajor, versionMinor: UInt8
+        var headerSize, payloadKind, flags, sourceBitDepth, downsampleFactor: Int
+        var imageWidth, imageHeight, gridWidth, gridHeight, level, planeCount, alphabetCount, symbolLayout: Int
+        var quantStep: Float
+        var modelID: String
+        var tokenSectionSize, alphaSectionSize: Int
+        var payloadCRC32: UInt32
+        var alphabetSize: [Int]
+        var headerCRC32: UInt32
+        var file: String
+        var fileSize: Int
+        var bpp: Double?
+        var payloadChecked: Bool
 
-func jsonEscaped(_ s: String) -> String {
-    var out = ""
-    for scalar in s.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-        default: out.unicodeScalars.append(scalar)
+        enum CodingKeys: String, CodingKey {
+            case signature = "Signature", versionMajor = "Version_Major", versionMinor = "Version_Minor"
+            case headerSize = "Header_Size", payloadKind = "Payload_Kind", flags = "Flags"
+            case sourceBitDepth = "Source_Bit_Depth", downsampleFactor = "Downsample_Factor"
+            case imageWidth = "Image_Width", imageHeight = "Image_Height", gridWidth = "Grid_Width", gridHeight = "Grid_Height"
+            case level = "Level", planeCount = "Plane_Count", alphabetCount = "Alphabet_Count", symbolLayout = "Symbol_Layout"
+            case quantStep = "Quant_Step", modelID = "Model_ID", tokenSectionSize = "Token_Section_Size"
+            case alphaSectionSize = "Alpha_Section_Size", payloadCRC32 = "Payload_CRC32", alphabetSize = "Alphabet_Size"
+            case headerCRC32 = "Header_CRC32", file, fileSize = "file_size", bpp, payloadChecked = "payload_checked"
         }
     }
-    return out
+
+    var json: JSON {
+        let h = header
+        return JSON(
+            signature: BitstreamFormat.signature.map { String(format: "%02x", $0) }.joined(),
+            versionMajor: h.versionMajor, versionMinor: h.versionMinor, headerSize: h.headerSize,
+            payloadKind: Int(h.payloadKind.rawValue), flags: Int(h.flags.rawValue), sourceBitDepth: h.sourceBitDepth,
+            downsampleFactor: h.downsampleFactor, imageWidth: h.imageWidth, imageHeight: h.imageHeight,
+            gridWidth: h.gridWidth, gridHeight: h.gridHeight, level: h.level, planeCount: h.planeCount,
+            alphabetCount: h.alphabetCount, symbolLayout: Int(h.symbolLayout.rawValue), quantStep: h.quantStep,
+            modelID: h.modelID.hex, tokenSectionSize: h.tokenSectionSize, alphaSectionSize: h.alphaSectionSize,
+            payloadCRC32: h.payloadCRC32, alphabetSize: h.alphabetSizes, headerCRC32: h.headerCRC32,
+            file: path, fileSize: fileSize, bpp: jsonFigure(bitsPerPixel, 6), payloadChecked: payloadChecked)
+    }
 }

@@ -19,40 +19,67 @@ struct Models: ParsableCommand {
 
     @Flag(help: "Print a JSON array on stdout.") var json = false
 
+    /// One model in `--json`.
+    struct Entry: Encodable {
+        struct Figure: Encodable {
+            var level: Int
+            var bpp, psnr: Double?
+        }
+        var name, family: String
+        var levels: [Int]
+        var isDefault: Bool
+        var modelID, path: String
+        var kodak: [Figure]
+        var measuredOn: String?
+        var figures: [Figure]?
+
+        enum CodingKeys: String, CodingKey {
+            case name, family, levels, isDefault = "default", modelID = "model_id", path, kodak
+            case measuredOn = "measured_on", figures
+        }
+    }
+
     func run() throws {
         try reportingErrors {
             let registry = ModelRegistry.standard()
             let entries = registry.entries()
             let defaultName = registry.defaultEntry()?.name
-            var objects: [String] = []
+            var objects: [Entry] = []
             var text: [String] = []
+            var failed = 0
             for entry in entries {
-                let model = try LoadedModel(path: entry.path)
+                // A file that cannot be read is named on stderr; the others are still listed.
+                let model: LoadedModel
+                do { model = try LoadedModel(path: entry.path) } catch {
+                    let reason = "\(error)"  // LoadedModel's errors start with the model's name; the path says more
+                    printError("vqz: error: \(entry.path): " + (reason.hasPrefix(entry.name + ": ") ? String(reason.dropFirst(entry.name.count + 2)) : reason))
+                    failed += 1
+                    continue
+                }
                 let isDefault = entry.name == defaultName
                 let card = entry.card(for: model.id)
-                let figures = card?.levels ?? []
+                let figures = (card?.levels ?? []).map { Entry.Figure(level: $0.level, bpp: jsonFigure($0.bpp, 4), psnr: jsonFigure($0.psnr, 2)) }
                 let onKodak = card?.images == "kodak"
-                let levelList = model.levels.map(String.init).joined(separator: ", ")
-                func jsonList(_ levels: [ModelCard.Level]) -> String {
-                    "[" + levels.map { String(format: "{\"level\": %d, \"bpp\": %.4f, \"psnr\": %.2f}", $0.level, $0.bpp, $0.psnr) }.joined(separator: ", ") + "]"
-                }
-                let elsewhere = card.map { onKodak ? "" : ", \"measured_on\": \"\(jsonEscaped($0.images))\", \"figures\": \(jsonList(figures))" } ?? ""
-                objects.append("{\"name\": \"\(jsonEscaped(entry.name))\", \"family\": \"\(model.config.family.rawValue)\", \"levels\": [\(levelList)], \"default\": \(isDefault), \"model_id\": \"\(model.id.hex)\", \"path\": \"\(jsonEscaped(entry.path))\", \"kodak\": \(jsonList(onKodak ? figures : []))\(elsewhere)}")
+                objects.append(Entry(
+                    name: entry.name, family: model.config.family.rawValue, levels: model.levels, isDefault: isDefault,
+                    modelID: model.id.hex, path: entry.path, kodak: onKodak ? figures : [],
+                    measuredOn: card.flatMap { onKodak ? nil : $0.images }, figures: card == nil || onKodak ? nil : figures))
                 text.append("\(entry.name)\(isDefault ? " (default)" : "")  \(model.config.family.rawValue), levels \(model.levels.first!)–\(model.levels.last!), id \(model.id.hex)")
                 text.append("  \(entry.path)")
                 if let card {
-                    text.append("  \(onKodak ? "Kodak" : card.images): " + figures.map { String(format: "L%d %.3f bpp %.2f dB", $0.level, $0.bpp, $0.psnr) }.joined(separator: " · "))
+                    text.append("  \(onKodak ? "Kodak" : card.images): " + card.levels.map { String(format: "L%d %.3f bpp %.2f dB", $0.level, $0.bpp, $0.psnr) }.joined(separator: " · "))
                 } else {
                     text.append("  no card with measured figures")
                 }
             }
             if json {
-                print("[" + objects.joined(separator: ",\n ") + "]")
+                try JSONOutput.print(objects)
             } else if entries.isEmpty {
-                print("no models in \(registry.searchDescription)")
+                try Streams.print("no models in \(registry.searchDescription)")
             } else {
-                text.forEach { print($0) }
+                for line in text { try Streams.print(line) }
             }
+            if failed > 0 { throw ExitCode(1) }
         }
     }
 }

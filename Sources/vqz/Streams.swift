@@ -9,14 +9,7 @@ enum Streams {
     /// The bytes of `path`, or of stdin when `path` is `-`, refusing more than `maxBytes`.
     static func read(_ path: String, maxBytes: Int) throws -> [UInt8] {
         guard path == "-" else { return try FileIO.read(path, maxBytes: maxBytes) }
-        var bytes: [UInt8] = []
-        let handle = FileHandle.standardInput
-        while true {
-            let chunk = handle.readData(ofLength: 1 << 20)
-            if chunk.isEmpty { break }
-            bytes += chunk
-            if bytes.count > maxBytes { throw RuntimeFailure("stdin: the input is over the limit of \(maxBytes) bytes") }
-        }
+        let bytes = try FileIO.readAll(fromDescriptor: STDIN_FILENO, name: "stdin", maxBytes: maxBytes)
         guard !bytes.isEmpty else { throw RuntimeFailure("stdin: no input") }
         return bytes
     }
@@ -39,10 +32,16 @@ enum Streams {
     /// Writes `bytes` to stdout (`-`) or atomically to a file.
     static func write(_ bytes: [UInt8], to output: String, overwrite: Bool) throws {
         if output == "-" {
-            FileHandle.standardOutput.write(Data(bytes))
+            try FileIO.write(bytes, toDescriptor: STDOUT_FILENO, name: "stdout")
         } else {
             try FileIO.writeAtomically(bytes, to: output, overwrite: overwrite)
         }
+    }
+
+    /// Prints `text` and a newline on stdout; a failed write (a full disk, a closed pipe) throws
+    /// instead of being lost.
+    static func print(_ text: String, terminator: String = "\n") throws {
+        try FileIO.write(Array((text + terminator).utf8), toDescriptor: STDOUT_FILENO, name: "stdout")
     }
 
     /// Whether two paths name the same existing file (hard links and symlinks included).

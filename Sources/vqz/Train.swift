@@ -27,39 +27,46 @@ struct Train: ParsableCommand {
     @Option(help: "Model family: vq or gaussian (not needed with --resume).")
     var family: String?
 
-    @Option(name: .customLong("data"), help: "Folder of training PNGs.")
+    @Option(name: .customLong("data"), help: "Folder of training PNGs (with --resume: the checkpoint's folder).")
     var dataDirectory: String?
 
     @Option(name: .shortAndLong, help: "The model file to write (.vqzm).")
     var output: String
 
-    @Option(help: "Resume from this checkpoint (.ckpt.vqzm); the recipe comes from the checkpoint.")
+    @Option(help: """
+        Resume from this checkpoint (.ckpt.vqzm). Every option not given comes from the checkpoint; \
+        --steps, --lr, --final-lr, --clip, --train-lambda and --lambdas may change, the others may not.
+        """)
     var resume: String?
+    @Flag(help: "With --resume: accept a training folder whose PNG files differ from the recorded ones.")
+    var allowDataChange = false
 
-    @Option(help: "Training steps (total, including resumed ones).") var steps: Int = 10_000
-    @Option(help: "Batch size.") var batch: Int = 8
-    @Option(help: "Crop size in pixels (a multiple of 8).") var crop: Int = 128
-    @Option(help: "Peak learning rate (Adam).") var lr: Float = 1e-3
-    @Option(help: "Final learning rate of the cosine decay.") var finalLr: Float = 1e-5
-    @Option(help: "Linear warm-up steps.") var warmup: Int = 200
-    @Option(help: "Gradient-norm clipping threshold.") var clip: Float = 1
-    @Option(help: "Random seed of every draw.") var seed: UInt64 = 0
-    @Option(help: "Hidden channels N.") var channels: Int = 64
-    @Option(help: "Latent channels D (the code dimension for vq).") var latent: Int = 32
-    @Option(help: "Residual blocks at the latent resolution in encoder and decoder (0: the original backbone).") var resBlocks: Int = 0
+    // Recipe and model options: nil when not given (defaults for a new run, the checkpoint's on resume).
+    @Option(help: "Training steps (total, including resumed ones; default 10000).") var steps: Int?
+    @Option(help: "Batch size (default 8).") var batch: Int?
+    @Option(help: "Crop size in pixels, a multiple of 8 (default 128).") var crop: Int?
+    @Option(help: "Peak learning rate of Adam (default 0.001).") var lr: Float?
+    @Option(help: "Final learning rate of the cosine decay (default 1e-5).") var finalLr: Float?
+    @Option(help: "Linear warm-up steps (default 200).") var warmup: Int?
+    @Option(help: "Gradient-norm clipping threshold (default 1).") var clip: Float?
+    @Option(help: "Random seed of every draw (default 0).") var seed: UInt64?
+    @Option(help: "Hidden channels N (default 64; 1…1024).") var channels: Int?
+    @Option(help: "Latent channels D, the code dimension for vq (default 32; 1…1024, at most 255 for gaussian).") var latent: Int?
+    @Option(help: "Residual blocks at the latent resolution in encoder and decoder (default 0: the original backbone; 0…16).") var resBlocks: Int?
     @Option(help: "Channels of the latent-resolution residual blocks (default 2N).") var latentWidth: Int?
-    @Option(help: "Autoencoder warm-up (vq): steps before the quantizer is switched on.") var aeSteps: Int = 0
-    @Option(help: "Fraction of steps that decode every stage (vq); the rest draw the stage count uniformly.") var fullRate: Float = 0
-    @Option(help: "Rate-aware training (vq): λ of the entropy-constrained token choice, with the codebooks' own code probabilities.") var trainLambda: Float = 0
-    @Option(help: "Residual quantizer stages (vq): the rate levels.") var stages: Int = 8
-    @Option(help: "Codebook size K per stage (vq).") var codebook: Int = 256
-    @Option(help: "EMA decay of the codebooks (vq).") var decay: Float = 0.99
-    @Option(help: "Commitment weight β (vq).") var commitment: Float = 0.25
-    @Option(help: "EMA cluster size below which a code is restarted (vq).") var deadThreshold: Float = 0.1
-    @Option(help: "KL weight β (gaussian).") var klWeight: Float = 1
-    @Option(help: "KL annealing steps (gaussian).") var klWarmup: Int = 1000
-    @Option(help: "Quantization steps of the rate ladder, comma-separated, level 1 first (gaussian).")
-    var quantSteps: String = "2,1,0.5,0.25"
+    @Option(help: "Autoencoder warm-up (vq): steps before the quantizer is switched on (default 0).") var aeSteps: Int?
+    @Option(help: "Fraction of steps that decode every stage (vq); the rest draw the stage count uniformly (default 0).") var fullRate: Float?
+    @Option(help: "Rate-aware training (vq): λ of the entropy-constrained token choice, with the codebooks' own code probabilities (default 0; may change on resume).")
+    var trainLambda: Float?
+    @Option(help: "Residual quantizer stages (vq): the rate levels (default 8; 1…255).") var stages: Int?
+    @Option(help: "Codebook size K per stage (vq; default 256; 2…65536).") var codebook: Int?
+    @Option(help: "EMA decay of the codebooks (vq; default 0.99).") var decay: Float?
+    @Option(help: "Commitment weight β (vq; default 0.25).") var commitment: Float?
+    @Option(help: "EMA cluster size below which a code is restarted (vq; default 0.1).") var deadThreshold: Float?
+    @Option(help: "KL weight β (gaussian; default 1).") var klWeight: Float?
+    @Option(help: "KL annealing steps (gaussian; default 1000).") var klWarmup: Int?
+    @Option(help: "Quantization steps of the rate ladder, comma-separated, level 1 first (gaussian; default 2,1,0.5,0.25).")
+    var quantSteps: String?
     @Option(help: "Per level, the encoder's token-choice trade-off λ recorded in the model, comma-separated, level 1 first (vq; also with --resume).")
     var lambdas: String?
     @Option(help: "Print a progress line every N steps.") var logEvery: Int = 50
@@ -69,19 +76,56 @@ struct Train: ParsableCommand {
     @Flag(help: "Store the released model's weights as f16.") var f16 = false
     @Flag(name: .shortAndLong, help: "Overwrite OUTPUT if it exists.") var force = false
 
+    /// The options as given, for the library (`TrainingArguments`).
+    func arguments() throws -> TrainingArguments {
+        var a = TrainingArguments()
+        if let family {
+            guard let f = ModelFamily(rawValue: family) else { throw ValidationError("--family must be vq or gaussian.") }
+            a.family = f
+        }
+        a.channels = channels
+        a.latentChannels = latent
+        a.residualBlocks = resBlocks
+        a.latentWidth = latentWidth
+        a.stages = stages
+        a.codebookSize = codebook
+        a.decay = decay
+        a.commitment = commitment
+        a.deadThreshold = deadThreshold
+        a.klWeight = klWeight
+        if let quantSteps {
+            let values = quantSteps.split(separator: ",", omittingEmptySubsequences: false).map { Float($0) }
+            guard values.allSatisfy({ $0 != nil }) else { throw ValidationError("--quant-steps must be numbers separated by commas.") }
+            a.quantSteps = values.map { $0! }
+        }
+        if let lambdas {
+            let values = lambdas.split(separator: ",", omittingEmptySubsequences: false).map { Float($0) }
+            guard values.allSatisfy({ $0 != nil }) else { throw ValidationError("--lambdas must be numbers separated by commas.") }
+            a.lambdas = values.map { $0! }
+        }
+        a.steps = steps
+        a.batchSize = batch
+        a.crop = crop
+        a.learningRate = lr
+        a.finalLearningRate = finalLr
+        a.warmupSteps = warmup
+        a.clipNorm = clip
+        a.seed = seed
+        a.klWarmupSteps = klWarmup
+        a.autoencoderSteps = aeSteps
+        a.fullRateFraction = fullRate
+        a.trainingLambda = trainLambda
+        return a
+    }
+
     func validate() throws {
-        guard resume != nil || family.flatMap(ModelFamily.init(rawValue:)) != nil else { throw ValidationError("--family must be vq or gaussian.") }
-        guard crop > 0, crop % 8 == 0 else { throw ValidationError("--crop must be a positive multiple of 8.") }
-        guard (0...16).contains(resBlocks), (latentWidth ?? 1) > 0, (latentWidth ?? 1) <= 1024, aeSteps >= 0, (0...1).contains(fullRate), trainLambda >= 0, trainLambda.isFinite else {
-            throw ValidationError("--res-blocks must be in 0…16, --latent-width in 1…1024, --ae-steps not negative, --full-rate in 0…1, --train-lambda not negative.")
-        }
-        guard steps > 0, batch > 0, logEvery > 0, validateEvery > 0, checkpointEvery > 0 else {
-            throw ValidationError("--steps, --batch and the intervals must be positive.")
-        }
-        guard resume != nil || (warmup >= 0 && warmup < steps) else { throw ValidationError("--warmup must be below --steps.") }
         guard output.hasSuffix(".vqzm") else { throw ValidationError("--output must end in .vqzm.") }
-        guard quantSteps.split(separator: ",").allSatisfy({ Float($0).map { $0 > 0 } ?? false }) else {
-            throw ValidationError("--quant-steps must be positive numbers separated by commas.")
+        guard logEvery > 0, validateEvery > 0, checkpointEvery > 0 else { throw ValidationError("The intervals must be positive.") }
+        guard resume != nil || !allowDataChange else { throw ValidationError("--allow-data-change applies to --resume only.") }
+        let given = try arguments()
+        // A new run is checked completely here; a resumed one once the checkpoint is read.
+        if resume == nil {
+            do { _ = try given.newRun() } catch { throw ValidationError(error.description.prefix(1).uppercased() + error.description.dropFirst() + ".") }
         }
     }
 
@@ -94,39 +138,27 @@ struct Train: ParsableCommand {
                 throw RuntimeFailure("\(output): already exists (use -f to overwrite it)")
             }
             var directory = dataDirectory ?? ProcessInfo.processInfo.environment["VQZ_TRAIN_DATA"] ?? "../shared/data/train"
+            let given = try arguments()
             let trainer: Trainer
             if let resume {
                 let file = try ModelFile(bytes: try FileIO.read(resume))
-                trainer = try Trainer(resuming: file, overriding: steps)
-                // A resumed run reads the data it was started with unless told otherwise.
-                if dataDirectory == nil, let recorded = file.stringMetadata["train.data"] { directory = recorded }
-            } else {
-                var config = ModelConfig(
-                    family: ModelFamily(rawValue: family!)!, channels: channels, latentChannels: latent, stages: stages,
-                    codebookSize: codebook, decay: decay, commitment: commitment, deadThreshold: deadThreshold,
-                    klWeight: klWeight, quantSteps: quantSteps.split(separator: ",").map { Float($0)! })
-                config.residualBlocks = resBlocks
-                config.latentWidth = resBlocks > 0 ? (latentWidth ?? 2 * channels) : 0
-                var options = TrainingOptions()
-                options.steps = steps
-                options.batchSize = batch
-                options.crop = crop
-                options.learningRate = lr
-                options.finalLearningRate = finalLr
-                options.warmupSteps = warmup
-                options.clipNorm = clip
-                options.seed = seed
-                options.klWarmupSteps = klWarmup
-                options.autoencoderSteps = aeSteps
-                options.fullRateFraction = fullRate
-                options.trainingLambda = trainLambda
-                trainer = Trainer(config: config, options: options, dataVariance: 0)
-            }
-            if let lambdas {
-                guard trainer.config.family == .vq, let values = try? ModelConfig.lambdas(lambdas, stages: trainer.config.stages) else {
-                    throw RuntimeFailure("--lambdas needs \(trainer.config.stages) non-negative numbers separated by commas (vq models)")
+                do { trainer = try given.resume(file) } catch let error as TrainingArgumentError {
+                    printError("vqz: error: \(error)")
+                    throw ExitCode(64)
                 }
-                trainer.config.lambdas = values
+                // A resumed run reads the data it was started with unless told otherwise, and checks
+                // that the folder still holds the same files.
+                let recorded = file.stringMetadata
+                if dataDirectory == nil, let folder = recorded["train.data"] { directory = folder }
+                if let digest = recorded["train.data_digest"], !allowDataChange {
+                    let now = try ImageDataset.fingerprint(directory: directory)
+                    if now.digest != digest {
+                        throw RuntimeFailure("\(directory): the PNG files differ from those the checkpoint was trained on (\(recorded["train.data_files"] ?? "?") recorded, \(now.files) now, or renamed or resized); pass --allow-data-change to resume with them")
+                    }
+                }
+            } else {
+                let (config, options) = try given.newRun()
+                trainer = Trainer(config: config, options: options, dataVariance: 0)
             }
             let started = Date()
             let (train, validation) = try ImageDataset.load(directory: directory, minSide: trainer.options.crop, holdOutEvery: 25)
@@ -134,69 +166,55 @@ struct Train: ParsableCommand {
                 var rng = Xoshiro256(seed: trainer.options.seed ^ 0x5EED)
                 trainer.setDataVariance(train.pixelVariance(crop: trainer.options.crop, samples: 64, rng: &rng))
             }
-            let validationCrop = min(256, validation.images.map { min($0.width, $0.height) }.min() ?? 256) / 8 * 8
-            let validationBatch = validation.images.isEmpty ? nil : validation.centerCrops(crop: validationCrop)
+            let fingerprint = try ImageDataset.fingerprint(directory: directory)
+            let commit = SourceRevision.commit()
+            let session = TrainingRun(trainer: trainer, train: train, validation: validation, checkpointPath: checkpointPath, outputPath: output)
+            session.logEvery = logEvery
+            session.validateEvery = validateEvery
+            session.checkpointEvery = checkpointEvery
+            session.dtype = f16 ? .f16 : .f32
+            session.metadata = [("train.data", directory), ("train.data_files", "\(fingerprint.files)"), ("train.data_digest", fingerprint.digest),
+                                ("train.images", "\(train.images.count)"), ("train.validation_images", "\(validation.images.count)"),
+                                ("git.commit", commit), ("date", ISO8601DateFormatter().string(from: started))]
             let logFile = try log.map { try LogFile(path: $0) }
-            let extra = [("train.data", directory), ("train.images", "\(train.images.count)"),
-                         ("train.validation_images", "\(validation.images.count)"), ("git.commit", gitCommit()),
-                         ("date", ISO8601DateFormatter().string(from: started))]
-            printConfiguration(trainer, directory: directory, trainCount: train.images.count, validationCount: validation.images.count)
-            logFile?.write(["event": "start", "step": "\(trainer.step)"] .merging(Dictionary(uniqueKeysWithValues: trainer.stateMetadata)) { a, _ in a })
+            printConfiguration(trainer, directory: directory, trainCount: train.images.count, validationCount: validation.images.count, commit: commit)
+            try logFile?.write(["event": "start", "step": "\(trainer.step)"] .merging(Dictionary(uniqueKeysWithValues: trainer.stateMetadata)) { a, _ in a })
 
             signal(SIGINT) { _ in interruptRequested = 1 }
-            var window: [Double] = []
-            while trainer.step < trainer.options.steps {
-                let report: StepReport
-                do { report = try trainer.trainStep(data: train) } catch {
-                    printError("vqz: error: \(error)")
-                    throw ExitCode(1)
-                }
-                window.append(report.milliseconds)
-                if trainer.step % logEvery == 0 || trainer.step == trainer.options.steps {
-                    let ms = window.reduce(0, +) / Double(window.count)
-                    window.removeAll()
+            let outcome = try session.run(started: started, interrupted: { interruptRequested != 0 }) { event in
+                switch event {
+                case let .progress(report, ms):
                     printError(progressLine(report, trainer: trainer, ms: ms))
-                    logFile?.write(logEntry(report, ms: ms))
-                }
-                if let validationBatch, trainer.step % validateEvery == 0 || trainer.step == trainer.options.steps {
-                    let v = trainer.validate(validationBatch)
+                    try logFile?.write(logEntry(report, ms: ms))
+                case let .validation(v):
                     let cells = zip(v.psnr, v.bpp).enumerated().map { "L\($0 + 1) \(fmt($1.1, 3))bpp \(fmt($1.0, 2))dB" }
                     let ceiling = v.ceiling.map { " | unquantized \(fmt($0, 2))dB" } ?? ""
                     printError("validation step \(trainer.step): " + cells.joined(separator: " | ") + ceiling)
                     var entry = ["event": "validation", "step": "\(trainer.step)"]
                     if let c = v.ceiling { entry["psnr_unquantized"] = fmt(c, 3) }
                     for (i, (p, b)) in zip(v.psnr, v.bpp).enumerated() { entry["psnr\(i + 1)"] = fmt(p, 3); entry["bpp\(i + 1)"] = fmt(b, 4) }
-                    logFile?.write(entry)
-                }
-                if trainer.step % checkpointEvery == 0 || interruptRequested != 0 {
-                    try saveCheckpoint(trainer, extra: extra)
-                    logFile?.write(["event": "checkpoint", "step": "\(trainer.step)", "path": checkpointPath])
-                }
-                if interruptRequested != 0 {
-                    printError("interrupted at step \(trainer.step): checkpoint written to \(checkpointPath); continue with --resume \(checkpointPath)")
-                    throw ExitCode(130)
+                    try logFile?.write(entry)
+                case let .checkpoint(path):
+                    try logFile?.write(["event": "checkpoint", "step": "\(trainer.step)", "path": path])
                 }
             }
-            try saveCheckpoint(trainer, extra: extra)
-            let wall = Date().timeIntervalSince(started)
-            let model = trainer.modelFile(checkpoint: false, dtype: f16 ? .f16 : .f32, extra: extra + [("train.wall_seconds_last_run", "\(Int(wall))")])
-            let bytes = try model.serialized()
-            try FileIO.writeAtomically(bytes, to: output, overwrite: true)
-            logFile?.write(["event": "done", "step": "\(trainer.step)", "path": output, "bytes": "\(bytes.count)"])
-            printError("wrote \(output): \(bytes.count) bytes, model id \(ModelID(modelFile: bytes).hex), \(Int(wall)) s")
+            switch outcome {
+            case let .interrupted(step):
+                printError("interrupted at step \(step): checkpoint written to \(checkpointPath); continue with --resume \(checkpointPath)")
+                throw ExitCode(130)
+            case let .finished(bytes, id):
+                try logFile?.write(["event": "done", "step": "\(trainer.step)", "path": output, "bytes": "\(bytes)"])
+                printError("wrote \(output): \(bytes) bytes, model id \(id.hex), \(Int(Date().timeIntervalSince(started))) s")
+            }
         }
     }
 
-    func saveCheckpoint(_ trainer: Trainer, extra: [(String, String)]) throws {
-        try FileIO.writeAtomically(try trainer.modelFile(checkpoint: true, extra: extra).serialized(), to: checkpointPath, overwrite: true)
-    }
-
-    func printConfiguration(_ t: Trainer, directory: String, trainCount: Int, validationCount: Int) {
+    func printConfiguration(_ t: Trainer, directory: String, trainCount: Int, validationCount: Int, commit: String) {
         var rows = t.stateMetadata
         rows.append(("data", "\(directory) (\(trainCount) training, \(validationCount) validation images)"))
         rows.append(("parameters", "\(t.parameters.reduce(0) { $0 + $1.value.count })"))
         rows.append(("output", "\(output) (checkpoints: \(checkpointPath))"))
-        rows.append(("git.commit", gitCommit()))
+        rows.append(("git.commit", commit))
         let width = rows.map(\.0.count).max() ?? 0
         printError("vqz train " + (resume != nil ? "(resumed at step \(t.step))" : "(new run)"))
         for (k, v) in rows { printError("  " + k.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + v) }
@@ -229,20 +247,23 @@ struct Train: ParsableCommand {
 }
 
 /// An append-only log of `key:value` tokens, one event per line.
-struct LogFile {
-    let handle: FileHandle
+final class LogFile {
+    let path: String
+    let fd: Int32
 
     init(path: String) throws {
-        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
-        guard let h = FileHandle(forWritingAtPath: path) else { throw RuntimeFailure("\(path): cannot be opened for writing") }
-        h.seekToEndOfFile()
-        handle = h
+        self.path = path
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw RuntimeFailure("\(path): cannot be opened for writing (\(String(cString: strerror(errno))))") }
     }
 
-    func write(_ fields: [String: String]) {
+    deinit { close(fd) }
+
+    /// Appends one event; a failed write (a full disk) throws, naming the log.
+    func write(_ fields: [String: String]) throws {
         let ordered = fields.sorted { a, b in a.key == "event" || (b.key != "event" && a.key < b.key) }
         let line = ordered.map { "\($0.key):\($0.value.replacingOccurrences(of: " ", with: "_"))" }.joined(separator: " ")
-        handle.write(Data((line + "\n").utf8))
+        try FileIO.write(Array((line + "\n").utf8), toDescriptor: fd, name: path)
     }
 }
 
@@ -256,18 +277,4 @@ func formatDuration(_ seconds: Double) -> String {
 
 extension String {
     func leftPad(_ width: Int) -> String { String(repeating: " ", count: max(0, width - count)) + self }
-}
-
-/// The short commit of the repository the command runs in, or "unknown".
-func gitCommit() -> String {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = ["git", "rev-parse", "--short", "HEAD"]
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = FileHandle.nullDevice
-    guard (try? p.run()) != nil else { return "unknown" }
-    p.waitUntilExit()
-    let s = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-    return p.terminationStatus == 0 && !s.isEmpty ? s : "unknown"
 }

@@ -40,7 +40,8 @@ extension ParsableCommand {
     }
 }
 
-/// Writes a line to stderr.
+/// Writes a line to stderr. A failure to write there cannot be reported anywhere, so it is
+/// ignored (the exit status still tells).
 func printError(_ message: String) {
-    FileHandle.standardError.write(Data((message + "\n").utf8))
+    try? FileIO.write(Array((message + "\n").utf8), toDescriptor: STDERR_FILENO, name: "stderr")
 }

@@ -104,7 +104,10 @@ enum CLI {
     @Test func infoJSONHasTheSpecNames() throws {
         let r = try CLI.run(["info", "--json", minimal])
         #expect(r.status == 0)
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        // One shape whatever the number of files: an array.
+        let array = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]])
+        #expect(array.count == 1)
+        let object = try #require(array.first)
         #expect(object["Image_Width"] as? Int == 20)
         #expect(object["Grid_Height"] as? Int == 2)
         #expect(object["Alphabet_Size"] as? [Int] == [256])
@@ -119,6 +122,20 @@ enum CLI {
         let array = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]])
         #expect(array.count == 2)
         #expect(array[1]["Flags"] as? Int == 3)
+    }
+
+    @Test func infoReportsEveryFileAndExits1AfterABadOne() throws {
+        let other = CLI.fixtures.appendingPathComponent("container/v1-gaussian-alpha.vqz").path
+        let bad = CLI.fixtures.appendingPathComponent("container/must-fail/level.vqz").path
+        let text = try CLI.run(["info", minimal, bad, other])
+        #expect(text.status == 1)
+        #expect(text.stdout.contains("\(minimal):\n") && text.stdout.contains("\(other):\n"), "\(text.stdout)")
+        #expect(text.stderr.hasPrefix("vqz: error: \(bad): ") && text.stderr.split(separator: "\n").count == 1, "\(text.stderr)")
+        let json = try CLI.run(["info", "--json", bad, minimal, "/nonexistent.vqz", other])
+        #expect(json.status == 1)
+        let array = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
+        #expect(array.map { $0["file"] as? String } == [minimal, other])
+        #expect(json.stderr.split(separator: "\n").count == 2, "\(json.stderr)")
     }
 
     @Test(arguments: ["level", "payload-kind", "trailing-byte", "frame-no-checksum"])

@@ -68,6 +68,56 @@ enum Faults {
     }
 }
 
+/// Standard streams that fail: stdout on a full device, stdin that cannot be read, a training log on
+/// a full device. Each is one sentence on stderr and exit 1, never a trap.
+@Suite struct StreamFaultTests {
+    /// Runs `vqz` with its stdout (or stdin) redirected by `redirect` (e.g. `> /dev/full`).
+    static func vqz(_ arguments: [String], redirect: String) throws -> (status: Int32, stderr: String) {
+        let r = try CLI.runBinary(arguments, environment: Workspace.environment, shellPrefix: "exec \"$0\" \"$@\" \(redirect)")
+        return (r.status, r.stderr)
+    }
+
+    static func isOneSentence(_ stderr: String, naming: String) -> Bool {
+        stderr.hasPrefix("vqz: error: \(naming)") && stderr.split(separator: "\n").count == 1
+    }
+
+    @Test func aFullStdoutIsOneSentenceAndExit1() throws {
+        let dir = try Workspace.make()
+        let png = try Workspace.png(in: dir, name: "a.png", width: 24, height: 16, format: .rgb)
+        let file = dir.appendingPathComponent("a.vqz").path
+        #expect(try Workspace.vqz(["encode", png, "--quiet"]).status == 0)
+        let runs: [[String]] = [
+            ["decode", file, "-o", "-"],
+            ["encode", png, "-o", "-"],
+            ["decode", file, "-o", dir.appendingPathComponent("b.png").path, "--json"],
+            ["info", file], ["info", "--json", file], ["models"], ["models", "--json"],
+        ]
+        for arguments in runs {
+            let r = try Self.vqz(arguments, redirect: "> /dev/full")
+            #expect(r.status == 1, "\(arguments): \(r.stderr)")
+            #expect(Self.isOneSentence(r.stderr, naming: "stdout: cannot be written"), "\(arguments): \(r.stderr)")
+        }
+    }
+
+    @Test func anUnreadableStdinIsOneSentenceAndExit1() throws {
+        let r = try Self.vqz(["decode", "-", "-o", "/dev/null", "-f"], redirect: "< /")
+        #expect(r.status == 1, "\(r.stderr)")
+        #expect(Self.isOneSentence(r.stderr, naming: "stdin: cannot be read"), "\(r.stderr)")
+    }
+
+    @Test func aFullTrainingLogIsOneSentenceAndExit1() throws {
+        let data = try TrainingFaultTests.data(), dir = try Workspace.make()
+        let model = dir.appendingPathComponent("m.vqzm").path
+        let r = try Workspace.vqz(["train", "--data", data.path, "-o", model, "--steps", "6", "--log", "/dev/full"] + TrainingFaultTests.tinyFlags)
+        #expect(r.status == 1, "\(r.stderr)")
+        // The configuration table comes first; then exactly one error sentence (a sanitizer's own
+        // report may follow it).
+        let errors = r.stderr.split(separator: "\n").filter { $0.hasPrefix("vqz: error: ") }
+        #expect(errors.count == 1 && errors.first?.hasPrefix("vqz: error: /dev/full: cannot be written") == true, "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: model))
+    }
+}
+
 @Suite struct TrainingFaultTests {
     static let tinyFlags = ["--family", "vq", "--channels", "8", "--latent", "4", "--stages", "2", "--codebook", "16",
                             "--crop", "32", "--batch", "2", "--warmup", "5", "--validate-every", "100000", "--log-every", "100000"]

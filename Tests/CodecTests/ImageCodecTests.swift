@@ -100,6 +100,13 @@ func testImage(width: Int, height: Int, format: PixelFormat, seed: UInt64) -> Pi
             #expect(together[level - 1] == explicit)
             _ = try ImageCodec.decode(together[level - 1], model: model)
         }
+        // What the packing benchmark measures: each level's own planes, not a prefix of level 3's.
+        let planes = try ImageCodec.tokenPlanes(image, model: model, levels: [1, 2, 3])
+        for level in 1...3 {
+            #expect(planes[level - 1].flatMap { $0 } == (try BitstreamFile.parse(together[level - 1]).content.symbols), "level \(level)")
+        }
+        #expect(planes[0][0] == planes[2][0], "levels 1 and 3 share λ = 0.5: level 1 is level 3's first plane")
+        #expect(planes[1].prefix(2) != planes[2].prefix(2), "level 2 (λ = 0) is not a prefix of level 3 (λ = 0.5)")
         let nearest = try ImageCodec.encode(image, model: model, level: 3, lambda: 0)
         let penalized = try ImageCodec.encode(image, model: model, level: 3, lambda: 50)
         #expect(nearest != penalized, "λ changed nothing")
@@ -119,6 +126,25 @@ func testImage(width: Int, height: Int, format: PixelFormat, seed: UInt64) -> Pi
         }
         metadata["codec.lambdas"] = nil
         #expect(try ModelConfig(metadata: metadata).lambdas == [])
+    }
+
+    /// `--target-bpp`: the largest level whose whole file fits, from the same bytes a single-level
+    /// encode writes; below level 1's rate, level 1 with `fits` false.
+    @Test func targetRatePicksTheLargestLevelThatFits() throws {
+        let image = testImage(width: 40, height: 24, format: .rgb, seed: 13)
+        let model = TinyModels.vq
+        let files = try ImageCodec.encode(image, model: model, levels: model.levels)
+        let bpp = files.map { 8 * Double($0.count) / Double(40 * 24) }
+        #expect(bpp == bpp.sorted() && Set(bpp).count == bpp.count, "the test needs strictly growing rates: \(bpp)")
+        for (i, rate) in bpp.enumerated() {
+            for target in [rate, (rate + (i + 1 < bpp.count ? bpp[i + 1] : rate + 1)) / 2] {
+                let r = try ImageCodec.encode(image, model: model, targetBpp: target)
+                #expect(r.level == model.levels[i] && r.fits && r.bytes == files[i], "target \(target)")
+            }
+        }
+        let below = try ImageCodec.encode(image, model: model, targetBpp: bpp[0] / 2)
+        #expect(below.level == 1 && !below.fits && below.bytes == files[0])
+        #expect(throws: CodecError.self) { try ImageCodec.encode(image, model: model, targetBpp: 0) }
     }
 
     @Test func gaussianLatentsRoundTrip() throws {
@@ -182,6 +208,41 @@ func testImage(width: Int, height: Int, format: PixelFormat, seed: UInt64) -> Pi
         // One latent less of margin than the blocks need and the seams show.
         let short = try ImageCodec.decode(whole, model: model, tiling: Tiling(latents: 4, margin: model.config.tileMargin - 2))
         #expect(maxDifference(decodedWhole, short) > 1)
+    }
+
+    /// The codec's pixels are the network's own reconstruction: `decode(quantize(encode(x)))` on
+    /// the edge-padded image, cropped and rounded to 8 bits, at every level; tiled, the same up to
+    /// one step of rounding. (The tiny models reconstruct poorly; this checks the codec adds nothing.)
+    @Test(arguments: [(45, 37), (8, 8), (3, 20)])
+    func decodedPixelsAreTheNetworksReconstruction(width: Int, height: Int) throws {
+        let image = testImage(width: width, height: height, format: .rgb, seed: 12)
+        for model in [TinyModels.vq, TinyModels.gaussian] {
+            let f = model.config.downsampleFactor
+            let x = ImageCodec.paddedTensor(image, factor: f)
+            let gh = x.shape[2] / f, gw = x.shape[3] / f
+            for level in model.levels {
+                let y: Tensor
+                if let vq = model.vq {
+                    y = vq.decode(vq.encode(x, levels: level), n: 1, h: gh, w: gw)
+                } else {
+                    let step = model.config.quantSteps[level - 1]
+                    y = model.gaussian!.decode(model.gaussian!.encode(x, step: step), step: step, n: 1, h: gh, w: gw)
+                }
+                var expected = [UInt8](repeating: 0, count: width * height * 3)
+                for r in 0..<height {
+                    for c in 0..<width {
+                        for ch in 0..<3 {
+                            let v = y.scalars[(ch * gh * f + r) * gw * f + c]
+                            expected[(r * width + c) * 3 + ch] = UInt8((min(max(v, 0), 1) * 255).rounded())
+                        }
+                    }
+                }
+                let whole = try ImageCodec.decode(ImageCodec.encode(image, model: model, level: level, tiling: Tiling(latents: 64)), model: model, tiling: Tiling(latents: 64))
+                #expect(whole.samples == expected, "\(model.name) level \(level)")
+                let tiled = try ImageCodec.decode(ImageCodec.encode(image, model: model, level: level, tiling: Tiling(latents: 2)), model: model, tiling: Tiling(latents: 2))
+                #expect(maxDifference(tiled, PixelImage(width: width, height: height, format: .rgb, samples: expected)) <= 1, "\(model.name) level \(level), tiled")
+            }
+        }
     }
 
     @Test func tilesWithoutMarginDoNotMatch() throws {

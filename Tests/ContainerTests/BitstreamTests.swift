@@ -129,4 +129,60 @@ import Testing
         wideImage.imageWidth = (1 << 20) + 1
         #expect(throws: ContainerError.self) { try wideImage.serialized() }
     }
+
+    /// Values that do not fit a header field's width, or that the grid is computed from, are the
+    /// writer's error, not a trap (`UInt8(300)`, a division by a factor of 0).
+    @Test(arguments: [
+        ("Downsample_Factor", 0), ("Downsample_Factor", -8), ("Downsample_Factor", 256),
+        ("Image_Width", 0), ("Image_Width", -3), ("Image_Height", 1 << 33),
+        ("Level", 0), ("Level", 256), ("Plane_Count", 300), ("Source_Bit_Depth", 300), ("Source_Bit_Depth", 3),
+        ("Alphabet_Size[0]", 70_000), ("Alphabet_Size[0]", -1), ("Alphabet_Count", 3),
+    ])
+    func writerThrowsForFieldsOutOfRange(field: String, value: Int) {
+        var file = Golden.minimal
+        switch field {
+        case "Downsample_Factor": file.downsampleFactor = value
+        case "Image_Width": file.imageWidth = value
+        case "Image_Height": file.imageHeight = value
+        case "Level": file.level = value
+        case "Plane_Count": file.planeCount = value
+        case "Source_Bit_Depth": file.sourceBitDepth = value
+        case "Alphabet_Size[0]": file.alphabetSizes = [value]
+        default: file.alphabetSizes = [Int](repeating: 256, count: value)
+        }
+        #expect {
+            try file.serialized()
+        } throws: { error in
+            guard case let .invalidField(name, found, _) = error as? ContainerError else { return false }
+            return name == field && found == "\(value)"
+        }
+    }
+
+    /// Many small planes of incompressible symbols: a block per plane would push the token frame
+    /// past the format's bound (found by the identity-model round trip of CLITests); the writer
+    /// then writes one unsegmented frame, which always fits.
+    @Test func manySmallPlanesStayWithinTheSectionBound() throws {
+        var rng = SplitMix(seed: 7)
+        let planes = 192, (w, h, f) = (16, 9, 8)
+        let n = ((w + f - 1) / f) * ((h + f - 1) / f)
+        let file = BitstreamFile(
+            payloadKind: .gaussianLatents, downsampleFactor: f, imageWidth: w, imageHeight: h, level: 1, planeCount: planes,
+            alphabetSizes: [257], quantStep: 1.0 / 256, modelID: Golden.modelID,
+            symbols: (0..<planes * n).map { _ in UInt16(rng.next() % 257) })
+        let bytes = try file.serialized()
+        #expect(try BitstreamFile.parse(bytes).content == file)
+    }
+
+    @Test func headerWriterThrowsForAFieldWiderThanItsBytes() throws {
+        let bytes = try Golden.minimal.serialized()
+        var header = try BitstreamHeader.parse(bytes)
+        #expect(try header.serialized() == Array(bytes.prefix(header.headerSize)))
+        header.tokenSectionSize = 1 << 32
+        #expect(throws: ContainerError.invalidField(field: "Token_Section_Size", value: "\(1 << 32)", allowed: "0…4294967295")) {
+            try header.serialized()
+        }
+        header.tokenSectionSize = 1
+        header.level = 256
+        #expect(throws: ContainerError.invalidField(field: "Level", value: "256", allowed: "0…255")) { try header.serialized() }
+    }
 }

@@ -115,6 +115,41 @@ import Testing
         }
     }
 
+    /// The encoder's quantizer works on chunks of rows (bounded memory on a 24 MP latent grid):
+    /// across chunk boundaries it gives exactly what the whole-grid definition gives, the plain
+    /// search and the entropy-constrained passes alike.
+    @Test func chunkedCodingEqualsTheWholeGridDefinition() {
+        var rng = Xoshiro256(seed: 6)
+        let q = ResidualVectorQuantizer(stages: 3, codebookSize: 16, dimension: 3)
+        let m = 2 * ResidualVectorQuantizer.chunkRows + 300
+        let rows = Tensor.randomNormal([m, 3], std: 1, using: &rng)
+        for _ in 0..<5 { _ = q.quantizeForTraining(Tensor.randomNormal([512, 3], std: 1, using: &rng), levels: 3, rng: &rng) }
+        // The definition, on the whole grid at once.
+        func reference(_ lambda: Float, passes: Int = 2) -> [[Int32]] {
+            var indices = q.quantize(rows, levels: 3).indices
+            guard lambda > 0 else { return indices }
+            for _ in 0..<passes {
+                var residual = rows
+                for l in 0..<3 {
+                    var counts = [Float](repeating: 0.5, count: 16)
+                    for j in indices[l] { counts[Int(j)] += 1 }
+                    let total = Float(m) + 8
+                    let chosen = Kernels.nearestCodes(residual, codebook: q.codebooks[l], penalty: counts.map { -lambda * log2($0 / total) }).indices
+                    indices[l] = chosen
+                    var q_l = Tensor(shape: [m, 3])
+                    for i in 0..<m { for t in 0..<3 { q_l.scalars[i * 3 + t] = q.codebooks[l].scalars[Int(chosen[i]) * 3 + t] } }
+                    residual = residual - q_l
+                }
+            }
+            return indices
+        }
+        for lambda: Float in [0, 0.3] {
+            let chunked = q.quantize(rows, levels: 3, lambda: lambda), whole = reference(lambda)
+            let differing = zip(chunked, whole).map { zip($0, $1).filter { $0 != $1 }.count }
+            #expect(differing == [0, 0, 0], "λ = \(lambda): indices differing per stage")
+        }
+    }
+
     @Test func layoutRoundTrip() {
         var rng = Xoshiro256(seed: 4)
         let x = Tensor.randomNormal([2, 3, 4, 5], std: 1, using: &rng)

@@ -64,6 +64,7 @@ func tinyOptions(steps: Int) -> TrainingOptions {
             return (trainer, reports)
         }
         let (trainer, reports) = try run(deadThreshold: 0.3)
+
         let (_, frozen) = try run(deadThreshold: 0)
         let first = reports.prefix(5).map(\.mse).reduce(0, +) / 5
         let last = reports.suffix(5).map(\.mse).reduce(0, +) / 5
@@ -73,8 +74,17 @@ func tinyOptions(steps: Int) -> TrainingOptions {
         let late = usage.suffix(10).reduce(0, +) / 10, frozenLate = frozenUsage.suffix(10).reduce(0, +) / 10
         #expect(late > usage.min()! * 1.2, "stage-1 perplexity did not grow back: \(usage)")
         #expect(late > frozenLate, "restarts did not raise usage: \(late) vs \(frozenLate) without")
+        // Validation against the same network after its first step (its codebooks initialised):
+        // measured 6.6 dB → 12.2 dB at both levels; a validation that does not see the trained
+        // weights, or a training that does not improve reconstruction, stays near the first.
+        var config = Self.tinyVQ
+        config.deadThreshold = 0.3
+        let early = Trainer(config: config, options: options, dataVariance: 0.05)
+        _ = try early.trainStep(data: data)
+        let before = early.validate(data.centerCrops(crop: 32))
         let validation = trainer.validate(data.centerCrops(crop: 32))
-        #expect(validation.psnr.count == 2 && validation.psnr.allSatisfy { $0 > 10 })
+        #expect(validation.psnr.count == 2)
+        for (b, a) in zip(before.psnr, validation.psnr) { #expect(a > b + 3, "PSNR \(b) dB after one step, \(a) dB after 30") }
         #expect(validation.bpp == [4.0 / 64, 8.0 / 64])
     }
 
@@ -85,7 +95,8 @@ func tinyOptions(steps: Int) -> TrainingOptions {
         for _ in 0..<30 { reports.append(try trainer.trainStep(data: data)) }
         let first = reports.prefix(5).map(\.loss).reduce(0, +) / 5
         let last = reports.suffix(5).map(\.loss).reduce(0, +) / 5
-        #expect(last < first, "loss went from \(first) to \(last)")
+        // Measured: 94 → 8.6 (×0.09); a loss that merely drifts down does not pass.
+        #expect(last < 0.3 * first, "loss went from \(first) to \(last)")
         #expect(reports.allSatisfy { $0.auxiliary >= 0 })
         let validation = trainer.validate(data.centerCrops(crop: 16))
         #expect(validation.psnr.count == Self.tinyGaussian.quantSteps.count)

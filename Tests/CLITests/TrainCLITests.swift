@@ -1,0 +1,118 @@
+// `vqz train` options: a resumed run keeps the recipe the checkpoint records unless an option is
+// given, refuses a change to one that cannot change mid-run, and checks its training folder; a new
+// run's model options are checked against what the loader and the container accept before step 1.
+
+import Container
+import Foundation
+import Models
+import Testing
+import Training
+
+@Suite struct TrainCLITests {
+    static let tiny = ["--channels", "4", "--latent", "3", "--crop", "16", "--batch", "2", "--validate-every", "100000", "--log-every", "100000"]
+
+    /// `key:value` of the last `event` line of a training log.
+    static func lastEvent(_ event: String, in log: String) throws -> [String: String] {
+        let line = try #require(try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").last { $0.hasPrefix("event:\(event)") })
+        return Dictionary(uniqueKeysWithValues: line.split(separator: " ").compactMap { field -> (String, String)? in
+            guard let colon = field.firstIndex(of: ":") else { return nil }
+            return (String(field[..<colon]), String(field[field.index(after: colon)...]))
+        })
+    }
+
+    @Test func aResumedRunKeepsTheRecordedRecipe() throws {
+        let data = try TrainingFaultTests.data(), dir = try Workspace.make()
+        let model = dir.appendingPathComponent("m.vqzm").path, log = dir.appendingPathComponent("m.events").path
+        let first = try Workspace.vqz(["train", "--family", "vq", "--stages", "2", "--codebook", "8", "--data", data.path, "-o", model,
+                                       "--steps", "6", "--warmup", "2", "--lr", "0.002"] + Self.tiny)
+        #expect(first.status == 0, "\(first.stderr)")
+        let checkpoint = dir.appendingPathComponent("m.ckpt.vqzm").path
+        // No option given: the run is complete at its recorded 6 steps (not the default 10 000).
+        let again = try Workspace.vqz(["train", "--resume", checkpoint, "-o", dir.appendingPathComponent("again.vqzm").path, "--log", log])
+        #expect(again.status == 0, "\(again.stderr)")
+        let start = try Self.lastEvent("start", in: log)
+        #expect(start["train.steps"] == "6" && start["train.lr"] == "0.002" && start["train.warmup"] == "2" && start["train.batch"] == "2", "\(start)")
+        #expect(try Self.lastEvent("done", in: log)["step"] == "6")
+        // More steps may be asked for; the recipe's other options stay.
+        let more = try Workspace.vqz(["train", "--resume", checkpoint, "-o", dir.appendingPathComponent("more.vqzm").path, "--steps", "8",
+                                      "--batch", "2", "--log", log])
+        #expect(more.status == 0, "\(more.stderr)")
+        #expect(try Self.lastEvent("done", in: log)["step"] == "8")
+        #expect(try Self.lastEvent("start", in: log)["train.lr"] == "0.002")
+    }
+
+    @Test(arguments: [
+        (["--batch", "3"], "--batch cannot change when resuming"), (["--seed", "5"], "--seed cannot change when resuming"),
+        (["--crop", "24"], "--crop cannot change when resuming"), (["--codebook", "16"], "--codebook cannot change when resuming"),
+        (["--family", "gaussian"], "--family cannot change when resuming"), (["--steps", "3"], "--steps must be at least 6"),
+    ])
+    func anOptionThatCannotChangeIsRefused(option: [String], message: String) throws {
+        let data = try TrainingFaultTests.data(), dir = try Workspace.make()
+        let model = dir.appendingPathComponent("m.vqzm").path
+        #expect(try Workspace.vqz(["train", "--family", "vq", "--stages", "2", "--codebook", "8", "--data", data.path, "-o", model,
+                                   "--steps", "6", "--warmup", "2"] + Self.tiny).status == 0)
+        let out = dir.appendingPathComponent("r.vqzm").path
+        let r = try Workspace.vqz(["train", "--resume", dir.appendingPathComponent("m.ckpt.vqzm").path, "-o", out] + option)
+        #expect(r.status == 64, "\(r.stderr)")
+        #expect(r.stderr.hasPrefix("vqz: error: \(message)") && r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
+
+    /// A checkpoint written during the warm-up (step 2 of 6, warm-up 5): fewer total steps than the
+    /// warm-up is a sentence, not a precondition failure.
+    @Test func fewerStepsThanTheWarmUpIsRefused() throws {
+        let data = try TrainingFaultTests.data(), dir = try Workspace.make()
+        var options = TrainingOptions()
+        options.steps = 6
+        options.warmupSteps = 5
+        options.batchSize = 2
+        options.crop = 16
+        let trainer = Trainer(config: ModelConfig(family: .vq, channels: 4, latentChannels: 3, stages: 2, codebookSize: 8), options: options, dataVariance: 0.05)
+        let dataset = try ImageDataset.load(directory: data.path, minSide: 16, holdOutEvery: 0).train
+        for _ in 0..<2 { _ = try trainer.trainStep(data: dataset) }
+        let checkpoint = dir.appendingPathComponent("w.ckpt.vqzm").path
+        try FileIO.writeAtomically(try trainer.modelFile(checkpoint: true).serialized(), to: checkpoint, overwrite: false)
+        let r = try Workspace.vqz(["train", "--resume", checkpoint, "--data", data.path, "-o", dir.appendingPathComponent("w.vqzm").path, "--steps", "4"])
+        #expect(r.status == 64, "\(r.stderr)")
+        #expect(r.stderr == "vqz: error: --steps (4) must be above the warm-up of 5 steps\n", "\(r.stderr)")
+    }
+
+    @Test func aChangedTrainingFolderIsRefusedUnlessAllowed() throws {
+        let data = try TrainingFaultTests.data(), dir = try Workspace.make()
+        let model = dir.appendingPathComponent("m.vqzm").path
+        #expect(try Workspace.vqz(["train", "--family", "vq", "--stages", "2", "--codebook", "8", "--data", data.path, "-o", model,
+                                   "--steps", "6", "--warmup", "2"] + Self.tiny).status == 0)
+        _ = try Workspace.png(in: data, name: "new.png", width: 40, height: 40, format: .rgb)
+        let checkpoint = dir.appendingPathComponent("m.ckpt.vqzm").path, out = dir.appendingPathComponent("r.vqzm").path
+        let refused = try Workspace.vqz(["train", "--resume", checkpoint, "-o", out, "--steps", "8"])
+        #expect(refused.status == 1, "\(refused.stderr)")
+        #expect(refused.stderr.hasPrefix("vqz: error: \(data.path): the PNG files differ") && refused.stderr.contains("6 recorded, 7 now"), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out))
+        let allowed = try Workspace.vqz(["train", "--resume", checkpoint, "-o", out, "--steps", "8", "--allow-data-change"])
+        #expect(allowed.status == 0, "\(allowed.stderr)")
+    }
+
+    /// Model options the loader or the container cannot take are usage errors before step 1.
+    @Test(arguments: [
+        (["--family", "vq", "--stages", "0"], "--stages must be in 1…255"),
+        (["--family", "vq", "--stages", "300"], "--stages must be in 1…255"),
+        (["--family", "vq", "--codebook", "1"], "--codebook must be in 2…65536"),
+        (["--family", "vq", "--codebook", "70000"], "--codebook must be in 2…65536"),
+        (["--family", "gaussian", "--latent", "256"], "--latent must be at most 255 for gaussian models"),
+        (["--family", "vq", "--latent", "2000"], "--latent must be in 1…1024"),
+        (["--family", "vq", "--channels", "0"], "--channels must be in 1…1024"),
+        (["--family", "vq", "--decay", "1.5"], "--decay must be between 0 and 1"),
+        (["--family", "gaussian", "--quant-steps", "1,0"], "--quant-steps must be positive numbers"),
+        (["--family", "vq", "--lambdas", "0.1"], "--lambdas needs 8 values"),
+        (["--family", "vq", "--steps", "100"], "--steps (100) must be above the warm-up of 200 steps"),
+        (["--family", "vq", "--lr", "nan"], "--lr must be a positive number"),
+    ])
+    func modelOptionsAreCheckedBeforeStepOne(arguments: [String], message: String) throws {
+        let dir = try Workspace.make()
+        let out = dir.appendingPathComponent("x.vqzm").path
+        let r = try Workspace.vqz(["train", "--data", dir.path, "-o", out] + arguments)
+        #expect(r.status == 64, "\(arguments): \(r.stderr)")
+        #expect(r.stderr.contains(message), "\(arguments): \(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
+}
