@@ -153,6 +153,15 @@ public struct ModelRegistry: Sendable {
         throw CodecError("no model \"\(nameOrPath)\": it is neither a file nor one of the models in \(searchDescription) (see vqz models)")
     }
 
+    /// The model `-m` names (`resolve`), or the default model when there is no `-m`.
+    public func resolveOrDefault(_ nameOrPath: String?) throws -> ModelEntry {
+        if let nameOrPath { return try resolve(nameOrPath) }
+        guard let found = defaultEntry() else {
+            throw CodecError("no model found in \(searchDescription); set VQZ_CODECS or pass -m MODEL.vqzm")
+        }
+        return found
+    }
+
     /// The model whose id is `id`: first among `extraPaths`, then on the search path.
     public func model(withID id: ModelID, extraPaths: [String] = []) throws -> LoadedModel {
         let candidates = extraPaths + entries().map(\.path)

@@ -54,13 +54,7 @@ struct Encode: ParsableCommand {
             try Streams.checkOutput(out, input: input, overwrite: force)
             let registry = ModelRegistry.standard()
             let loadStart = DispatchTime.now()
-            let entry: ModelEntry
-            if let model { entry = try registry.resolve(model) } else {
-                guard let found = registry.defaultEntry() else {
-                    throw RuntimeFailure("no model found in \(registry.searchDescription); set VQZ_CODECS or pass -m MODEL.vqzm")
-                }
-                entry = found
-            }
+            let entry = try registry.resolveOrDefault(model)
             let loaded = try LoadedModel(path: entry.path)
             let loadSeconds = seconds(since: loadStart)
 

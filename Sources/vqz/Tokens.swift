@@ -39,13 +39,7 @@ struct Tokens: ParsableCommand {
             try Streams.checkOutput(out, input: input, overwrite: force)
             let (image, _) = try decodePNG(try Streams.read(input, maxBytes: 1 << 30), name: input, maxPixels: PNGDecoder.defaultMaxPixels)
             let registry = ModelRegistry.standard()
-            let entry: ModelEntry
-            if let model { entry = try registry.resolve(model) } else {
-                guard let found = registry.defaultEntry() else {
-                    throw RuntimeFailure("no model found in \(registry.searchDescription); set VQZ_CODECS or pass -m MODEL.vqzm")
-                }
-                entry = found
-            }
+            let entry = try registry.resolveOrDefault(model)
             let loaded = try LoadedModel(path: entry.path)
             let chosen = level ?? loaded.levels.last!
             let grid = try ImageCodec.tokens(image, model: loaded, level: chosen)
