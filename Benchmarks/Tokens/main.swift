@@ -23,16 +23,6 @@ struct TokenDump: ParsableCommand {
     @Option(help: "Dump every n-th training image (the held-out ones are always dumped).") var every = 1
     @Option(help: "Token-choice λ (default: the model's for its top level).") var lambda: Float?
 
-    /// A NumPy .npy (format 1.0) of `shape` with the given dtype descriptor and little-endian payload.
-    static func npy(descr: String, shape: [Int], payload: [UInt8]) -> [UInt8] {
-        let dims = shape.map(String.init).joined(separator: ", ") + (shape.count == 1 ? "," : "")
-        var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': (\(dims)), }"
-        while (10 + header.utf8.count + 1) % 64 != 0 { header += " " }
-        header += "\n"
-        let length = UInt16(header.utf8.count)
-        return [0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(length & 0xFF), UInt8(length >> 8)] + Array(header.utf8) + payload
-    }
-
     func run() throws {
         let loaded = try LoadedModel(path: model)
         guard let vq = loaded.vq else { throw ValidationError("\(model) is not a VQ model") }
@@ -40,7 +30,7 @@ struct TokenDump: ParsableCommand {
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let books = vq.quantizer.codebooks.flatMap(\.scalars)
         let bookBytes = books.flatMap { withUnsafeBytes(of: $0.bitPattern.littleEndian, Array.init) }
-        try FileIO.writeAtomically(Self.npy(descr: "<f4", shape: [c.stages, c.codebookSize, c.latentChannels], payload: bookBytes),
+        try FileIO.writeAtomically(NPY.encode(descr: "<f4", shape: [c.stages, c.codebookSize, c.latentChannels], payload: bookBytes),
                                    to: out + "/codebooks.npy", overwrite: true)
         let names = try PNGFolder.names(in: data)  // the same files, in the same order, as vqz train
         let l = lambda ?? loaded.defaultLambda(level: c.stages)
@@ -52,9 +42,8 @@ struct TokenDump: ParsableCommand {
             let x = ImageCodec.paddedTensor(image, factor: 8)
             let gh = x.shape[2] / 8, gw = x.shape[3] / 8
             let tokens = vq.quantizer.quantize(vq.latents(x), levels: c.stages, lambda: l)
-            let payload = tokens.joined().flatMap { v -> [UInt8] in let u = UInt16(v); return [UInt8(u & 0xFF), UInt8(u >> 8)] }
             let stem = (name as NSString).deletingPathExtension
-            try FileIO.writeAtomically(Self.npy(descr: "<u2", shape: [c.stages, gh, gw], payload: payload),
+            try FileIO.writeAtomically(NPY.encode(tokens.joined().map { UInt16($0) }, shape: [c.stages, gh, gw]),
                                        to: "\(out)/\(stem).tokens.npy", overwrite: true)
             index.append(["file": stem, "width": "\(image.width)", "height": "\(image.height)", "held_out": heldOut ? "1" : "0"])
             FileHandle.standardError.write(Data("\(name) \(gw)×\(gh)\(heldOut ? " (held out)" : "")\n".utf8))

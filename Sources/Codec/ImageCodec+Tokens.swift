@@ -7,12 +7,11 @@ import Imaging
 extension ImageCodec {
     /// The token grid `vqz encode` writes for `image` at `level`: `[level][gridHeight · gridWidth]`
     /// codebook indices, stage 1 first, row-major, with the grid's height and width.
-    public static func tokens(_ image: PixelImage, model: LoadedModel, level: Int, lambda: Float? = nil) throws -> (planes: [[UInt16]], height: Int, width: Int) {
+    public static func tokens(_ image: PixelImage, model: LoadedModel, level: Int) throws -> (planes: [[UInt16]], height: Int, width: Int) {
         guard model.vq != nil else { throw CodecError("\(model.name) is a Gaussian model; tokens are the codebook indices of a VQ model") }
-        let bytes = try encode(image, model: model, level: level, lambda: lambda)
-        let content: BitstreamFile
-        do { content = try BitstreamFile.parse(bytes).content } catch { throw CodecError("\(error)") }
-        return ((0..<content.planeCount).map { Array(content.plane($0)) }, content.gridHeight, content.gridWidth)
+        let f = model.config.downsampleFactor
+        return (try tokenPlanes(image, model: model, levels: [level])[0],
+                BitstreamHeader.gridSize(image.height, factor: f), BitstreamHeader.gridSize(image.width, factor: f))
     }
 
     /// The image of a token grid (`shape` `[L, h, w]`, or `[h, w]` for one stage; values row-major):

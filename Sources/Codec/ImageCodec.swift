@@ -86,6 +86,15 @@ public enum ImageCodec {
     /// VQ level `L` is the first `L` stages of the deepest level with the same λ, and the Gaussian levels share μ.
     /// - Throws: `CodecError` for a level the model lacks, or latents that are not finite.
     public static func encode(_ image: PixelImage, model: LoadedModel, levels: [Int], sourceBitDepth: Int = 8, zstdLevel: Int = 19, lambda: Float? = nil, tiling: Tiling = .default, notice: ((EncodeNotice) -> Void)? = nil) throws -> [[UInt8]] {
+        try files(image, model: model, levels: levels, sourceBitDepth: sourceBitDepth, lambda: lambda, tiling: tiling, notice: notice).map { file in
+            do { return try file.serialized(options: BitstreamWriteOptions(zstdLevel: zstdLevel)) } catch {
+                throw CodecError("cannot write the container: \(error)")
+            }
+        }
+    }
+
+    /// What `encode(_:model:levels:)` writes, before serialization: one container per level.
+    static func files(_ image: PixelImage, model: LoadedModel, levels: [Int], sourceBitDepth: Int = 8, lambda: Float? = nil, tiling: Tiling = .default, notice: ((EncodeNotice) -> Void)? = nil) throws -> [BitstreamFile] {
         for level in levels where !model.levels.contains(level) {
             throw CodecError("level \(level) does not exist in model \(model.name) (levels \(model.levels.first!)…\(model.levels.last!))")
         }
@@ -168,14 +177,11 @@ public enum ImageCodec {
                 quantStep = step
             }
             precondition(symbols.count == planes * n)
-            let file = BitstreamFile(
+            return BitstreamFile(
                 payloadKind: model.vq != nil ? .vqTokens : .gaussianLatents, flags: image.format.isGray ? [.gray] : [],
                 sourceBitDepth: sourceBitDepth, downsampleFactor: f, imageWidth: image.width, imageHeight: image.height,
                 level: level, planeCount: planes, alphabetSizes: alphabets, quantStep: quantStep, modelID: model.id,
                 symbols: symbols, alpha: alpha)
-            do { return try file.serialized(options: BitstreamWriteOptions(zstdLevel: zstdLevel)) } catch {
-                throw CodecError("cannot write the container: \(error)")
-            }
         }
     }
 
@@ -198,10 +204,7 @@ public enum ImageCodec {
     /// (`codec.lambdas`), level `L` is not the first `L` planes of a deeper level, so measurements
     /// of the token streams (`make bench-packing`) start here.
     public static func tokenPlanes(_ image: PixelImage, model: LoadedModel, levels: [Int]) throws -> [[[UInt16]]] {
-        try encode(image, model: model, levels: levels).map { file in
-            let (header, content) = try BitstreamFile.parse(file)
-            return (0..<header.planeCount).map { Array(content.plane($0)) }
-        }
+        try files(image, model: model, levels: levels).map { file in (0..<file.planeCount).map { Array(file.plane($0)) } }
     }
 
     /// The image `bytes` (a `.vqz` file) holds, decoded with `model`.

@@ -18,15 +18,20 @@ public enum NPY {
     /// A version-1.0 .npy of little-endian `uint16` values in C order.
     public static func encode(_ values: [UInt16], shape: [Int]) -> [UInt8] {
         precondition(shape.reduce(1, *) == values.count, "NPY.encode: \(values.count) values for shape \(shape)")
+        var payload: [UInt8] = []
+        payload.reserveCapacity(2 * values.count)
+        for v in values { payload += [UInt8(v & 0xFF), UInt8(v >> 8)] }
+        return encode(descr: "<u2", shape: shape, payload: payload)
+    }
+
+    /// A version-1.0 .npy of any dtype `descr` (`<f4`, `<u2`…) whose C-order data is `payload`.
+    public static func encode(descr: String, shape: [Int], payload: [UInt8]) -> [UInt8] {
         let dims = shape.map(String.init).joined(separator: ", ") + (shape.count == 1 ? "," : "")
-        var header = "{'descr': '<u2', 'fortran_order': False, 'shape': (\(dims)), }"
+        var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': (\(dims)), }"
         while (magic.count + 4 + header.utf8.count + 1) % 64 != 0 { header += " " }
         header += "\n"
         let length = header.utf8.count
-        var out = magic + [1, 0, UInt8(length & 0xFF), UInt8(length >> 8)] + Array(header.utf8)
-        out.reserveCapacity(out.count + 2 * values.count)
-        for v in values { out += [UInt8(v & 0xFF), UInt8(v >> 8)] }
-        return out
+        return magic + [1, 0, UInt8(length & 0xFF), UInt8(length >> 8)] + Array(header.utf8) + payload
     }
 
     /// The shape and values of an integer array: dtypes `u1`, `i1`, `<u2`, `<i2`, `<u4`, `<i4`, `<u8`,

@@ -72,7 +72,7 @@ public final class Conv2d: Layer {
         input = nil
         var noBias = Tensor(shape: [0])
         let dx: Tensor?
-        if let conv = onednn, conv.inputShape == x.shape, OneDNNConvolution.Backend.current != .engine {
+        if let conv = onednn, conv.inputShape == x.shape {  // set by the training forward (not on the engine backend)
             if let bias {
                 dx = conv.backward(input: x, weight: weight.value, dOut: dOut, dWeight: &weight.gradient, dBias: &bias.gradient,
                                    inputGradient: computesInputGradient)

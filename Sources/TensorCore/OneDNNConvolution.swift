@@ -85,35 +85,25 @@ public final class OneDNNConvolution {
     /// when empty) and returns `∂L/∂x` when `inputGradient`.
     public func backward(input x: Tensor, weight: Tensor, dOut: Tensor, dWeight: inout Tensor, dBias: inout Tensor,
                          inputGradient: Bool) -> Tensor? {
-        precondition(dOut.shape == outputShape && dWeight.shape == weightShape)
-        var dx = inputGradient ? Tensor(uninitializedShape: inputShape) : nil
-        var scratchBias = [Float](repeating: 0, count: weightShape[0])
+        precondition(dOut.shape == outputShape && dWeight.shape == weightShape && (dBias.count == 0 || dBias.count == weightShape[0]))
+        var dx = Tensor(uninitializedShape: inputGradient ? inputShape : [0])
+        // The shim accumulates into dW and dB itself (a NULL dB skips the bias gradient).
         let status = x.withUnsafeBufferPointer { px in
             weight.withUnsafeBufferPointer { pw in
                 dOut.withUnsafeBufferPointer { pdy in
                     dWeight.withUnsafeMutableBufferPointer { pdw in
-                        scratchBias.withUnsafeMutableBufferPointer { pdb in
-                            if var d = dx {
-                                let s = d.withUnsafeMutableBufferPointer { pdx in
-                                    vqz_dnnl_conv_backward(handle, px.baseAddress, pw.baseAddress, pdy.baseAddress, pdw.baseAddress,
-                                                           pdb.baseAddress, pdx.baseAddress)
-                                }
-                                dx = d
-                                return s
+                        dBias.withUnsafeMutableBufferPointer { pdb in
+                            dx.withUnsafeMutableBufferPointer { pdx in
+                                vqz_dnnl_conv_backward(handle, px.baseAddress, pw.baseAddress, pdy.baseAddress, pdw.baseAddress,
+                                                       pdb.count > 0 ? pdb.baseAddress : nil, inputGradient ? pdx.baseAddress : nil)
                             }
-                            return vqz_dnnl_conv_backward(handle, px.baseAddress, pw.baseAddress, pdy.baseAddress, pdw.baseAddress,
-                                                          pdb.baseAddress, nil)
                         }
                     }
                 }
             }
         }
         precondition(status == 0, "oneDNN convolution backward failed")
-        if dBias.count > 0 {
-            precondition(dBias.count == weightShape[0])
-            dBias.withUnsafeMutableBufferPointer { db in for i in 0..<weightShape[0] { db[i] += scratchBias[i] } }
-        }
-        return dx
+        return inputGradient ? dx : nil
     }
 }
 
