@@ -14,7 +14,10 @@ public struct ModelLoadError: Error, Sendable, CustomStringConvertible {
 }
 
 /// A model ready to encode and decode.
-public final class LoadedModel {
+///
+/// Shared by the workers of a batch: encoding and decoding run the layers in `.inference` mode,
+/// which keeps nothing in the layers (kernel scratch is per thread), so concurrent use only reads.
+public final class LoadedModel: @unchecked Sendable {
     public let name: String
     public let id: ModelID
     public let config: ModelConfig

@@ -1,5 +1,6 @@
 // `vqz encode IN.png [-o OUT.vqz] [-m MODEL] [-q LEVEL | --target-bpp X] [-f] [--quiet | -v] [--json]`:
-// a PNG (any colour type and depth) to a .vqz file, with a cwebp-style summary on stderr.
+// a PNG (any colour type and depth) to a .vqz file, with a cwebp-style summary on stderr; with
+// several inputs, folders or --files-from, a batch (Batch.swift).
 
 import ArgumentParser
 import Codec
@@ -10,38 +11,56 @@ import Metrics
 
 struct Encode: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Compress a PNG image into a .vqz file.",
+        abstract: "Compress PNG images into .vqz files.",
         discussion: """
             The model is found by name among the model folders (see `vqz models`) or given as a path \
             to a .vqzm file; without -m the default model is used. Level 1 is the smallest file; \
             without -q or --target-bpp a middle level is used. Gray images come back gray, alpha is \
             kept losslessly, and 16-bit images are reduced to 8 bits. Large images are coded in \
-            tiles, so memory stays bounded. Use - for stdin or stdout.
+            tiles, so memory stays bounded. Use - for stdin or stdout (one image).
+
+            Several images, folders (-r: with their sub-folders) or --files-from LIST make a batch: \
+            the model is loaded once, files run in parallel (-j), outputs go under -o DIR (created; \
+            default: beside each input), existing outputs are skipped unless -f (an interrupted batch \
+            resumes), a bad file is named and the rest go on (exit status 1 at the end).
+
+            Examples:
+              vqz encode photo.png                      (photo.vqz, the default level)
+              vqz encode photo.png -q 8 -o photo.vqz    (a higher level: more bytes, more detail)
+              vqz encode photo.png --target-bpp 0.5     (the best level within 0.5 bits per pixel)
+              vqz encode -r photos/ -o out/ -j 2        (a folder tree, two files at a time)
+              vqz encode --files-from list.txt --shard 0/4 -o out/ --manifest shard0.jsonl
             """)
 
-    @Argument(help: "The PNG image to compress, or - for stdin.") var input: String
-    @Option(name: .shortAndLong, help: "The .vqz file to write, or - for stdout (default: the input's name with .vqz).")
+    @Argument(help: "PNG images or folders of them, or - for stdin (one image).") var inputs: [String] = []
+    @Option(name: .shortAndLong, help: "The .vqz file to write, or - for stdout; with several inputs, the folder to write into (default: beside each input).")
     var output: String?
     @Option(name: .shortAndLong, help: "A model name from `vqz models` or a path to a .vqzm file.") var model: String?
     @Option(name: [.customShort("q"), .customLong("level")], help: "The rate level (1 = smallest file).") var level: Int?
     @Option(help: "Use the largest level whose file is at most this many bits per pixel.") var targetBpp: Double?
     @Option(help: "VQ models: the rate–distortion trade-off λ of the token choice (0: nearest codes; default: the model's per-level setting).")
     var lambda: Float?
-    @Flag(name: .shortAndLong, help: "Overwrite the output if it exists.") var force = false
-    @Flag(help: "Print nothing on success.") var quiet = false
-    @Flag(name: .shortAndLong, help: "Also decode the result and report its PSNR.") var verbose = false
-    @Flag(help: "Print the summary as one JSON object on stdout (PSNR included).") var json = false
+    @Flag(name: .shortAndLong, help: "Overwrite outputs that exist (a batch otherwise skips them).") var force = false
+    @Flag(name: [.customShort("s"), .long], help: "Print nothing on success.") var quiet = false
+    @Flag(name: .shortAndLong, help: "Also decode the result and report its PSNR; in a batch, a line per file.") var verbose = false
+    @Flag(help: "Print the summary as one JSON object on stdout (PSNR included); in a batch, one JSON line per file.") var json = false
     @Option(help: "Refuse images with more pixels than this, before reading them (default \(PNGDecoder.defaultMaxPixels)).")
     var maxPixels: Int = PNGDecoder.defaultMaxPixels
+    @OptionGroup var batch: BatchOptions
 
     func validate() throws {
+        if inputs.isEmpty && batch.filesFrom == nil { throw ValidationError("Give a PNG image, a folder, or --files-from LIST.") }
         if level != nil && targetBpp != nil { throw ValidationError("-q and --target-bpp cannot be used together.") }
         if let lambda, !(lambda >= 0 && lambda.isFinite) { throw ValidationError("--lambda must be a non-negative number.") }
         if let targetBpp, !(targetBpp > 0 && targetBpp.isFinite) { throw ValidationError("--target-bpp must be a positive number.") }
         if quiet && verbose { throw ValidationError("--quiet and --verbose cannot be used together.") }
         if maxPixels <= 0 { throw ValidationError("--max-pixels must be positive.") }
-        if json && outputPath == "-" { throw ValidationError("--json prints on stdout, so the output cannot be stdout too; use -o FILE.") }
+        if output == "-" && isBatchMode { throw ValidationError("-o - (stdout) takes one image; a batch writes into a folder.") }
+        if json && !isBatchMode && outputPath == "-" { throw ValidationError("--json prints on stdout, so the output cannot be stdout too; use -o FILE.") }
     }
+
+    var isBatchMode: Bool { isBatch(inputs: inputs, output: output, options: batch) }
+    var input: String { inputs[0] }
 
     var outputPath: String {
         output ?? (input == "-" ? "-" : Streams.replacingExtension((input as NSString).lastPathComponent, ".png", with: ".vqz")
@@ -49,54 +68,103 @@ struct Encode: ParsableCommand {
     }
 
     func run() throws {
+        if isBatchMode { return try runBatch() }
         try reportingErrors {
-            let out = outputPath
-            try Streams.checkOutput(out, input: input, overwrite: force)
-            let registry = ModelRegistry.standard()
-            let loadStart = DispatchTime.now()
-            let entry = try registry.resolveOrDefault(model)
-            let loaded = try LoadedModel(path: entry.path)
-            let loadSeconds = seconds(since: loadStart)
-
-            let start = DispatchTime.now()
-            let (image, source) = try decodePNG(try Streams.read(input, maxBytes: 1 << 30), name: input, maxPixels: maxPixels)
-            if source.bitDepth == 16 && !quiet && !json {
-                printError("vqz: note: \(input) has 16 bits per sample; it is coded at 8 bits")
-            }
-            let levels = loaded.levels
-            let notice: (EncodeNotice) -> Void = { if !quiet { printError("vqz: note: \(input == "-" ? "stdin" : input): \($0)") } }
-            let chosen: Int
-            let bytes: [UInt8]
-            let pixels = Double(image.width * image.height)
-            if let targetBpp {
-                let result = try ImageCodec.encode(image, model: loaded, targetBpp: targetBpp, sourceBitDepth: source.bitDepth, lambda: lambda, notice: notice)
-                if !result.fits && !quiet && !json {
-                    printError(String(format: "vqz: note: even level %d is %.4f bpp, over the target %.4f; using it", result.level, 8 * Double(result.bytes.count) / pixels, targetBpp))
+            try batch.withThreads {
+                let out = outputPath
+                try Streams.checkOutput(out, input: input, overwrite: force)
+                let start = DispatchTime.now()
+                let (image, source) = try decodePNG(try Streams.read(input, maxBytes: Streams.maxInputBytes), name: input, maxPixels: maxPixels)
+                let readSeconds = seconds(since: start)
+                if source.bitDepth == 16 && !quiet && !json {
+                    printError("vqz: note: \(input) has 16 bits per sample; it is coded at 8 bits")
                 }
-                (chosen, bytes) = (result.level, result.bytes)
-            } else {
-                chosen = level ?? levels[(levels.count - 1) / 2]
-                guard levels.contains(chosen) else {
-                    throw RuntimeFailure("level \(chosen) does not exist in model \(loaded.name) (levels \(levels.first!)–\(levels.last!))")
+                // The model is loaded after the input is known to be good: a bad PNG does not pay for it.
+                let loadStart = DispatchTime.now()
+                let loaded = try LoadedModel(path: try ModelRegistry.standard().resolveOrDefault(model).path)
+                let loadSeconds = seconds(since: loadStart)
+                try checkLevel(loaded)
+                let codeStart = DispatchTime.now()
+                let notice: (EncodeNotice) -> Void = { if !quiet { printError("vqz: note: \(input == "-" ? "stdin" : input): \($0)") } }
+                let (chosen, bytes, overTarget) = try encodeImage(image, sourceBitDepth: source.bitDepth, model: loaded, notice: notice)
+                if let overTarget, !quiet && !json { printError(overTarget) }
+                let encodeSeconds = readSeconds + seconds(since: codeStart)
+                var psnr: Double?
+                if verbose || json {
+                    let decoded = try ImageCodec.decode(bytes, model: loaded)
+                    psnr = Metrics.cappedPSNR(decoded.rgb, image.rgb)
                 }
-                bytes = try ImageCodec.encode(image, model: loaded, level: chosen, sourceBitDepth: source.bitDepth, lambda: lambda, notice: notice)
-            }
-            let encodeSeconds = seconds(since: start)
-            var psnr: Double?
-            if verbose || json {
-                let decoded = try ImageCodec.decode(bytes, model: loaded)
-                psnr = Metrics.cappedPSNR(decoded.rgb, image.rgb)
-            }
-            try Streams.write(bytes, to: out, overwrite: force)
+                try Streams.write(bytes, to: out, overwrite: force)
 
-            let bpp = 8 * Double(bytes.count) / pixels
-            let summary = EncodeSummary(
-                input: input, output: out, width: image.width, height: image.height, format: image.format,
-                sourceBitDepth: source.bitDepth, model: loaded, level: chosen, bytes: bytes.count, bpp: bpp, psnr: psnr,
-                encodeSeconds: encodeSeconds, loadSeconds: loadSeconds)
-            if json { try JSONOutput.print(summary.json) } else if !quiet { printError(summary.text) }
+                let bpp = 8 * Double(bytes.count) / Double(image.width * image.height)
+                let summary = EncodeSummary(
+                    input: input, output: out, width: image.width, height: image.height, format: image.format,
+                    sourceBitDepth: source.bitDepth, model: loaded, level: chosen, bytes: bytes.count, bpp: bpp, psnr: psnr,
+                    encodeSeconds: encodeSeconds, loadSeconds: loadSeconds)
+                if json { try JSONOutput.print(summary.json) } else if !quiet { printError(summary.text) }
+            }
         }
     }
+
+    /// Refuses a `-q` level the model does not have.
+    func checkLevel(_ loaded: LoadedModel) throws {
+        if let level, !loaded.levels.contains(level) {
+            throw RuntimeFailure("level \(level) does not exist in model \(loaded.name) (levels \(loaded.levels.first!)–\(loaded.levels.last!))")
+        }
+    }
+
+    /// The file for one image at the level this command line asks for; the third value is the
+    /// note to print when even the lowest level is over `--target-bpp`.
+    func encodeImage(_ image: PixelImage, sourceBitDepth: Int, model loaded: LoadedModel,
+                     notice: ((EncodeNotice) -> Void)?) throws -> (level: Int, bytes: [UInt8], overTarget: String?) {
+        if let targetBpp {
+            let result = try ImageCodec.encode(image, model: loaded, targetBpp: targetBpp, sourceBitDepth: sourceBitDepth, lambda: lambda, notice: notice)
+            let bpp = 8 * Double(result.bytes.count) / Double(image.width * image.height)
+            let note = result.fits ? nil : String(format: "vqz: note: even level %d is %.4f bpp, over the target %.4f; using it", result.level, bpp, targetBpp)
+            return (result.level, result.bytes, note)
+        }
+        let chosen = level ?? loaded.levels[(loaded.levels.count - 1) / 2]
+        return (chosen, try ImageCodec.encode(image, model: loaded, level: chosen, sourceBitDepth: sourceBitDepth, lambda: lambda, notice: notice), nil)
+    }
+
+    /// Several images: the model loaded once, files in parallel, a summary at the end.
+    func runBatch() throws {
+        try reportingErrors {
+            let driver = BatchDriver(options: batch, verb: "encoded", inputExtensions: [".png"], outputExtension: ".vqz",
+                                     quiet: quiet, verbose: verbose, json: json)
+            let jobs = try driver.plan(inputs: inputs, output: output)
+            let loaded = try LoadedModel(path: try ModelRegistry.standard().resolveOrDefault(model).path)
+            try checkLevel(loaded)
+            let (force, maxPixels, command) = (force, maxPixels, self)
+            try driver.run(jobs) { job in
+                let start = DispatchTime.now()
+                if !force && FileManager.default.fileExists(atPath: job.output) {
+                    return existingOutputRecord(job) { bytes in
+                        guard let (header, _) = try? BitstreamFile.parse(bytes) else { return nil }
+                        return (jsonFigure(8 * Double(bytes.count) / Double(header.imageWidth * header.imageHeight), 6), header.level)
+                    }
+                }
+                do {
+                    let input = try FileIO.read(job.input, maxBytes: Streams.maxInputBytes)
+                    let (image, source) = try decodePNG(input, name: job.input, maxPixels: maxPixels)
+                    let (chosen, bytes, _) = try command.encodeImage(image, sourceBitDepth: source.bitDepth, model: loaded, notice: nil)
+                    try createParentFolder(of: job.output)
+                    try FileIO.writeAtomically(bytes, to: job.output, overwrite: force)
+                    return BatchRecord(input: job.input, output: job.output, status: .done, inputBytes: input.count, bytes: bytes.count,
+                                       bpp: jsonFigure(8 * Double(bytes.count) / Double(image.width * image.height), 6), level: chosen,
+                                       seconds: jsonFigure(seconds(since: start), 4))
+                } catch {
+                    return BatchRecord(input: job.input, output: job.output, status: .failed, error: naming(job.input, error))
+                }
+            }
+        }
+    }
+}
+
+/// An error as one sentence that names the file (once).
+func naming(_ path: String, _ error: Error) -> String {
+    let text = "\(error)"
+    return text.hasPrefix(path) ? text : "\(path): \(text)"
 }
 
 /// PNG bytes to an image, with the CLI's wording for a bad file.

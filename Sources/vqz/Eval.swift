@@ -19,9 +19,13 @@ struct Eval: ParsableCommand {
             Every image is encoded at every level through the same code path as encoding a file, the \
             real file size is taken, and the file is decoded and compared on 8-bit RGB. Defaults to \
             the Kodak set in ../shared/data/kodak.
+
+            Examples:
+              vqz eval -m rvqvae-k256-d32-f8-n96
+              vqz eval -m my.vqzm --images photos/ --json
             """)
 
-    @Option(name: .shortAndLong, help: "The model file (.vqzm).") var model: String
+    @Option(name: .shortAndLong, help: "A model name from `vqz models` or a path to a .vqzm file.") var model: String
     @Option(help: "Folder of PNG images.") var images: String = "../shared/data/kodak"
     @Option(help: "Importance samples for the IWAE estimate (Gaussian models).") var iwaeSamples: Int = 16
     @Option(help: "Only the first N images (0 = all).") var limit: Int = 0
@@ -31,7 +35,8 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            let loaded = try LoadedModel(path: model)
+            let modelPath = try ModelRegistry.standard().resolve(model).path
+            let loaded = try LoadedModel(path: modelPath)
             var names = try PNGFolder.names(in: images)
             if limit > 0 { names = Array(names.prefix(limit)) }
             guard !names.isEmpty else { throw RuntimeFailure("\(images): no PNG files") }
@@ -84,7 +89,7 @@ struct Eval: ParsableCommand {
                 report.activeChannels = active
             }
             if card {
-                let path = ModelEntry.cardPath(forModel: model)
+                let path = ModelEntry.cardPath(forModel: modelPath)
                 let previous = FileManager.default.contents(atPath: path).flatMap { try? JSONDecoder().decode(ModelCard.self, from: $0) }
                 let newCard = ModelCard(
                     isDefault: previous?.isDefault ?? false, modelID: loaded.id.hex,

@@ -13,6 +13,10 @@ struct Info: ParsableCommand {
             file is checked (both checksums, the zstd frames, every symbol) unless its tokens need \
             the model's zstd dictionary. With --json, prints a JSON array with one object per file. \
             Every file is reported; a bad one is named on stderr and the exit status is then 1.
+
+            Examples:
+              vqz info photo.vqz
+              vqz info --json out/*.vqz
             """)
 
     @Argument(help: "The .vqz files to show.")

@@ -9,6 +9,9 @@ enum JSONOutput {
         try Streams.print(encode(value))
     }
 
+    /// `value` as one line of JSON with its newline (a JSON-lines record).
+    static func line(_ value: some Encodable) throws -> String { try encode(value) + "\n" }
+
     /// `value` as one line of JSON.
     static func encode(_ value: some Encodable) throws -> String {
         let encoder = JSONEncoder()

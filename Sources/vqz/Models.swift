@@ -15,6 +15,10 @@ struct Models: ParsableCommand {
             only ones searched), else codecs/ beside the vqz executable, ../share/vqz/codecs from it, \
             and codecs/ in the executable's ancestor folders. Each model's figures come from its card \
             (NAME.card.json, written by `vqz eval --card`).
+
+            Examples:
+              vqz models
+              vqz models --json
             """)
 
     @Flag(help: "Print a JSON array on stdout.") var json = false

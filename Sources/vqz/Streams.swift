@@ -6,6 +6,10 @@ import Container
 import Foundation
 
 enum Streams {
+    /// The largest input file any command reads (PNG, .vqz, .npy): 1 GiB. Pixels are limited
+    /// separately, by --max-pixels (default 2^28 for both encode and decode).
+    static let maxInputBytes = 1 << 30
+
     /// The bytes of `path`, or of stdin when `path` is `-`, refusing more than `maxBytes`.
     static func read(_ path: String, maxBytes: Int) throws -> [UInt8] {
         guard path == "-" else { return try FileIO.read(path, maxBytes: maxBytes) }

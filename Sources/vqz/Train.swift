@@ -22,6 +22,11 @@ struct Train: ParsableCommand {
             full state) every --checkpoint-every steps and on Ctrl-C; --resume CHECKPOINT continues \
             a run exactly where it stopped. Long runs belong in the background: \
             nohup vqz train ... > train.log 2>&1 &
+
+            Examples:
+              vqz train --family vq -o my.vqzm --steps 8000            (the two-hour recipe, codecs/README.md)
+              vqz train --resume my.ckpt.vqzm -o my.vqzm              (go on after Ctrl-C)
+              vqz train --resume my.ckpt.vqzm -o my.vqzm --steps 20000 (train longer)
             """)
 
     @Option(help: "Model family: vq or gaussian (not needed with --resume).")

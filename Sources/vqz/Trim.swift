@@ -20,7 +20,7 @@ struct Trim: ParsableCommand {
     @Option(name: .shortAndLong, help: "The .vqz file to write, or - for stdout (default: the input's name with -qL.vqz).")
     var output: String?
     @Flag(name: .shortAndLong, help: "Overwrite the output if it exists.") var force = false
-    @Flag(help: "Print nothing on success.") var quiet = false
+    @Flag(name: [.customShort("s"), .long], help: "Print nothing on success.") var quiet = false
 
     var outputPath: String {
         output ?? (input == "-" ? "-" : Streams.replacingExtension((input as NSString).lastPathComponent, ".vqz", with: "-q\(quality).vqz")
@@ -35,7 +35,7 @@ struct Trim: ParsableCommand {
         try reportingErrors {
             let out = outputPath
             try Streams.checkOutput(out, input: input, overwrite: force)
-            let bytes = try Streams.read(input, maxBytes: 1 << 31)
+            let bytes = try Streams.read(input, maxBytes: Streams.maxInputBytes)
             let name = input == "-" ? "stdin" : input
             let trimmed: [UInt8]
             do {

@@ -46,12 +46,17 @@ enum Faults {
     @Test func anOutputFolderThatCannotHoldItIsOneSentence() throws {
         let dir = try Workspace.make()
         let png = try Workspace.png(in: dir, name: "a.png", width: 16, height: 16, format: .rgb)
-        for target in [dir.appendingPathComponent("missing/a.vqz").path, png + "/a.vqz", dir.path] {
+        for target in [dir.appendingPathComponent("missing/a.vqz").path, png + "/a.vqz"] {
             let r = try Workspace.vqz(["encode", png, "-o", target, "-f"])
             #expect(r.status == 1, "\(target)")
             #expect(r.stderr.hasPrefix("vqz: error: ") && r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
         }
         #expect(try Faults.leftovers(in: dir, keep: ["a.png"]).isEmpty)
+        // An existing folder as -o is where the output goes (a batch of one), as cp does.
+        let sub = dir.appendingPathComponent("sub")
+        try FileManager.default.createDirectory(at: sub, withIntermediateDirectories: true)
+        #expect(try Workspace.vqz(["encode", png, "-o", sub.path, "-s"]).status == 0)
+        #expect(FileManager.default.fileExists(atPath: sub.appendingPathComponent("a.vqz").path))
     }
 
     @Test(.enabled(if: getuid() != 0, "root writes into read-only folders"))
