@@ -2,11 +2,12 @@
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 # libjpeg-turbo-progs and webp: the JPEG and WebP anchors of `make rd` (cjpeg/djpeg, cwebp/dwebp)
-APT_PACKAGES := libpng-dev libzstd-dev libopenblas-dev libdnnl-dev pkg-config python3 python3-numpy libjpeg-turbo-progs webp
+# python3-distributed: Dask, the engine the scale-out test runs vqz on (tools/vqz_dask)
+APT_PACKAGES := libpng-dev libzstd-dev libopenblas-dev libdnnl-dev pkg-config python3 python3-numpy libjpeg-turbo-progs webp python3-distributed
 # OPENBLAS_CORETYPE=Haswell (set in this environment) halves OpenBLAS on AVX-512: unset for speed.
 FAST := env -u OPENBLAS_CORETYPE
 
-.PHONY: help deps build release test demo fixtures clean train-vq train-gaussian
+.PHONY: help deps build release test test-scale demo fixtures clean train-vq train-gaussian
 
 help: ## Show this message
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -25,8 +26,12 @@ build: deps ## Debug build
 release: deps ## Release build (.build/release/vqz)
 	swift build -c release
 
-test: deps ## Run the whole test suite
+test: deps ## Run the whole test suite (Swift, then the Dask scale-out test)
 	swift test
+	$(MAKE) test-scale
+
+test-scale: deps build ## vqz as the map step of a local Dask cluster, a worker killed mid-run (tools/vqz_dask)
+	/usr/bin/python3 tools/vqz_dask/test_vqz_dask.py
 
 demo: release ## Build, then encode and decode the sample photo with the default model
 	@mkdir -p .build/demo

@@ -172,6 +172,20 @@ func existingOutputRecord(_ job: BatchJob, complete: ([UInt8]) -> (bpp: Double?,
     return BatchRecord(input: job.input, output: job.output, status: .skipped, bytes: bytes.count, bpp: figures.bpp, level: figures.level)
 }
 
+/// Writes a batch output atomically (its folder created). Returns false, writing nothing, when
+/// the output appeared meanwhile without `force`: another process (a task a scheduler re-ran after
+/// losing a worker) wrote the same output, which then counts if it is complete.
+func writeBatchOutput(_ bytes: [UInt8], job: BatchJob, force: Bool) throws -> Bool {
+    try createParentFolder(of: job.output)
+    do {
+        try FileIO.writeAtomically(bytes, to: job.output, overwrite: force)
+        return true
+    } catch {
+        if !force && FileManager.default.fileExists(atPath: job.output) { return false }
+        throw error
+    }
+}
+
 /// Creates the folder an output goes into.
 func createParentFolder(of path: String) throws {
     let parent = (path as NSString).deletingLastPathComponent

@@ -137,16 +137,16 @@ struct Decode: ParsableCommand {
             let jobs = try driver.plan(inputs: inputs, output: output)
             let models = ModelCache(registry: ModelRegistry.standard(), extraPaths: model)
             let (force, command) = (force, self)
+            let complete: @Sendable ([UInt8]) -> (bpp: Double?, level: Int?)? = { bytes in isCompletePNG(bytes) ? (nil, nil) : nil }
             try driver.run(jobs) { job in
                 let start = DispatchTime.now()
                 if !force && FileManager.default.fileExists(atPath: job.output) {
-                    return existingOutputRecord(job) { bytes in isCompletePNG(bytes) ? (nil, nil) : nil }
+                    return existingOutputRecord(job, complete: complete)
                 }
                 do {
                     let bytes = try FileIO.read(job.input, maxBytes: Streams.maxInputBytes)
                     let d = try command.decodeFile(bytes, name: job.input, models: models)
-                    try createParentFolder(of: job.output)
-                    try FileIO.writeAtomically(d.png, to: job.output, overwrite: force)
+                    if try !writeBatchOutput(d.png, job: job, force: force) { return existingOutputRecord(job, complete: complete) }
                     return BatchRecord(input: job.input, output: job.output, status: .done, inputBytes: bytes.count, bytes: d.png.count,
                                        bpp: jsonFigure(8 * Double(bytes.count) / Double(d.image.width * d.image.height), 6),
                                        level: d.header.level, seconds: jsonFigure(seconds(since: start), 4))

@@ -136,20 +136,20 @@ struct Encode: ParsableCommand {
             let loaded = try LoadedModel(path: try ModelRegistry.standard().resolveOrDefault(model).path)
             try checkLevel(loaded)
             let (force, maxPixels, command) = (force, maxPixels, self)
+            let complete: @Sendable ([UInt8]) -> (bpp: Double?, level: Int?)? = { bytes in
+                guard let (header, _) = try? BitstreamFile.parse(bytes) else { return nil }
+                return (jsonFigure(8 * Double(bytes.count) / Double(header.imageWidth * header.imageHeight), 6), header.level)
+            }
             try driver.run(jobs) { job in
                 let start = DispatchTime.now()
                 if !force && FileManager.default.fileExists(atPath: job.output) {
-                    return existingOutputRecord(job) { bytes in
-                        guard let (header, _) = try? BitstreamFile.parse(bytes) else { return nil }
-                        return (jsonFigure(8 * Double(bytes.count) / Double(header.imageWidth * header.imageHeight), 6), header.level)
-                    }
+                    return existingOutputRecord(job, complete: complete)
                 }
                 do {
                     let input = try FileIO.read(job.input, maxBytes: Streams.maxInputBytes)
                     let (image, source) = try decodePNG(input, name: job.input, maxPixels: maxPixels)
                     let (chosen, bytes, _) = try command.encodeImage(image, sourceBitDepth: source.bitDepth, model: loaded, notice: nil)
-                    try createParentFolder(of: job.output)
-                    try FileIO.writeAtomically(bytes, to: job.output, overwrite: force)
+                    if try !writeBatchOutput(bytes, job: job, force: force) { return existingOutputRecord(job, complete: complete) }
                     return BatchRecord(input: job.input, output: job.output, status: .done, inputBytes: input.count, bytes: bytes.count,
                                        bpp: jsonFigure(8 * Double(bytes.count) / Double(image.width * image.height), 6), level: chosen,
                                        seconds: jsonFigure(seconds(since: start), 4))

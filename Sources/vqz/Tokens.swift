@@ -88,17 +88,17 @@ struct Tokens: ParsableCommand {
             let jobs = try driver.plan(inputs: inputs, output: output)
             let (loaded, chosen) = try loadModel()
             let force = force
+            let complete: @Sendable ([UInt8]) -> (bpp: Double?, level: Int?)? = { bytes in (try? NPY.decodeIntegers(bytes, maxElements: 1 << 30)) != nil ? (nil, chosen) : nil }
             try driver.run(jobs) { job in
                 let start = DispatchTime.now()
                 if !force && FileManager.default.fileExists(atPath: job.output) {
-                    return existingOutputRecord(job) { bytes in (try? NPY.decodeIntegers(bytes, maxElements: 1 << 30)) != nil ? (nil, chosen) : nil }
+                    return existingOutputRecord(job, complete: complete)
                 }
                 do {
                     let input = try FileIO.read(job.input, maxBytes: Streams.maxInputBytes)
                     let (image, _) = try decodePNG(input, name: job.input)
                     let (bytes, _) = try Tokens.grid(image, model: loaded, level: chosen)
-                    try createParentFolder(of: job.output)
-                    try FileIO.writeAtomically(bytes, to: job.output, overwrite: force)
+                    if try !writeBatchOutput(bytes, job: job, force: force) { return existingOutputRecord(job, complete: complete) }
                     return BatchRecord(input: job.input, output: job.output, status: .done, inputBytes: input.count, bytes: bytes.count,
                                        level: chosen, seconds: jsonFigure(seconds(since: start), 4))
                 } catch {
