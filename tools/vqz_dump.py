@@ -13,7 +13,12 @@ Plain Python 3 standard library; zstd is reached through ctypes on the system `l
 
 Human mode prints one `Field_Name: value` line per header field, in the specification's order,
 then a summary of the sections. `--json` prints one JSON object (header fields under their exact
-specification names, the flag booleans, the decoded planes / values / alpha samples).
+specification names, the flag booleans, the decoded planes / values / alpha samples, and the
+metadata entries).
+
+Version 1.1 (read by this reader; every 1.0 file is a valid 1.1 file) adds `Metadata_Section_Size`
+after the `Alphabet_Size` table and the metadata section (PNG ancillary chunks, one zstd frame).
+A 1.0 file has no such field: it is reported as 0, and `Metadata` as an empty list.
 
 Every rule the specification states as a MUST for a reader is checked, in the order of the
 specification. A violation prints exactly one line
@@ -41,10 +46,14 @@ import zlib
 
 SIGNATURE = b"\x89VQZ\r\n\x1a\n"
 KNOWN_VERSION_MAJOR = 1
-READER_VERSION_MINOR = 0          # this reader implements version 1.0
+READER_VERSION_MINOR = 1          # this reader implements version 1.1
 HEADER_SIZE_MIN = 76
 HEADER_SIZE_MAX = 4096
 FIXED_HEADER_BYTES = 72           # Header_Size = 72 + 4 * Alphabet_Count in version 1.0
+FIXED_HEADER_BYTES_1_1 = 76       # Header_Size = 76 + 4 * Alphabet_Count in version 1.1
+MAX_METADATA_BYTES = 1 << 24      # 16 777 216: decompressed metadata section
+METADATA_CONTENT_MIN = 8          # one entry head
+METADATA_ENTRY_HEAD = 8           # Entry_Type (4) + Entry_Length (4)
 ALPHABET_TABLE_OFFSET = 68
 MAX_SIDE = 1_048_576
 MAX_PIXELS_DEFAULT = 1 << 28      # 268 435 456
@@ -73,7 +82,7 @@ HEADER_FIELDS = (
     "Source_Bit_Depth", "Downsample_Factor", "Image_Width", "Image_Height", "Grid_Width",
     "Grid_Height", "Level", "Plane_Count", "Alphabet_Count", "Symbol_Layout", "Quant_Step",
     "Model_ID", "Token_Section_Size", "Alpha_Section_Size", "Payload_CRC32", "Alphabet_Size",
-    "Header_CRC32",
+    "Metadata_Section_Size", "Header_CRC32",
 )
 
 # Offsets 0 .. 68: Signature .. Payload_CRC32 (Quant_Step read as its raw u32 bit pattern).
@@ -229,12 +238,15 @@ class Zstd:
 # Reader
 # ---------------------------------------------------------------------------------------------
 
-def check_frame(section, name, size_field, expected_size, want_dictionary, decompress=True):
+def check_frame(section, name, size_field, expected_size, want_dictionary, decompress=True,
+                size_range=None):
     """Apply the zstd frame rules of the spec to one section; return its content (or None).
 
-    Order: one zstd frame (magic); declared Frame_Content_Size equal to the expected size;
-    Content_Checksum_Flag set; the frame fills the section exactly (these three before any
-    allocation); dictionary iff wanted; then decompression (zstd verifies the XXH64 checksum).
+    Order: one zstd frame (magic); declared Frame_Content_Size equal to the expected size (or,
+    with `size_range` = (lo, hi, text), within lo .. hi: the metadata section, whose size the
+    header does not give); Content_Checksum_Flag set; the frame fills the section exactly (these
+    three before any allocation); dictionary iff wanted; then decompression (zstd verifies the
+    XXH64 checksum).
     """
     field = f"{name} section"
     if len(section) < 4:
@@ -250,6 +262,15 @@ def check_frame(section, name, size_field, expected_size, want_dictionary, decom
     fcs = Zstd.frame_content_size(section)
     if fcs == ZSTD_CONTENTSIZE_ERROR:
         raise Reject(f"{field} zstd frame header", "invalid or truncated zstd frame header")
+    if size_range is not None:
+        lo, hi, range_text = size_range
+        if fcs == ZSTD_CONTENTSIZE_UNKNOWN:
+            raise Reject(f"{field} Frame_Content_Size",
+                         f"not declared in the frame header, expected {range_text}")
+        if not lo <= fcs <= hi:
+            raise Reject(f"{field} Frame_Content_Size",
+                         f"frame declares {fcs} bytes, expected {range_text}")
+        expected_size = fcs
     if fcs == ZSTD_CONTENTSIZE_UNKNOWN:
         raise Reject(f"{field} Frame_Content_Size",
                      f"not declared in the frame header, expected {expected_size}")
@@ -273,7 +294,8 @@ def check_frame(section, name, size_field, expected_size, want_dictionary, decom
         raise Reject(f"{field} Dictionary_ID",
                      "frame declares no dictionary, expected one (Token_Dictionary is set)")
     if not want_dictionary and did != 0:
-        expected = "none (Token_Dictionary is 0)" if name == "token" else "none (alpha never uses one)"
+        expected = ("none (Token_Dictionary is 0)" if name == "token"
+                    else f"none ({name} never uses one)")
         raise Reject(f"{field} Dictionary_ID", f"frame uses dictionary {did}, expected {expected}")
     if not decompress:
         return None
@@ -358,13 +380,22 @@ def parse_vqz(data, max_pixels=MAX_PIXELS_DEFAULT, max_token_bytes=MAX_TOKEN_BYT
                      f"(VQ: level L codes the first L stages)")
     if alphabet_count != 1 and alphabet_count != plane_count:
         raise Reject("Alphabet_Count", f"found {alphabet_count}, expected 1 or Plane_Count = {plane_count}")
-    exact_header = FIXED_HEADER_BYTES + 4 * alphabet_count
-    if version_minor == 0 and header_size != exact_header:
-        raise Reject("Header_Size", f"found {header_size}, expected exactly 72 + 4 * Alphabet_Count "
-                     f"= {exact_header} for Version_Minor 0")
-    if header_size < exact_header:
-        raise Reject("Header_Size", f"found {header_size}, expected at least 72 + 4 * Alphabet_Count "
-                     f"= {exact_header} (room for the Alphabet_Size table and Header_CRC32)")
+    # Minor 0: exactly 72 + 4A (no Metadata_Section_Size). Minor 1: exactly 76 + 4A. A higher
+    # minor: at least 76 + 4A (Metadata_Section_Size read as in 1.1, later bytes ignored).
+    if version_minor == 0:
+        exact_header = FIXED_HEADER_BYTES + 4 * alphabet_count
+        if header_size != exact_header:
+            raise Reject("Header_Size", f"found {header_size}, expected exactly 72 + 4 * Alphabet_Count "
+                         f"= {exact_header} for Version_Minor 0")
+    else:
+        exact_header = FIXED_HEADER_BYTES_1_1 + 4 * alphabet_count
+        if version_minor == 1 and header_size != exact_header:
+            raise Reject("Header_Size", f"found {header_size}, expected exactly 76 + 4 * Alphabet_Count "
+                         f"= {exact_header} for Version_Minor 1")
+        if header_size < exact_header:
+            raise Reject("Header_Size", f"found {header_size}, expected at least 76 + 4 * Alphabet_Count "
+                         f"= {exact_header} for Version_Minor {version_minor} (room for the "
+                         f"Alphabet_Size table, Metadata_Section_Size and Header_CRC32)")
     if symbol_layout > 1:
         raise Reject("Symbol_Layout", f"found {symbol_layout}, expected 0 (interleaved) or 1 (byte planes)")
     quant_step = quant_float(quant_bits)
@@ -387,6 +418,12 @@ def parse_vqz(data, max_pixels=MAX_PIXELS_DEFAULT, max_token_bytes=MAX_TOKEN_BYT
     for i, a in enumerate(alphabet):
         if not ALPHABET_MIN <= a <= ALPHABET_MAX:
             raise Reject("Alphabet_Size", f"entry {i}: found {a}, expected {ALPHABET_MIN} .. {ALPHABET_MAX}")
+    # Version 1.1: Metadata_Section_Size right after the Alphabet_Size table (1.0: none, read as 0).
+    has_metadata_field = version_minor >= 1
+    metadata_section_size = 0
+    if has_metadata_field:
+        metadata_section_size = struct.unpack_from(
+            "<I", data, ALPHABET_TABLE_OFFSET + 4 * alphabet_count)[0]
 
     # --- Derived sizes and limits (before any allocation) ------------------------------------
     symbol_bytes = 1 if all(a <= 256 for a in alphabet) else 2
@@ -408,11 +445,21 @@ def parse_vqz(data, max_pixels=MAX_PIXELS_DEFAULT, max_token_bytes=MAX_TOKEN_BYT
         if alpha_section_size > alpha_bound:
             raise Reject("Alpha_Section_Size", f"found {alpha_section_size}, expected <= "
                          f"ZSTD_compressBound({alpha_bytes}) = {alpha_bound}")
+    metadata_bound = zstd_compress_bound(MAX_METADATA_BYTES)
+    if metadata_section_size > metadata_bound:
+        raise Reject("Metadata_Section_Size", f"found {metadata_section_size}, expected 0 .. "
+                     f"bound(Max_Metadata_Bytes) = ZSTD_compressBound({MAX_METADATA_BYTES}) = "
+                     f"{metadata_bound}")
 
     # --- File length, Payload_CRC32 ----------------------------------------------------------
-    want_len = header_size + token_section_size + alpha_section_size
+    want_len = header_size + token_section_size + alpha_section_size + metadata_section_size
     if n != want_len:
         kind = "truncated" if n < want_len else "trailing bytes"
+        if has_metadata_field:
+            raise Reject("file length", f"found {n} bytes, expected Header_Size + Token_Section_Size + "
+                         f"Alpha_Section_Size + Metadata_Section_Size = {header_size} + "
+                         f"{token_section_size} + {alpha_section_size} + {metadata_section_size} "
+                         f"= {want_len} ({kind})")
         raise Reject("file length", f"found {n} bytes, expected Header_Size + Token_Section_Size + "
                      f"Alpha_Section_Size = {header_size} + {token_section_size} + "
                      f"{alpha_section_size} = {want_len} ({kind})")
@@ -423,7 +470,9 @@ def parse_vqz(data, max_pixels=MAX_PIXELS_DEFAULT, max_token_bytes=MAX_TOKEN_BYT
 
     # --- Token section -----------------------------------------------------------------------
     token_section = data[header_size:header_size + token_section_size]
-    alpha_section = data[header_size + token_section_size:]
+    alpha_start = header_size + token_section_size
+    alpha_section = data[alpha_start:alpha_start + alpha_section_size]
+    metadata_section = data[alpha_start + alpha_section_size:]
     token_data = check_frame(token_section, "token", "Token_Section_Size", token_bytes,
                              token_dictionary, decompress=not token_dictionary)
     planes = None
@@ -438,6 +487,17 @@ def parse_vqz(data, max_pixels=MAX_PIXELS_DEFAULT, max_token_bytes=MAX_TOKEN_BYT
     alpha = None
     if alpha_present:
         alpha = list(check_frame(alpha_section, "alpha", "Alpha_Section_Size", alpha_bytes, False))
+
+    # --- Metadata section (version 1.1) ------------------------------------------------------
+    metadata = []
+    metadata_bytes = 0
+    if metadata_section_size > 0:
+        content = check_frame(metadata_section, "metadata", "Metadata_Section_Size", None, False,
+                              size_range=(METADATA_CONTENT_MIN, MAX_METADATA_BYTES,
+                                          f"{METADATA_CONTENT_MIN} .. Max_Metadata_Bytes = "
+                                          f"{MAX_METADATA_BYTES}"))
+        metadata_bytes = len(content)
+        metadata = parse_metadata_entries(content)
 
     info = {
         "Signature": signature.hex(),
@@ -462,6 +522,7 @@ def parse_vqz(data, max_pixels=MAX_PIXELS_DEFAULT, max_token_bytes=MAX_TOKEN_BYT
         "Alpha_Section_Size": alpha_section_size,
         "Payload_CRC32": payload_crc_stored,
         "Alphabet_Size": alphabet,
+        "Metadata_Section_Size": metadata_section_size,
         "Header_CRC32": header_crc_stored,
         "Alpha_Present": alpha_present,
         "Gray": gray,
@@ -471,6 +532,7 @@ def parse_vqz(data, max_pixels=MAX_PIXELS_DEFAULT, max_token_bytes=MAX_TOKEN_BYT
     if payload_kind == 1:
         info["Values"] = values
     info["Alpha"] = alpha
+    info["Metadata"] = [{"Entry_Type": t.decode("ascii"), "Entry_Data": d.hex()} for t, d in metadata]
     # Extra facts for the human summary (not part of the JSON contract).
     extra = {
         "symbol_bytes": symbol_bytes,
@@ -478,8 +540,56 @@ def parse_vqz(data, max_pixels=MAX_PIXELS_DEFAULT, max_token_bytes=MAX_TOKEN_BYT
         "alpha_bytes": alpha_bytes,
         "extension_bytes": header_size - exact_header,
         "token_dict_id": Zstd.dict_id(token_section),
+        "has_metadata_field": has_metadata_field,
+        "metadata_bytes": metadata_bytes,
     }
     return info, extra
+
+
+def _printable_type(t):
+    return "".join(chr(b) if 0x20 <= b < 0x7F and b != 0x5C else f"\\x{b:02x}" for b in t)
+
+
+def parse_metadata_entries(content):
+    """Split the decompressed metadata section into (Entry_Type, Entry_Data) pairs.
+
+    The entries must fill the content exactly. Per entry, in this order: the 8-byte head
+    (Entry_Type, Entry_Length) is complete; Entry_Length <= the bytes after it; Entry_Type is
+    four ASCII letters; it is ancillary (first letter lower case: never IDAT, PLTE, ...); PNG's
+    reserved bit is 0 (third letter upper case). Nothing inside Entry_Data is interpreted.
+    """
+    entries = []
+    pos = 0
+    end = len(content)
+    index = 0
+    while pos < end:
+        remain = end - pos
+        where = f"entry {index} (at byte {pos} of the metadata content)"
+        if remain < METADATA_ENTRY_HEAD:
+            raise Reject("metadata entry", f"{where}: head cut short: {remain} bytes left, expected "
+                         f"{METADATA_ENTRY_HEAD} (Entry_Type + Entry_Length)")
+        etype = content[pos:pos + 4]
+        elen = struct.unpack_from("<I", content, pos + 4)[0]
+        shown = _printable_type(etype)
+        where = f"entry {index} '{shown}' (at byte {pos} of the metadata content)"
+        left = remain - METADATA_ENTRY_HEAD
+        if elen > left:
+            raise Reject("metadata Entry_Length", f"{where}: found {elen}, expected <= {left} "
+                         f"(the bytes that remain after the field)")
+        if not all(0x41 <= b <= 0x5A or 0x61 <= b <= 0x7A for b in etype):
+            raise Reject("metadata Entry_Type", f"{where}: found {etype.hex(' ')}, expected "
+                         f"4 ASCII letters (a PNG chunk type)")
+        if not etype[0] & 0x20:
+            raise Reject("metadata Entry_Type", f"{where}: critical chunk type (first letter upper "
+                         f"case), expected an ancillary type (first letter lower case)")
+        if etype[2] & 0x20:
+            raise Reject("metadata Entry_Type", f"{where}: PNG's reserved bit set (third letter "
+                         f"lower case), expected the third letter upper case")
+        start = pos + METADATA_ENTRY_HEAD
+        entries.append((etype, content[start:start + elen]))
+        pos = start + elen
+        index += 1
+    return entries
 
 
 def decode_planes(raw, plane_count, grid_w, grid_h, symbol_bytes, layout, alphabet):
@@ -534,6 +644,8 @@ def format_human(info, extra):
             s = " ".join(str(a) for a in v)
         elif name == "Quant_Step":
             s = repr(v)
+        elif name == "Metadata_Section_Size" and not extra["has_metadata_field"]:
+            s = f"{v} (no such field in version 1.{info['Version_Minor']}; read as 0)"
         else:
             s = str(v)
         lines.append(f"{name}: {s}")
@@ -564,6 +676,17 @@ def format_human(info, extra):
         lines.append(f"Alpha section: {info['Alpha_Section_Size']} bytes, one zstd frame -> "
                      f"{len(a)} bytes: min {min(a)} max {max(a)}: "
                      f"{' '.join(map(str, a[:16]))}{' ...' if len(a) > 16 else ''}")
+    if info["Metadata_Section_Size"] == 0:
+        lines.append("Metadata section: absent")
+    else:
+        entries = info["Metadata"]
+        lines.append(f"Metadata section: {info['Metadata_Section_Size']} bytes, one zstd frame -> "
+                     f"{extra['metadata_bytes']} bytes, {len(entries)} "
+                     f"entr{'y' if len(entries) == 1 else 'ies'}")
+        for i, e in enumerate(entries):
+            d = bytes.fromhex(e["Entry_Data"])
+            lines.append(f"  entry {i}: {e['Entry_Type']}, {len(d)} bytes"
+                         + (f": {hex_bytes(d[:16])}{' ...' if len(d) > 16 else ''}" if d else ""))
     return "\n".join(lines) + "\n"
 
 
@@ -618,10 +741,13 @@ def write_vqz(*, payload_kind=0, flags=0, source_bit_depth=8, downsample=8, widt
               level=None, planes=None, alphabet=(256,), layout=0, quant_step=0.0,
               model_id=None, alpha=None, version_minor=0, extension=b"",
               token_frame=None, alpha_frame=None, token_raw=None, override=None,
-              payload_crc=None, header_crc_fix=True, append=b""):
+              payload_crc=None, header_crc_fix=True, append=b"", metadata=None,
+              metadata_frame=None, metadata_size=None):
     """Write a .vqz file from the spec. `override` replaces header fields after they are
     computed (the CRCs are then recomputed unless told otherwise), to build files that a
-    buggy writer could produce."""
+    buggy writer could produce. `metadata` is a list of (Entry_Type, Entry_Data) pairs (or raw
+    content bytes); any metadata makes the file version 1.1 unless `version_minor` is > 1.
+    Version_Minor >= 1 writes Metadata_Section_Size (`metadata_size` overrides it)."""
     alphabet = list(alphabet)
     gw, gh = ceil_div(width, downsample), ceil_div(height, downsample)
     if planes is None:
@@ -641,10 +767,21 @@ def write_vqz(*, payload_kind=0, flags=0, source_bit_depth=8, downsample=8, widt
             alpha_frame = Zstd.compress(bytes(alpha))
     if alpha_frame is None:
         alpha_frame = b""
+    if metadata is not None and metadata_frame is None:
+        raw_meta = metadata if isinstance(metadata, (bytes, bytearray)) else b"".join(
+            t + struct.pack("<I", len(d)) + d for t, d in metadata)
+        metadata_frame = Zstd.compress(bytes(raw_meta))
+    if metadata_frame is None:
+        metadata_frame = b""
+    if metadata_frame and version_minor == 0:
+        version_minor = 1
+    meta_field = b""
+    if version_minor >= 1:
+        meta_field = struct.pack("<I", len(metadata_frame) if metadata_size is None else metadata_size)
     quant_bits = struct.unpack("<I", struct.pack("<f", quant_step))[0]
     fields = {
         "Signature": SIGNATURE, "Version_Major": 1, "Version_Minor": version_minor,
-        "Header_Size": FIXED_HEADER_BYTES + 4 * len(alphabet) + len(extension),
+        "Header_Size": FIXED_HEADER_BYTES + 4 * len(alphabet) + len(meta_field) + len(extension),
         "Payload_Kind": payload_kind, "Flags": flags, "Source_Bit_Depth": source_bit_depth,
         "Downsample_Factor": downsample, "Image_Width": width, "Image_Height": height,
         "Grid_Width": gw, "Grid_Height": gh, "Level": level, "Plane_Count": plane_count,
@@ -652,12 +789,12 @@ def write_vqz(*, payload_kind=0, flags=0, source_bit_depth=8, downsample=8, widt
         "Model_ID": model_id, "Token_Section_Size": len(token_frame),
         "Alpha_Section_Size": len(alpha_frame), "Payload_CRC32": None,
     }
-    payload = token_frame + alpha_frame
+    payload = token_frame + alpha_frame + metadata_frame
     fields["Payload_CRC32"] = crc32(payload) if payload_crc is None else payload_crc
     if override:
         fields.update(override)
     head = FIXED_STRUCT.pack(*[fields[k] for k in HEADER_FIELDS[:21]])
-    head += struct.pack(f"<{len(alphabet)}I", *alphabet) + extension
+    head += struct.pack(f"<{len(alphabet)}I", *alphabet) + meta_field + extension
     hcrc = crc32(head) if header_crc_fix else (crc32(head) ^ 1)
     return head + struct.pack("<I", hcrc) + payload + append
 
@@ -769,7 +906,44 @@ def _self_test():
                   version_minor=3, extension=b"\xEE" * 12)
     valid["minor3-extension"] = b
     info, extra = parse_vqz(b)
-    check(info["Header_Size"] == 88 and extra["extension_bytes"] == 12, "minor 3 extension")
+    check(info["Header_Size"] == 92 and extra["extension_bytes"] == 12, "minor 3 extension")
+    check(info["Metadata_Section_Size"] == 0 and info["Metadata"] == [], "minor 3 without metadata")
+
+    # Version 1.1: the worked example (v1-minimal plus gAMA and tEXt entries).
+    ex_entries = [(b"gAMA", bytes.fromhex("0000b18f")), (b"tEXt", b"Comment\x00hello")]
+    ex_content = bytes.fromhex("67414d41040000000000b18f74455874" "0d000000436f6d6d656e740068656c6c6f")
+    check(b"".join(t + struct.pack("<I", len(d)) + d for t, d in ex_entries) == ex_content,
+          "worked-example metadata content")
+    v11 = write_vqz(width=20, height=12, downsample=8, level=2,
+                    planes=[[0, 1, 2, 3, 4, 5], [0xFA, 0xFB, 0xFC, 0xFD, 0xFE, 0xFF]],
+                    alphabet=[256], metadata=ex_entries)
+    valid["v1.1-metadata"] = v11
+    info, extra = parse_vqz(v11)
+    check(info["Version_Minor"] == 1 and info["Header_Size"] == 80, "1.1 Header_Size 80")
+    check(struct.unpack_from("<I", v11, 72)[0] == info["Metadata_Section_Size"] > 0,
+          "1.1 Metadata_Section_Size at offset 72")
+    check(info["Metadata"] == [{"Entry_Type": "gAMA", "Entry_Data": "0000b18f"},
+                               {"Entry_Type": "tEXt", "Entry_Data": b"Comment\x00hello".hex()}],
+          "1.1 metadata entries")
+    check(extra["metadata_bytes"] == 33, "1.1 metadata content 33 bytes")
+    check(info["Planes"] == [[0, 1, 2, 3, 4, 5], [250, 251, 252, 253, 254, 255]], "1.1 planes")
+    # 1.1 without metadata (allowed: SHOULD write 1.0), with alpha and metadata, minor 2 + extension.
+    b = write_vqz(width=20, height=12, downsample=8, planes=[[1, 2, 3, 4, 5, 6]], alphabet=[7],
+                  version_minor=1)
+    info, _ = parse_vqz(b)
+    check(info["Header_Size"] == 80 and info["Metadata_Section_Size"] == 0 and info["Metadata"] == [],
+          "1.1 without metadata")
+    valid["v1.1-empty"] = b
+    b = write_vqz(payload_kind=1, flags=FLAG_GRAY, downsample=4, width=5, height=3, level=1,
+                  planes=[[7, 8], [0, 1], [6, 3]], alphabet=[9], quant_step=0.5,
+                  alpha=list(range(15)), metadata=[(b"zTXt", b""), (b"tEXt", b"a\x00b"),
+                                                   (b"tEXt", b"c\x00d"), (b"iCCP", bytes(300))],
+                  version_minor=2, extension=b"\x55" * 8)
+    info, extra = parse_vqz(b)
+    check(info["Alpha"] == list(range(15)) and [e["Entry_Type"] for e in info["Metadata"]]
+          == ["zTXt", "tEXt", "tEXt", "iCCP"] and info["Metadata"][0]["Entry_Data"] == ""
+          and extra["extension_bytes"] == 8, "minor 2: alpha, metadata, extension")
+    valid["v1.2-alpha-metadata"] = b
 
     # Larger VQ file with alpha, several planes, random content.
     w, h, fct = 150, 97, 4
@@ -943,6 +1117,74 @@ def _self_test():
                   "alpha section Content_Checksum_Flag", "alpha: no checksum")
     expect_reject(ga(alpha_frame=Zstd.compress(bytes(galpha)) + b"\x00"), "alpha section zstd frame",
                   "alpha: stray byte")
+    # Version 1.1 header and metadata section rules.
+    expect_reject(vq(version_minor=1, extension=bytes(4)), "Header_Size", "minor 1 with 4 extra bytes")
+    expect_reject(vq(override={"Version_Minor": 1}), "Header_Size", "minor 1 with a 1.0-sized header")
+    expect_reject(vq(override={"Version_Minor": 5}), "Header_Size", "minor 5 with a 1.0-sized header")
+    mbound = zstd_compress_bound(MAX_METADATA_BYTES)
+    check(mbound == 16_842_752, "bound(Max_Metadata_Bytes)")
+    expect_reject(vq(version_minor=1, metadata_size=mbound + 1), "Metadata_Section_Size",
+                  "Metadata_Section_Size above the bound")
+    expect_reject(vq(version_minor=1, metadata_size=0xFFFFFFFF), "Metadata_Section_Size",
+                  "Metadata_Section_Size 2^32 - 1")
+    expect_reject(vq(version_minor=1, metadata_size=mbound), "file length",
+                  "Metadata_Section_Size at the bound, file too short")
+    expect_reject(vq(metadata=ex_entries, append=b"\x00"), "file length", "1.1 trailing byte")
+    e = expect_reject(vq(metadata=ex_entries, metadata_size=len(Zstd.compress(ex_content)) - 1),
+                      "file length", "1.1 Metadata_Section_Size one short")
+    check(e is not None and "Metadata_Section_Size" in e.detail, "1.1 file length names the field")
+    expect_reject(vq(metadata=ex_entries, payload_crc=1), "Payload_CRC32", "1.1 bad Payload_CRC32")
+    expect_reject(vq(metadata_frame=b"\x28\xb5\x2f"), "metadata section zstd frame",
+                  "3-byte metadata section")
+    expect_reject(vq(metadata_frame=skippable + Zstd.compress(ex_content)),
+                  "metadata section zstd frame magic", "metadata: skippable frame first")
+    expect_reject(vq(metadata_frame=Zstd.compress(ex_content, content_size=False)),
+                  "metadata section Frame_Content_Size", "metadata: no content size")
+    expect_reject(vq(metadata=b"gAMA\x00\x00\x00"), "metadata section Frame_Content_Size",
+                  "metadata: 7 bytes of content")
+    check(parse_vqz(vq(metadata=b"gAMA\x00\x00\x00\x00"))[0]["Metadata"]
+          == [{"Entry_Type": "gAMA", "Entry_Data": ""}], "metadata: 8 bytes, one empty entry")
+    big_meta = b"tEXt" + struct.pack("<I", MAX_METADATA_BYTES - 8) + bytes(MAX_METADATA_BYTES - 8)
+    check(len(big_meta) == MAX_METADATA_BYTES, "Max_Metadata_Bytes content")
+    fr = Zstd.compress(big_meta, level=1)
+    check(parse_vqz(vq(metadata_frame=fr))[0]["Metadata"][0]["Entry_Type"] == "tEXt",
+          "metadata: exactly Max_Metadata_Bytes accepted")
+    expect_reject(vq(metadata_frame=Zstd.compress(big_meta + b"\x00", level=1)),
+                  "metadata section Frame_Content_Size", "metadata: Max_Metadata_Bytes + 1")
+    expect_reject(vq(metadata_frame=Zstd.compress(ex_content, checksum=False)),
+                  "metadata section Content_Checksum_Flag", "metadata: no checksum")
+    expect_reject(vq(metadata_frame=Zstd.compress(ex_content) + b"\x00"),
+                  "metadata section zstd frame", "metadata: stray byte")
+    expect_reject(vq(metadata_frame=Zstd.compress(ex_content) + Zstd.compress(ex_content)),
+                  "metadata section zstd frame", "metadata: two frames")
+    expect_reject(vq(metadata_frame=add_dict_id(Zstd.compress(ex_content), 9)),
+                  "metadata section Dictionary_ID", "metadata: dictionary")
+    fr = bytearray(Zstd.compress(ex_content, level=1))
+    fr[-5] ^= 0x40
+    expect_reject(vq(metadata_frame=bytes(fr)), "metadata section", "metadata: frame body damage")
+    # Entries.
+    e = expect_reject(vq(metadata=ex_content + b"tIME\x00\x00\x00"), "metadata entry",
+                      "metadata: third entry head cut short")
+    check(e is not None and "entry 2" in e.detail, "head cut short names the entry")
+    expect_reject(vq(metadata=ex_content + b"\x00"), "metadata entry", "metadata: one stray byte")
+    e = expect_reject(vq(metadata=ex_content[:-1]), "metadata Entry_Length", "metadata: length overrun")
+    check(e is not None and "entry 1 'tEXt'" in e.detail, "length overrun names the entry")
+    expect_reject(vq(metadata=b"gAMA" + struct.pack("<I", 0xFFFFFFFF) + bytes(4)),
+                  "metadata Entry_Length", "metadata: Entry_Length 2^32 - 1")
+    for t in (b"gA1A", b"g AM", b"\x00AMA", b"gAM\xc1", b"gA\x80A", b"g[MA", b"`AMA", b"gAM{"):
+        expect_reject(vq(metadata=t + struct.pack("<I", 0)), "metadata Entry_Type", f"type {t!r}")
+    for t in (b"IDAT", b"PLTE", b"IHDR", b"IEND", b"GAMA", b"TEXt"):
+        e = expect_reject(vq(metadata=[(b"gAMA", bytes(4)), (t, b"x")]), "metadata Entry_Type",
+                          f"critical type {t!r}")
+        check(e is not None and "critical" in e.detail and "entry 1" in e.detail, f"{t!r}: critical")
+    for t in (b"gAmA", b"tExt", b"iccp"):
+        e = expect_reject(vq(metadata=[(t, b"x")]), "metadata Entry_Type", f"reserved bit {t!r}")
+        check(e is not None and "reserved" in e.detail, f"{t!r}: reserved bit")
+    for t in (b"gAMA", b"sRGB", b"iCCP", b"cHRM", b"cICP", b"eXIf", b"pHYs", b"tEXt", b"zTXt",
+              b"iTXt", b"tIME", b"prVt", b"aaAa", b"zZZZ"):
+        check(parse_vqz(vq(metadata=[(t, b"\x01\x02")]))[0]["Metadata"]
+              == [{"Entry_Type": t.decode(), "Entry_Data": "0102"}], f"type {t!r} accepted")
+
     # Damage inside the frame with CRCs recomputed: zstd's content checksum catches it.
     fr = bytearray(Zstd.compress(toks, level=1))
     fr[-5] ^= 0x40  # inside the raw/RLE/compressed block content, before the XXH64 checksum
@@ -1002,13 +1244,14 @@ def _self_test():
             obj = json.loads(r.stdout)
             check(obj["Values"] == gvals and obj["Alphabet_Size"] == [9] and obj["Flags"] == 3,
                   "CLI JSON content")
-            check(list(obj)[:23] == list(HEADER_FIELDS), "CLI JSON key order")
+            check(list(obj)[:len(HEADER_FIELDS)] == list(HEADER_FIELDS), "CLI JSON key order")
+            check(obj["Metadata_Section_Size"] == 0 and obj["Metadata"] == [], "CLI JSON 1.0 metadata")
         except ValueError:
             check(False, "CLI --json output is not one JSON object")
         r = run(p_ok)
         check(r.returncode == 0 and r.stdout.startswith("Signature: 89 56 51 5A 0D 0A 1A 0A\n"),
               "CLI human mode")
-        got = [ln.split(":")[0] for ln in r.stdout.splitlines()[:23]]
+        got = [ln.split(":")[0] for ln in r.stdout.splitlines()[:len(HEADER_FIELDS)]]
         check(got == list(HEADER_FIELDS), "CLI human field order")
         p_bad = os.path.join(tmp, "bad.vqz")
         for blob in (b"", b"garbage", gauss[:50], gauss[:-1], bytes(rng.randrange(256) for _ in range(999))):

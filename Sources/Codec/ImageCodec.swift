@@ -78,15 +78,20 @@ public enum ImageCodec {
     ///   - lambda: the VQ models' rate–distortion trade-off in token choice (`ResidualVectorQuantizer.
     ///     quantize(_:levels:lambda:)`); nil: the model's default; 0: nearest codes.
     ///   - notice: called with what had to change to fit the format (clamped latents).
-    public static func encode(_ image: PixelImage, model: LoadedModel, level: Int, sourceBitDepth: Int = 8, zstdLevel: Int = 19, lambda: Float? = nil, tiling: Tiling = .default, notice: ((EncodeNotice) -> Void)? = nil) throws -> [UInt8] {
-        try encode(image, model: model, levels: [level], sourceBitDepth: sourceBitDepth, zstdLevel: zstdLevel, lambda: lambda, tiling: tiling, notice: notice)[0]
+    ///   - metadata: the source's metadata chunks, stored in the file's metadata section.
+    public static func encode(_ image: PixelImage, model: LoadedModel, level: Int, sourceBitDepth: Int = 8, zstdLevel: Int = 19, lambda: Float? = nil, tiling: Tiling = .default,
+                              metadata: [MetadataEntry] = [], notice: ((EncodeNotice) -> Void)? = nil) throws -> [UInt8] {
+        try encode(image, model: model, levels: [level], sourceBitDepth: sourceBitDepth, zstdLevel: zstdLevel, lambda: lambda, tiling: tiling, metadata: metadata, notice: notice)[0]
     }
 
     /// The `.vqz` bytes of `image` at each of `levels`, running the encoder network once: residual
     /// VQ level `L` is the first `L` stages of the deepest level with the same λ, and the Gaussian levels share μ.
     /// - Throws: `CodecError` for a level the model lacks, or latents that are not finite.
-    public static func encode(_ image: PixelImage, model: LoadedModel, levels: [Int], sourceBitDepth: Int = 8, zstdLevel: Int = 19, lambda: Float? = nil, tiling: Tiling = .default, notice: ((EncodeNotice) -> Void)? = nil) throws -> [[UInt8]] {
+    public static func encode(_ image: PixelImage, model: LoadedModel, levels: [Int], sourceBitDepth: Int = 8, zstdLevel: Int = 19, lambda: Float? = nil, tiling: Tiling = .default,
+                              metadata: [MetadataEntry] = [], notice: ((EncodeNotice) -> Void)? = nil) throws -> [[UInt8]] {
         try files(image, model: model, levels: levels, sourceBitDepth: sourceBitDepth, lambda: lambda, tiling: tiling, notice: notice).map { file in
+            var file = file
+            file.metadata = metadata
             do { return try file.serialized(options: BitstreamWriteOptions(zstdLevel: zstdLevel)) } catch {
                 throw CodecError("cannot write the container: \(error)")
             }
@@ -188,10 +193,10 @@ public enum ImageCodec {
     /// The largest level whose file is at most `targetBpp` bits per pixel (header included), from
     /// one multi-level encode; when even level 1 is larger, level 1 with `fits` false.
     public static func encode(_ image: PixelImage, model: LoadedModel, targetBpp: Double, sourceBitDepth: Int = 8, lambda: Float? = nil,
-                              notice: ((EncodeNotice) -> Void)? = nil) throws -> (level: Int, bytes: [UInt8], fits: Bool) {
+                              metadata: [MetadataEntry] = [], notice: ((EncodeNotice) -> Void)? = nil) throws -> (level: Int, bytes: [UInt8], fits: Bool) {
         guard targetBpp > 0, targetBpp.isFinite else { throw CodecError("the target rate must be a positive number of bits per pixel") }
         let levels = model.levels
-        let files = try encode(image, model: model, levels: levels, sourceBitDepth: sourceBitDepth, lambda: lambda, notice: notice)
+        let files = try encode(image, model: model, levels: levels, sourceBitDepth: sourceBitDepth, lambda: lambda, metadata: metadata, notice: notice)
         let pixels = Double(image.width * image.height)
         guard let index = files.indices.last(where: { 8 * Double(files[$0].count) / pixels <= targetBpp }) else {
             return (levels[0], files[0], false)

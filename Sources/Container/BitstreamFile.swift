@@ -21,6 +21,9 @@ public struct BitstreamFile: Sendable, Equatable {
     public var symbols: [UInt16]
     /// `imageWidth × imageHeight` alpha samples, or nil.
     public var alpha: [UInt8]?
+    /// The source image's metadata (colour profile, EXIF, text…), stored byte for byte; empty: no
+    /// metadata section (a version 1.0 file).
+    public var metadata: [MetadataEntry] = []
 
     public init(
         payloadKind: PayloadKind, flags: BitstreamFlags = [], sourceBitDepth: Int = 8, downsampleFactor: Int,
@@ -63,7 +66,7 @@ public struct BitstreamFile: Sendable, Equatable {
         guard (1...level).contains(newLevel) else {
             throw .invalidField(field: "Level", value: "\(newLevel)", allowed: "1 … \(level), the file's own level or lower")
         }
-        var out = self
+        var out = self  // the alpha and the metadata come along unchanged
         out.level = newLevel
         out.planeCount = newLevel
         if alphabetSizes.count > 1 { out.alphabetSizes = Array(alphabetSizes.prefix(newLevel)) }
@@ -100,16 +103,19 @@ public struct BitstreamWriteOptions: Sendable {
 
 extension BitstreamFile {
     /// The header this content gets with the given section sizes and payload CRC.
-    func header(layout: SymbolLayout, dictionary: Bool, tokenSectionSize: Int, alphaSectionSize: Int, payloadCRC32: UInt32) -> BitstreamHeader {
+    /// Version 1.1 when there is metadata, else 1.0 (the smallest header, readable by every 1.x reader).
+    func header(layout: SymbolLayout, dictionary: Bool, tokenSectionSize: Int, alphaSectionSize: Int, metadataSectionSize: Int = 0,
+                payloadCRC32: UInt32) -> BitstreamHeader {
         var flags = self.flags.subtracting(.tokenDictionary)
         if dictionary { flags.insert(.tokenDictionary) }
+        let minor: UInt8 = metadata.isEmpty ? 0 : 1
         return BitstreamHeader(
-            headerSize: BitstreamHeader.headerSize(alphabetCount: alphabetSizes.count), payloadKind: payloadKind,
+            versionMinor: minor, headerSize: BitstreamHeader.headerSize(alphabetCount: alphabetSizes.count, minor: minor), payloadKind: payloadKind,
             flags: flags, sourceBitDepth: sourceBitDepth, downsampleFactor: downsampleFactor,
             imageWidth: imageWidth, imageHeight: imageHeight, gridWidth: gridWidth, gridHeight: gridHeight,
             level: level, planeCount: planeCount, alphabetSizes: alphabetSizes, symbolLayout: layout,
             quantStep: quantStep, modelID: modelID, tokenSectionSize: tokenSectionSize,
-            alphaSectionSize: alphaSectionSize, payloadCRC32: payloadCRC32)
+            alphaSectionSize: alphaSectionSize, metadataSectionSize: metadataSectionSize, payloadCRC32: payloadCRC32)
     }
 
     /// The `.vqz` bytes of this content.
@@ -145,15 +151,22 @@ extension BitstreamFile {
         do {
             alphaFrame = try alpha.map { a throws(ZstdError) in try Zstd.compress(a, level: options.zstdLevel, checksum: true) } ?? []
         } catch { throw .zstd(section: "alpha", error: error) }
+        var metadataFrame: [UInt8] = []
+        if !metadata.isEmpty {
+            let content = try MetadataEntry.serialize(metadata)
+            do { metadataFrame = try Zstd.compress(content, level: options.zstdLevel, checksum: true) } catch { throw .zstd(section: "metadata", error: error) }
+        }
         var crc = CRC32()
         crc.update(tokenFrame)
         crc.update(alphaFrame)
+        crc.update(metadataFrame)
         let h = header(
             layout: options.symbolLayout, dictionary: options.dictionary != nil, tokenSectionSize: tokenFrame.count,
-            alphaSectionSize: alphaFrame.count, payloadCRC32: crc.value)
+            alphaSectionSize: alphaFrame.count, metadataSectionSize: metadataFrame.count, payloadCRC32: crc.value)
         var out = try h.serialized()
         out.append(contentsOf: tokenFrame)
         out.append(contentsOf: alphaFrame)
+        out.append(contentsOf: metadataFrame)
         // The writer's output must satisfy the reader; this catches limit violations (sizes, pixels).
         _ = try BitstreamHeader.parse(out, limits: BitstreamLimits(maxPixels: Int.max, maxTokenBytes: Int.max))
         return out
@@ -198,12 +211,29 @@ extension BitstreamFile {
             let start = h.headerSize + h.tokenSectionSize
             alpha = try readFrame(file[start..<start + h.alphaSectionSize], section: "alpha", expectedSize: h.imageWidth * h.imageHeight, dictionary: nil)
         }
-        let content = BitstreamFile(
+        var content = BitstreamFile(
             payloadKind: h.payloadKind, flags: h.flags, sourceBitDepth: h.sourceBitDepth,
             downsampleFactor: h.downsampleFactor, imageWidth: h.imageWidth, imageHeight: h.imageHeight,
             level: h.level, planeCount: h.planeCount, alphabetSizes: h.alphabetSizes, quantStep: h.quantStep,
             modelID: h.modelID, symbols: symbols, alpha: alpha)
+        if h.metadataSectionSize > 0 {
+            let start = h.headerSize + h.tokenSectionSize + h.alphaSectionSize
+            content.metadata = try readMetadata(file[start..<start + h.metadataSectionSize])
+        }
         return (h, content)
+    }
+
+    /// The metadata section: a zstd frame that declares its content size (at most
+    /// `Max_Metadata_Bytes`), then the entries.
+    static func readMetadata(_ frame: ArraySlice<UInt8>) throws(ContainerError) -> [MetadataEntry] {
+        let info: ZstdFrameInfo
+        do { info = try Zstd.frameInfo(frame) } catch { throw .badFrame(section: "metadata", reason: error.name) }
+        guard let size = info.contentSize else { throw .contentSizeMismatch(section: "metadata", declared: nil, expected: 0) }
+        guard size >= 8 else { throw .badMetadata(entry: 0, reason: "the section holds \(size) bytes, less than one entry's 8-byte head") }
+        guard size <= UInt64(BitstreamFormat.maxMetadataBytes) else {
+            throw .limitExceeded(field: "metadata section (decompressed)", value: Int(clamping: size), limit: BitstreamFormat.maxMetadataBytes)
+        }
+        return try MetadataEntry.parse(try readFrame(frame, section: "metadata", expectedSize: Int(size), dictionary: nil))
     }
 
     /// Checks a section's frame against the rules (declared size, checksum, exact fill, dictionary),
@@ -277,5 +307,64 @@ extension BitstreamFile {
             }
         }
         return out
+    }
+}
+
+/// One metadata entry: a PNG ancillary chunk's type and data, byte for byte (`docs/FORMAT.md`,
+/// "Metadata section"). The container checks the structure only; what a chunk says is never parsed.
+public struct MetadataEntry: Sendable, Equatable {
+    /// Four ASCII letters, the PNG chunk type (`iCCP`, `eXIf`, `tEXt`…).
+    public var type: String
+    public var data: [UInt8]
+
+    public init(type: String, data: [UInt8]) {
+        self.type = type
+        self.data = data
+    }
+
+    /// Why `type` cannot be stored, or nil: four ASCII letters, the first lower case (an ancillary
+    /// chunk: a decoder can never be made to write a critical chunk such as IDAT), the third upper
+    /// case (PNG's reserved bit).
+    public static func typeProblem(_ bytes: [UInt8]) -> String? {
+        func letter(_ b: UInt8) -> Bool { (0x41...0x5A).contains(b) || (0x61...0x7A).contains(b) }
+        guard bytes.count == 4, bytes.allSatisfy(letter) else { return "the type is not four ASCII letters" }
+        guard bytes[0] & 0x20 != 0 else { return "the type \(String(decoding: bytes, as: UTF8.self)) is a critical chunk (first letter upper case)" }
+        guard bytes[2] & 0x20 == 0 else { return "the type \(String(decoding: bytes, as: UTF8.self)) has PNG's reserved bit set (third letter lower case)" }
+        return nil
+    }
+
+    /// The section's content: per entry `Entry_Type` (4 bytes), `Entry_Length` (u32), the data.
+    static func serialize(_ entries: [MetadataEntry]) throws(ContainerError) -> [UInt8] {
+        var w = ByteWriter(capacity: entries.reduce(0) { $0 + 8 + $1.data.count })
+        for (i, e) in entries.enumerated() {
+            let type = Array(e.type.utf8)
+            if let problem = typeProblem(type) { throw .badMetadata(entry: i, reason: problem) }
+            w.raw(type)
+            w.u32(try BitstreamHeader.fit("Entry_Length", e.data.count))
+            w.raw(e.data)
+        }
+        guard w.count <= BitstreamFormat.maxMetadataBytes else {
+            throw .limitExceeded(field: "metadata section (decompressed)", value: w.count, limit: BitstreamFormat.maxMetadataBytes)
+        }
+        return w.bytes
+    }
+
+    static func parse(_ bytes: [UInt8]) throws(ContainerError) -> [MetadataEntry] {
+        var entries: [MetadataEntry] = []
+        var offset = 0
+        while offset < bytes.count {
+            let i = entries.count
+            guard bytes.count - offset >= 8 else { throw .badMetadata(entry: i, reason: "\(bytes.count - offset) bytes remain, less than an entry's 8-byte head") }
+            // In the spec's order: the head, then Entry_Length, then Entry_Type.
+            let length = Int(bytes[offset + 4]) | Int(bytes[offset + 5]) << 8 | Int(bytes[offset + 6]) << 16 | Int(bytes[offset + 7]) << 24
+            guard length <= bytes.count - offset - 8 else {
+                throw .badMetadata(entry: i, reason: "Entry_Length is \(length) but \(bytes.count - offset - 8) bytes remain")
+            }
+            let type = Array(bytes[offset..<offset + 4])
+            if let problem = typeProblem(type) { throw .badMetadata(entry: i, reason: problem) }
+            entries.append(MetadataEntry(type: String(decoding: type, as: UTF8.self), data: Array(bytes[offset + 8..<offset + 8 + length])))
+            offset += 8 + length
+        }
+        return entries
     }
 }

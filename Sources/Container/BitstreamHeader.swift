@@ -57,7 +57,11 @@ public enum BitstreamFormat {
     /// `\x89VQZ\r\n\x1A\n`.
     public static let signature: [UInt8] = [0x89, 0x56, 0x51, 0x5A, 0x0D, 0x0A, 0x1A, 0x0A]
     public static let versionMajor: UInt8 = 1
-    public static let versionMinor: UInt8 = 0
+    /// The newest minor version this code writes: 1 adds `Metadata_Section_Size` (a writer uses
+    /// minor 0, the 1.0 layout, when a file has no metadata).
+    public static let versionMinor: UInt8 = 1
+    /// The largest decompressed metadata section: 16 MiB.
+    public static let maxMetadataBytes = 1 << 24
     /// Bytes before the alphabet table.
     public static let fixedSize = 68
     public static let minHeaderSize = 76
@@ -96,6 +100,8 @@ public struct BitstreamHeader: Sendable, Equatable {
     public var modelID: ModelID
     public var tokenSectionSize: Int
     public var alphaSectionSize: Int
+    /// `Metadata_Section_Size` (version 1.1 and later; 0 in a 1.0 file).
+    public var metadataSectionSize: Int = 0
     public var payloadCRC32: UInt32
     public var headerCRC32: UInt32 = 0
 
@@ -115,10 +121,13 @@ public struct BitstreamHeader: Sendable, Equatable {
     public var tokenBytes: Int { symbolsPerPlane * planeCount * symbolBytes }
 
     /// The whole file's size.
-    public var fileSize: Int { headerSize + tokenSectionSize + alphaSectionSize }
+    public var fileSize: Int { headerSize + tokenSectionSize + alphaSectionSize + metadataSectionSize }
 
-    /// `Header_Size` of a version-1.0 header with `alphabetCount` alphabets.
-    public static func headerSize(alphabetCount: Int) -> Int { BitstreamFormat.fixedSize + 4 * alphabetCount + 4 }
+    /// `Header_Size` of a version-1.`minor` header with `alphabetCount` alphabets (the fields this
+    /// reader knows: 1.1 adds `Metadata_Section_Size`).
+    public static func headerSize(alphabetCount: Int, minor: UInt8 = 0) -> Int {
+        BitstreamFormat.fixedSize + 4 * alphabetCount + (minor >= 1 ? 4 : 0) + 4
+    }
 
     /// ⌈`size` / `factor`⌉.
     public static func gridSize(_ size: Int, factor: Int) -> Int { (size + factor - 1) / factor }
@@ -150,6 +159,11 @@ public struct BitstreamHeader: Sendable, Equatable {
         w.u32(try Self.fit("Alpha_Section_Size", alphaSectionSize))
         w.u32(payloadCRC32)
         for (i, a) in alphabetSizes.enumerated() { w.u32(try Self.fit("Alphabet_Size[\(i)]", a)) }
+        if versionMinor >= 1 {
+            w.u32(try Self.fit("Metadata_Section_Size", metadataSectionSize))
+        } else if metadataSectionSize != 0 {
+            throw .invalidField(field: "Metadata_Section_Size", value: "\(metadataSectionSize)", allowed: "0 in a version 1.0 file")
+        }
         guard w.count + 4 <= headerSize else {
             throw .badHeaderSize(declared: headerSize, minimum: w.count + 4, maximum: BitstreamFormat.maxHeaderSize)
         }
@@ -237,10 +251,10 @@ extension BitstreamHeader {
         guard alphabetCount == 1 || alphabetCount == planeCount else {
             throw .invalidField(field: "Alphabet_Count", value: "\(alphabetCount)", allowed: "1 or \(planeCount) (Plane_Count)")
         }
-        // Header_Size against Alphabet_Count: exact for minor 0, at least that for later minors.
-        let exactSize = Self.headerSize(alphabetCount: alphabetCount)
-        if minor == 0 ? headerSize != exactSize : headerSize < exactSize {
-            throw .badHeaderSize(declared: headerSize, minimum: exactSize, maximum: minor == 0 ? exactSize : BitstreamFormat.maxHeaderSize)
+        // Header_Size against Alphabet_Count: exact for minor 0, at least the known fields for later minors.
+        let exactSize = Self.headerSize(alphabetCount: alphabetCount, minor: minor)
+        if minor <= 1 ? headerSize != exactSize : headerSize < exactSize {
+            throw .badHeaderSize(declared: headerSize, minimum: exactSize, maximum: minor <= 1 ? exactSize : BitstreamFormat.maxHeaderSize)
         }
         let layoutRaw = try read("Symbol_Layout") { r throws(ByteReader.OutOfBounds) in try r.u8() }
         guard let layout = SymbolLayout(rawValue: layoutRaw) else {
@@ -267,6 +281,7 @@ extension BitstreamHeader {
             }
             alphabets.append(a)
         }
+        let metadataSectionSize = minor >= 1 ? Int(try read("Metadata_Section_Size") { r throws(ByteReader.OutOfBounds) in try r.u32() }) : 0
 
         // Sections: sizes against the limits and the flags, then the file length.
         var header = BitstreamHeader(
@@ -275,7 +290,7 @@ extension BitstreamHeader {
             gridWidth: gridWidth, gridHeight: gridHeight, level: level, planeCount: planeCount,
             alphabetSizes: alphabets, symbolLayout: layout, quantStep: quantStep,
             modelID: ModelID(bytes: modelBytes)!, tokenSectionSize: tokenSectionSize,
-            alphaSectionSize: alphaSectionSize, payloadCRC32: payloadCRC, headerCRC32: declaredCRC)
+            alphaSectionSize: alphaSectionSize, metadataSectionSize: metadataSectionSize, payloadCRC32: payloadCRC, headerCRC32: declaredCRC)
         if layout == .bytePlanes, header.symbolBytes == 1 {
             throw .invalidField(field: "Symbol_Layout", value: "1", allowed: "0 when every Alphabet_Size ≤ 256")
         }
@@ -293,6 +308,10 @@ extension BitstreamHeader {
             }
         } else if alphaSectionSize != 0 {
             throw .invalidField(field: "Alpha_Section_Size", value: "\(alphaSectionSize)", allowed: "0 when Alpha_Present is 0")
+        }
+        let metadataBound = BitstreamFormat.sectionBound(BitstreamFormat.maxMetadataBytes)
+        guard metadataSectionSize <= metadataBound else {
+            throw .invalidField(field: "Metadata_Section_Size", value: "\(metadataSectionSize)", allowed: "0…\(metadataBound)")
         }
         guard file.count == header.fileSize else { throw .fileSizeMismatch(declared: header.fileSize, actual: file.count) }
         header.headerCRC32 = declaredCRC

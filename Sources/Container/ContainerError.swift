@@ -34,6 +34,8 @@ public enum ContainerError: Error, Sendable, Equatable, CustomStringConvertible 
     case dictionaryMismatch(frame: UInt32, available: UInt32?)
     /// A symbol is not below its plane's alphabet size.
     case symbolOutOfRange(plane: Int, position: Int, value: Int, alphabetSize: Int)
+    /// The metadata section's content breaks a rule (entry `entry`, counted from 0).
+    case badMetadata(entry: Int, reason: String)
 
     public var description: String {
         switch self {
@@ -70,6 +72,8 @@ public enum ContainerError: Error, Sendable, Equatable, CustomStringConvertible 
             return "the token frame needs zstd dictionary \(frame), which only its model provides"
         case let .symbolOutOfRange(plane, position, value, alphabetSize):
             return "symbol \(value) at position \(position) of plane \(plane) is outside the alphabet of \(alphabetSize)"
+        case let .badMetadata(entry, reason):
+            return "metadata entry \(entry) is malformed: \(reason)"
         }
     }
 }

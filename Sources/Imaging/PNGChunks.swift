@@ -17,6 +17,9 @@ public struct PNGSourceInfo: Sendable, Equatable {
     public var colorChunks: [String]
     /// Whether the file has a `tRNS` chunk (transparency for gray, RGB or palette images).
     public var hasTransparencyChunk: Bool
+    /// The metadata chunks vqz can carry (`PNGChunk.metadataTypes`), in file order, byte for byte;
+    /// a chunk whose CRC does not match is left out, as libpng does with a damaged ancillary chunk.
+    public var metadata: [PNGChunk] = []
 
     /// The source is grayscale (colour types 0 and 4).
     public var isGray: Bool { colorType == 0 || colorType == 4 }
@@ -25,7 +28,61 @@ public struct PNGSourceInfo: Sendable, Equatable {
     public var isPalette: Bool { colorType == 3 }
 }
 
+/// A PNG chunk: its four-letter type and its data (no length, no CRC).
+public struct PNGChunk: Sendable, Equatable {
+    public var type: String
+    public var data: [UInt8]
+    public init(type: String, data: [UInt8]) {
+        self.type = type
+        self.data = data
+    }
+
+    /// Colour: the ICC profile and the colour-space chunks (`--metadata icc`).
+    public static let colorTypes: Set<String> = ["iCCP", "sRGB", "gAMA", "cHRM", "cICP"]
+    /// Everything vqz keeps by default (`--metadata all`): colour, EXIF, resolution, text, time.
+    /// Chunks tied to the stored samples (PLTE, tRNS, sBIT, bKGD, hIST, sPLT) are not metadata:
+    /// the decoded image has its own samples.
+    public static let metadataTypes: Set<String> = colorTypes.union(["eXIf", "pHYs", "tEXt", "zTXt", "iTXt", "tIME"])
+
+    /// The chunk as PNG bytes: length (big-endian), type, data, CRC-32 of type and data.
+    var bytes: [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(12 + data.count)
+        let n = UInt32(data.count)
+        out += [UInt8(n >> 24), UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF)]
+        out += Array(type.utf8)
+        out += data
+        let crc = PNGChunks.crc(Array(type.utf8) + data)
+        out += [UInt8(crc >> 24), UInt8(crc >> 16 & 0xFF), UInt8(crc >> 8 & 0xFF), UInt8(crc & 0xFF)]
+        return out
+    }
+}
+
 enum PNGChunks {
+    /// CRC-32 (PNG's, zlib's) of `bytes`.
+    static func crc(_ bytes: [UInt8]) -> UInt32 {
+        var c: UInt32 = 0xFFFF_FFFF
+        for b in bytes { c = crcTable[Int((c ^ UInt32(b)) & 0xFF)] ^ (c >> 8) }
+        return c ^ 0xFFFF_FFFF
+    }
+
+    private static let crcTable: [UInt32] = (0..<256).map { n in
+        var c = UInt32(n)
+        for _ in 0..<8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
+        return c
+    }
+
+    /// `png` (a whole PNG file whose first chunk is IHDR) with `chunks` inserted right after IHDR,
+    /// where every metadata chunk may stand (before PLTE and IDAT).
+    static func inserting(_ chunks: [PNGChunk], into png: [UInt8]) -> [UInt8] {
+        guard !chunks.isEmpty else { return png }
+        let afterIHDR = 8 + 12 + 13
+        var out = Array(png[..<afterIHDR])
+        for chunk in chunks { out += chunk.bytes }
+        out += png[afterIHDR...]
+        return out
+    }
+
     static let signature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
     static let colorChunkTypes: Set<String> = ["gAMA", "cHRM", "sRGB", "iCCP"]
 
@@ -66,6 +123,12 @@ enum PNGChunks {
                     hasTransparencyChunk: false)
             } else if info == nil {
                 return nil  // IHDR must come first
+            }
+            if PNGChunk.metadataTypes.contains(type) {
+                let body = Array(data[offset + 4..<offset + 8 + length])
+                if crc(body) == be32(data, offset + 8 + length) {
+                    info?.metadata.append(PNGChunk(type: type, data: Array(body[4...])))
+                }
             }
             if colorChunkTypes.contains(type) {
                 info?.colorChunks.append(type)

@@ -29,7 +29,8 @@ public enum PNGEncoder {
     public static let defaultFilter = PNGFilter.paeth
 
     /// The PNG bytes of `image` at zlib `level` (0…9) with `filter`. Decoding them gives back exactly `image`.
-    public static func encode(_ image: PixelImage, level: Int = defaultLevel, filter: PNGFilter = defaultFilter) throws(ImagingError) -> [UInt8] {
+    /// - Parameter chunks: metadata chunks written right after IHDR, as given (`PNGChunk`).
+    public static func encode(_ image: PixelImage, level: Int = defaultLevel, filter: PNGFilter = defaultFilter, chunks: [PNGChunk] = []) throws(ImagingError) -> [UInt8] {
         guard (0...9).contains(level) else { throw .libpng(message: "PNG compression level \(level) is not in 0…9") }
         var out: UnsafeMutablePointer<UInt8>?
         var size = 0
@@ -42,6 +43,6 @@ public enum PNGEncoder {
             throw .libpng(message: String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
         }
         defer { vqz_png_free(out) }
-        return Array(UnsafeBufferPointer(start: out, count: size))
+        return PNGChunks.inserting(chunks, into: Array(UnsafeBufferPointer(start: out, count: size)))
     }
 }

@@ -38,6 +38,8 @@ struct Decode: ParsableCommand {
     var pngFilter: String = PNGEncoder.defaultFilter.rawValue
     @Option(help: "Refuse files declaring more pixels than this, before allocating (default \(BitstreamLimits.defaultMaxPixels)).")
     var maxPixels: Int = BitstreamLimits.defaultMaxPixels
+    @Option(help: "The stored metadata to write into the PNG: none; icc (the colour profile and colour chunks); all.")
+    var metadata: MetadataPolicy = .all
     @OptionGroup var batch: BatchOptions
 
     var input: String { inputs[0] }
@@ -65,6 +67,7 @@ struct Decode: ParsableCommand {
         var png: [UInt8]
         var image: PixelImage
         var header: BitstreamHeader
+        var metadata: [MetadataEntry]
         var model: LoadedModel
         var loadSeconds, decodeSeconds: Double
     }
@@ -79,14 +82,16 @@ struct Decode: ParsableCommand {
         let loadSeconds = seconds(since: loadStart)
         let start = DispatchTime.now()
         let image: PixelImage
+        let stored: [MetadataEntry]
         do {
             let (header, content) = try BitstreamFile.parse(bytes, limits: limits)
             image = try ImageCodec.decode(header: header, content: content, model: loaded)
+            stored = content.metadata
         } catch {
             throw RuntimeFailure("\(name): \(error)")
         }
-        let png = try PNGEncoder.encode(image, level: pngLevel, filter: PNGFilter(rawValue: pngFilter)!)
-        return Decoded(png: png, image: image, header: header, model: loaded, loadSeconds: loadSeconds, decodeSeconds: seconds(since: start))
+        let png = try PNGEncoder.encode(image, level: pngLevel, filter: PNGFilter(rawValue: pngFilter)!, chunks: metadata.chunks(stored))
+        return Decoded(png: png, image: image, header: header, metadata: stored, model: loaded, loadSeconds: loadSeconds, decodeSeconds: seconds(since: start))
     }
 
     func checkModelPaths() throws {
@@ -121,6 +126,8 @@ struct Decode: ParsableCommand {
                                        bytes.count, bpp, d.header.planeCount, d.header.planeCount == 1 ? "" : "s", d.header.gridWidth,
                                        d.header.gridHeight, d.png.count, pngLevel, pngFilter)
                         text += "\n  model id \(d.model.id.hex)"
+                        text += "\n  metadata: " + (d.metadata.isEmpty ? "none stored" : d.metadata.map { "\($0.type) (\($0.data.count) bytes)" }.joined(separator: ", "))
+                            + (metadata == .all || d.metadata.isEmpty ? "" : "; written back: \(metadata.rawValue)")
                     }
                     printError(text)
                 }

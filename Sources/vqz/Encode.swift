@@ -46,6 +46,8 @@ struct Encode: ParsableCommand {
     @Flag(help: "Print the summary as one JSON object on stdout (PSNR included); in a batch, one JSON line per file.") var json = false
     @Option(help: "Refuse images with more pixels than this, before reading them (default \(PNGDecoder.defaultMaxPixels)).")
     var maxPixels: Int = PNGDecoder.defaultMaxPixels
+    @Option(help: "The PNG metadata to keep: none; icc (the colour profile and colour chunks); all (also EXIF, resolution, text, time).")
+    var metadata: MetadataPolicy = .all
     @OptionGroup var batch: BatchOptions
 
     func validate() throws {
@@ -86,7 +88,8 @@ struct Encode: ParsableCommand {
                 try checkLevel(loaded)
                 let codeStart = DispatchTime.now()
                 let notice: (EncodeNotice) -> Void = { if !quiet { printError("vqz: note: \(input == "-" ? "stdin" : input): \($0)") } }
-                let (chosen, bytes, overTarget) = try encodeImage(image, sourceBitDepth: source.bitDepth, model: loaded, notice: notice)
+                let entries = try metadata.entries(source, name: input)
+                let (chosen, bytes, overTarget) = try encodeImage(image, sourceBitDepth: source.bitDepth, metadata: entries, model: loaded, notice: notice)
                 if let overTarget, !quiet && !json { printError(overTarget) }
                 let encodeSeconds = readSeconds + seconds(since: codeStart)
                 var psnr: Double?
@@ -115,16 +118,18 @@ struct Encode: ParsableCommand {
 
     /// The file for one image at the level this command line asks for; the third value is the
     /// note to print when even the lowest level is over `--target-bpp`.
-    func encodeImage(_ image: PixelImage, sourceBitDepth: Int, model loaded: LoadedModel,
+    func encodeImage(_ image: PixelImage, sourceBitDepth: Int, metadata entries: [MetadataEntry], model loaded: LoadedModel,
                      notice: ((EncodeNotice) -> Void)?) throws -> (level: Int, bytes: [UInt8], overTarget: String?) {
         if let targetBpp {
-            let result = try ImageCodec.encode(image, model: loaded, targetBpp: targetBpp, sourceBitDepth: sourceBitDepth, lambda: lambda, notice: notice)
+            let result = try ImageCodec.encode(image, model: loaded, targetBpp: targetBpp, sourceBitDepth: sourceBitDepth, lambda: lambda,
+                                               metadata: entries, notice: notice)
             let bpp = 8 * Double(result.bytes.count) / Double(image.width * image.height)
             let note = result.fits ? nil : String(format: "vqz: note: even level %d is %.4f bpp, over the target %.4f; using it", result.level, bpp, targetBpp)
             return (result.level, result.bytes, note)
         }
         let chosen = level ?? loaded.levels[(loaded.levels.count - 1) / 2]
-        return (chosen, try ImageCodec.encode(image, model: loaded, level: chosen, sourceBitDepth: sourceBitDepth, lambda: lambda, notice: notice), nil)
+        return (chosen, try ImageCodec.encode(image, model: loaded, level: chosen, sourceBitDepth: sourceBitDepth, lambda: lambda,
+                                              metadata: entries, notice: notice), nil)
     }
 
     /// Several images: the model loaded once, files in parallel, a summary at the end.
@@ -148,7 +153,8 @@ struct Encode: ParsableCommand {
                 do {
                     let input = try FileIO.read(job.input, maxBytes: Streams.maxInputBytes)
                     let (image, source) = try decodePNG(input, name: job.input, maxPixels: maxPixels)
-                    let (chosen, bytes, _) = try command.encodeImage(image, sourceBitDepth: source.bitDepth, model: loaded, notice: nil)
+                    let entries = try command.metadata.entries(source, name: job.input)
+                    let (chosen, bytes, _) = try command.encodeImage(image, sourceBitDepth: source.bitDepth, metadata: entries, model: loaded, notice: nil)
                     if try !writeBatchOutput(bytes, job: job, force: force) { return existingOutputRecord(job, complete: complete) }
                     return BatchRecord(input: job.input, output: job.output, status: .done, inputBytes: input.count, bytes: bytes.count,
                                        bpp: jsonFigure(8 * Double(bytes.count) / Double(image.width * image.height), 6), level: chosen,

@@ -67,6 +67,8 @@ struct InfoReport {
     let header: BitstreamHeader
     /// Whether the payload was checked and decoded (false when it needs the model's dictionary).
     let payloadChecked: Bool
+    /// The metadata entries (nil when the payload was not decoded).
+    let metadata: [MetadataEntry]?
 
     init(path: String, limits: BitstreamLimits) throws {
         let bytes = try FileIO.read(path)
@@ -76,8 +78,9 @@ struct InfoReport {
             if header.flags.contains(.tokenDictionary) {
                 try header.checkPayload(of: bytes)
                 payloadChecked = false
+                metadata = nil
             } else {
-                _ = try BitstreamFile.parse(bytes, limits: limits)
+                metadata = try BitstreamFile.parse(bytes, limits: limits).content.metadata
                 payloadChecked = true
             }
             self.header = header
@@ -119,6 +122,7 @@ struct InfoReport {
             ("Alpha_Section_Size", "\(h.alphaSectionSize)"),
             ("Payload_CRC32", hex8(h.payloadCRC32)),
             ("Alphabet_Size", h.alphabetSizes.map(String.init).joined(separator: " ")),
+        ] + (h.versionMinor >= 1 ? [("Metadata_Section_Size", "\(h.metadataSectionSize)")] : []) + [
             ("Header_CRC32", hex8(h.headerCRC32)),
         ]
     }
@@ -129,6 +133,10 @@ struct InfoReport {
         out += "\n\nFile: \(fileSize) bytes, \(String(format: "%.4f", bitsPerPixel)) bpp"
         out += "\nToken section: \(header.tokenSectionSize) bytes -> \(header.tokenBytes) bytes (\(header.planeCount) planes of \(header.gridWidth)x\(header.gridHeight) symbols, \(header.symbolBytes) byte(s) each)"
         out += "\nAlpha section: " + (header.flags.contains(.alphaPresent) ? "\(header.alphaSectionSize) bytes -> \(header.imageWidth * header.imageHeight) bytes" : "absent")
+        if header.metadataSectionSize > 0 {
+            let entries = metadata.map { $0.map { "\($0.type) (\($0.data.count) bytes)" }.joined(separator: ", ") } ?? "not read"
+            out += "\nMetadata section: \(header.metadataSectionSize) bytes: \(entries)"
+        }
         out += "\nChecked: " + (payloadChecked ? "header, payload, zstd frames and symbols" : "header and payload CRC (the tokens need the model's zstd dictionary)")
         return out + "\n"
     }
@@ -144,11 +152,18 @@ struct InfoReport {
         var tokenSectionSize, alphaSectionSize: Int
         var payloadCRC32: UInt32
         var alphabetSize: [Int]
+        var metadataSectionSize: Int?
         var headerCRC32: UInt32
         var file: String
         var fileSize: Int
         var bpp: Double?
         var payloadChecked: Bool
+        var metadata: [Entry]?
+
+        struct Entry: Encodable {
+            var type: String
+            var bytes: Int
+        }
 
         enum CodingKeys: String, CodingKey {
             case signature = "Signature", versionMajor = "Version_Major", versionMinor = "Version_Minor"
@@ -158,6 +173,7 @@ struct InfoReport {
             case level = "Level", planeCount = "Plane_Count", alphabetCount = "Alphabet_Count", symbolLayout = "Symbol_Layout"
             case quantStep = "Quant_Step", modelID = "Model_ID", tokenSectionSize = "Token_Section_Size"
             case alphaSectionSize = "Alpha_Section_Size", payloadCRC32 = "Payload_CRC32", alphabetSize = "Alphabet_Size"
+            case metadataSectionSize = "Metadata_Section_Size", metadata
             case headerCRC32 = "Header_CRC32", file, fileSize = "file_size", bpp, payloadChecked = "payload_checked"
         }
     }
@@ -172,7 +188,9 @@ struct InfoReport {
             gridWidth: h.gridWidth, gridHeight: h.gridHeight, level: h.level, planeCount: h.planeCount,
             alphabetCount: h.alphabetCount, symbolLayout: Int(h.symbolLayout.rawValue), quantStep: h.quantStep,
             modelID: h.modelID.hex, tokenSectionSize: h.tokenSectionSize, alphaSectionSize: h.alphaSectionSize,
-            payloadCRC32: h.payloadCRC32, alphabetSize: h.alphabetSizes, headerCRC32: h.headerCRC32,
-            file: path, fileSize: fileSize, bpp: jsonFigure(bitsPerPixel, 6), payloadChecked: payloadChecked)
+            payloadCRC32: h.payloadCRC32, alphabetSize: h.alphabetSizes,
+            metadataSectionSize: h.versionMinor >= 1 ? h.metadataSectionSize : nil, headerCRC32: h.headerCRC32,
+            file: path, fileSize: fileSize, bpp: jsonFigure(bitsPerPixel, 6), payloadChecked: payloadChecked,
+            metadata: metadata.map { $0.map { JSON.Entry(type: $0.type, bytes: $0.data.count) } })
     }
 }

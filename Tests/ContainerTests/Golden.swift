@@ -27,8 +27,15 @@ enum Golden {
         symbols: [0, -1, 1, -4, 4, 2].map { BitstreamFile.zigzag($0) },
         alpha: [0, 17, 34, 51, 68, 85, 102, 119, 136, 153, 170, 187, 204, 221, 255])
 
+    /// v1.1-metadata.vqz: `minimal` with a metadata section (version 1.1): gAMA and tEXt entries.
+    static let withMetadata: BitstreamFile = {
+        var f = minimal
+        f.metadata = [MetadataEntry(type: "gAMA", data: [0x00, 0x00, 0xB1, 0x8F]), MetadataEntry(type: "tEXt", data: Array("Comment\u{0}hello".utf8))]
+        return f
+    }()
+
     static let files: [(name: String, content: BitstreamFile)] = [
-        ("v1-minimal.vqz", minimal), ("v1-gaussian-alpha.vqz", gaussianAlpha),
+        ("v1-minimal.vqz", minimal), ("v1-gaussian-alpha.vqz", gaussianAlpha), ("v1.1-metadata.vqz", withMetadata),
     ]
 
     /// How the golden files are written: one zstd block per frame.

@@ -94,18 +94,50 @@ import Testing
          .badFrame(section: "token", reason: "the content checksum flag is not set")),
     ]
 
-    /// The golden file with 4 more header bytes before the CRC, as a later minor version writes.
-    static func grownHeader(_ f: [UInt8], minor: UInt8) -> [UInt8] {
-        var g = Array(f[0..<72]) + [0xAA, 0xBB, 0xCC, 0xDD] + Array(f[72...])
+    /// The golden file with `extra` header bytes before the CRC, as a later minor version writes.
+    static func grownHeader(_ f: [UInt8], minor: UInt8, extra: [UInt8] = [0xAA, 0xBB, 0xCC, 0xDD]) -> [UInt8] {
+        var g = Array(f[0..<72]) + extra + Array(f[72...])
         g[9] = minor
-        g[10] = 80
+        g[10] = UInt8(76 + extra.count)
         return g
+    }
+
+    /// Rules of the metadata section (version 1.1), each a damaged v1.1-metadata.vqz.
+    static let metadataBugs: [(name: String, mutate: @Sendable ([UInt8]) -> [UInt8], expected: ContainerError)] = [
+        ("metadata-critical-type", { f in Self.replacingMetadata(f, with: Array("IDAT".utf8) + [1, 0, 0, 0, 0]) },
+         .badMetadata(entry: 0, reason: "the type IDAT is a critical chunk (first letter upper case)")),
+        ("metadata-reserved-bit", { f in Self.replacingMetadata(f, with: Array("gAmA".utf8) + [1, 0, 0, 0, 0]) },
+         .badMetadata(entry: 0, reason: "the type gAmA has PNG's reserved bit set (third letter lower case)")),
+        ("metadata-length-overrun", { f in Self.replacingMetadata(f, with: Array("gAMA".utf8) + [4, 0, 0, 0, 0, 0, 0xB1, 0x8F] + Array("tEXt".utf8) + [14, 0, 0, 0] + Array("Comment\u{0}hello".utf8)) },
+         .badMetadata(entry: 1, reason: "Entry_Length is 14 but 13 bytes remain")),
+        ("metadata-short", { f in Self.replacingMetadata(f, with: Array("gAMA".utf8)) },
+         .badMetadata(entry: 0, reason: "the section holds 4 bytes, less than one entry's 8-byte head")),
+        ("metadata-size-bound", { f in var f = f; Golden.setU32(&f, at: 72, 0x0200_0000); return Golden.resealed(f) },
+         .invalidField(field: "Metadata_Section_Size", value: "33554432", allowed: "0…\(BitstreamFormat.sectionBound(BitstreamFormat.maxMetadataBytes))")),
+        ("minor-1-short-header", { f in var f = Array(f[0..<72]) + Array(f[76...]); f[9] = 1; f[10] = 76; return Golden.resealed(f) },
+         .badHeaderSize(declared: 76, minimum: 80, maximum: 80)),
+    ]
+
+    /// v1.1-metadata.vqz with its metadata frame replaced by one holding `content`.
+    static func replacingMetadata(_ f: [UInt8], with content: [UInt8]) -> [UInt8] {
+        let metadataStart = 80 + 25  // header, then the 25-byte token frame
+        let frame = try! Zstd.compress(content)
+        var g = Array(f[0..<metadataStart]) + frame
+        Golden.setU32(&g, at: 72, UInt32(frame.count))
+        return Golden.resealed(g)
     }
 
     static func replacingTokenFrame(_ f: [UInt8], with frame: [UInt8]) -> [UInt8] {
         var g = Array(f[0..<76]) + frame
         Golden.setU32(&g, at: 56, UInt32(frame.count))
         return Golden.resealed(g)
+    }
+
+    @Test(arguments: metadataBugs.indices)
+    func metadataBugIsRejected(index: Int) throws {
+        let bug = Self.metadataBugs[index]
+        let damaged = bug.mutate(try Golden.bytes("v1.1-metadata.vqz"))
+        #expect(throws: bug.expected, "\(bug.name)") { try BitstreamFile.parse(damaged) }
     }
 
     @Test(arguments: writerBugs.indices)
@@ -126,16 +158,24 @@ import Testing
             let bytes = [UInt8](try Data(contentsOf: url))
             #expect(throws: bug.expected, "\(bug.name).vqz") { try BitstreamFile.parse(bytes) }
         }
+        let withMetadata = try Golden.bytes("v1.1-metadata.vqz")
+        for bug in Self.metadataBugs {
+            let url = folder.appendingPathComponent(bug.name + ".vqz")
+            if regenerate { try Data(bug.mutate(withMetadata)).write(to: url) }
+            let bytes = [UInt8](try Data(contentsOf: url))
+            #expect(throws: bug.expected, "\(bug.name).vqz") { try BitstreamFile.parse(bytes) }
+        }
         let files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".vqz") }
-        #expect(files.count == Self.writerBugs.count, "must-fail holds files without a case: \(files.sorted())")
+        #expect(files.count == Self.writerBugs.count + Self.metadataBugs.count, "must-fail holds files without a case: \(files.sorted())")
     }
 
     @Test func laterMinorVersionIsAccepted() throws {
         let golden = try Golden.bytes("v1-minimal.vqz")
-        let grown = Golden.resealed(Self.grownHeader(golden, minor: 1))
+        // A minor version after 1.1: Metadata_Section_Size (0 here), then 4 bytes this reader skips.
+        let grown = Golden.resealed(Self.grownHeader(golden, minor: 2, extra: [0, 0, 0, 0, 0xAA, 0xBB, 0xCC, 0xDD]))
         let (header, content) = try BitstreamFile.parse(grown)
-        #expect(header.versionMinor == 1)
-        #expect(header.headerSize == 80)
+        #expect(header.versionMinor == 2)
+        #expect(header.headerSize == 84)
         #expect(content == Golden.minimal)
     }
 

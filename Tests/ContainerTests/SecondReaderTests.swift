@@ -62,6 +62,11 @@ enum Python {
                 level: planes, planeCount: planes, alphabetSizes: alphabets, modelID: Golden.modelID, symbols: symbols,
                 alpha: alpha ? (0..<w * h).map { UInt8(truncatingIfNeeded: $0 * 3) } : nil)
             files.append(("random-\(alphabets)", try content.serialized(options: BitstreamWriteOptions(zstdLevel: 5, symbolLayout: layout))))
+            // The same with metadata (version 1.1): a profile-sized entry of every byte value, an empty one, text.
+            var tagged = content
+            tagged.metadata = [MetadataEntry(type: "iCCP", data: Array("P3\u{0}\u{0}".utf8) + (0..<3000).map { UInt8(truncatingIfNeeded: $0 * 7) }),
+                               MetadataEntry(type: "pHYs", data: []), MetadataEntry(type: "iTXt", data: Array("Title\u{0}\u{0}\u{0}\u{0}\u{0}ünïcode".utf8))]
+            files.append(("random-\(alphabets)-metadata", try tagged.serialized(options: BitstreamWriteOptions(zstdLevel: 5, symbolLayout: layout))))
         }
         return files
     }
@@ -86,6 +91,7 @@ enum Python {
                 "Alphabet_Count": h.alphabetCount, "Symbol_Layout": Int(h.symbolLayout.rawValue),
                 "Token_Section_Size": h.tokenSectionSize, "Alpha_Section_Size": h.alphaSectionSize,
                 "Payload_CRC32": Int(h.payloadCRC32), "Header_CRC32": Int(h.headerCRC32),
+                "Metadata_Section_Size": h.metadataSectionSize,
             ]
             for (key, value) in expected { #expect(json[key] as? Int == value, "\(name): \(key)") }
             #expect(json["Model_ID"] as? String == h.modelID.hex, "\(name)")
@@ -94,6 +100,10 @@ enum Python {
             let planes = try #require(json["Planes"] as? [[Int]], "\(name): Planes")
             #expect(planes.flatMap { $0 } == content.symbols.map(Int.init), "\(name): symbols differ")
             #expect((json["Alpha"] as? [Int]) == content.alpha?.map(Int.init), "\(name): alpha differs")
+            let metadata = try #require(json["Metadata"] as? [[String: String]], "\(name): Metadata")
+            #expect(metadata.map { $0["Entry_Type"] ?? "" } == content.metadata.map(\.type), "\(name): metadata types differ")
+            #expect(metadata.map { $0["Entry_Data"] ?? "" } == content.metadata.map { $0.data.map { String(format: "%02x", $0) }.joined() },
+                    "\(name): metadata data differs")
         }
     }
 
