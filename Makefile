@@ -7,7 +7,7 @@ APT_PACKAGES := libpng-dev libzstd-dev libopenblas-dev libdnnl-dev pkg-config py
 # OPENBLAS_CORETYPE=Haswell (set in this environment) halves OpenBLAS on AVX-512: unset for speed.
 FAST := env -u OPENBLAS_CORETYPE
 
-.PHONY: help deps build release test test-scale demo fixtures clean train-vq train-gaussian
+.PHONY: help deps build release test test-scale check-report demo fixtures clean train-vq train-gaussian
 
 help: ## Show this message
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -26,9 +26,14 @@ build: deps ## Debug build
 release: deps ## Release build (.build/release/vqz)
 	swift build -c release
 
-test: deps ## Run the whole test suite (Swift, then the Dask scale-out test)
+test: deps ## Run the whole test suite (Swift, the Dask scale-out test, the HTML report in Chromium)
 	swift test
 	$(MAKE) test-scale
+	$(MAKE) check-report
+
+check-report: deps build ## vqz bench's HTML report rendered in headless Chromium: plot and crops present (tools/check_report.py)
+	@command -v chromium >/dev/null || { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium; }
+	/usr/bin/python3 tools/check_report.py .build/debug/vqz
 
 test-scale: deps build ## vqz as the map step of a local Dask cluster, a worker killed mid-run (tools/vqz_dask)
 	/usr/bin/python3 tools/vqz_dask/test_vqz_dask.py
@@ -72,9 +77,9 @@ bench-codec: release ## Encode/decode seconds and peak RSS (Kodak 768×512; a 60
 .PHONY: rd
 # The extra λ = 0 curve shows what the entropy-constrained token choice buys (models with a λ schedule).
 RD_FLAGS ?= --lambdas 0
-rd: release ## Rate–distortion on Kodak: every model in codecs/, JPEG and WebP -> Benchmarks/Results/kodak/, Benchmarks/README.md
-	swift build -c release --product RDBench
-	$(FAST) .build/release/RDBench $(RD_FLAGS)
+rd: release ## Rate–distortion on Kodak (vqz bench): every model in codecs/, JPEG and WebP -> Benchmarks/Results/kodak/, Benchmarks/README.md
+	$(FAST) .build/release/vqz bench --images ../shared/data/kodak --models all -o Benchmarks/Results/kodak \
+	  --reference ../shared/reference/kodak --markdown Benchmarks/README.md $(RD_FLAGS)
 
 .PHONY: fuzz sanitize
 FUZZ_SECONDS ?= 60

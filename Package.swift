@@ -52,7 +52,7 @@ let package = Package(
         .executableTarget(
             name: "vqz",
             dependencies: [
-                "Container", "Imaging", "Models", "Training", "TensorCore", "Codec", "Metrics",
+                "Container", "Imaging", "Models", "Training", "TensorCore", "Codec", "Metrics", "RDKit", "COpenBLAS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -85,10 +85,7 @@ let package = Package(
             dependencies: ["Codec", "Container", "Imaging", "TensorCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/Tokens"),
 
-        .target(name: "RDKit", dependencies: ["Metrics"], path: "Benchmarks/RDKit"),
-        .executableTarget(
-            name: "RDBench", dependencies: ["BenchSupport", "RDKit", "Metrics", "Codec", "Container", "Imaging", "TensorCore", "COpenBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-            path: "Benchmarks/RD", swiftSettings: [.swiftLanguageMode(.v5)]),
+        .target(name: "RDKit", dependencies: ["Metrics", "Codec", "Imaging", "Container"]),
         .testTarget(name: "RDKitTests", dependencies: ["RDKit", "Metrics"]),
 
         .testTarget(name: "ContainerTests", dependencies: ["Container"]),

@@ -1,0 +1,64 @@
+// `vqz bench --images DIR`: on 3 small images, every output file, the HTML report's plot and crops,
+// JPEG and WebP measured when their tools are installed and named as missing when not.
+
+import Foundation
+import Testing
+
+@Suite struct BenchTests {
+    func images() throws -> URL {
+        let dir = try Workspace.make()
+        let folder = dir.appendingPathComponent("photos")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        for (i, (w, h)) in [(64, 48), (48, 64), (72, 40)].enumerated() {
+            _ = try Workspace.png(in: folder, name: "p\(i).png", width: w, height: h, format: .rgb)
+        }
+        return dir
+    }
+
+    @Test func threeImagesGiveEveryOutputFile() throws {
+        let dir = try images()
+        let out = dir.appendingPathComponent("bench")
+        let r = try Workspace.vqz(["bench", "--images", dir.appendingPathComponent("photos").path, "-o", out.path, "--models", "tiny-vq",
+                                   "--crops", "2", "--crop-size", "32", "--jpeg-qualities", "20,50,80", "--webp-qualities", "20,50,80"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let files = Set((try? FileManager.default.contentsOfDirectory(atPath: out.path)) ?? [])
+        for name in ["report.html", "rd.svg", "rd.csv", "per-image.csv", "bd-rate.json", "vqz-tiny-vq.json", "jpeg.json", "jpeg-optimized.json", "webp.json", "crops"] {
+            #expect(files.contains(name), "\(name) missing: \(files.sorted())")
+        }
+        // Per image: tiny-vq's levels, 2 × 3 JPEG and 3 WebP points.
+        let perImage = try String(contentsOf: out.appendingPathComponent("per-image.csv"), encoding: .utf8).split(separator: "\n")
+        let levels = perImage.filter { $0.hasPrefix("p0.png,vqz-tiny-vq,") }.count
+        #expect(levels >= 2 && perImage.count == 1 + 3 * (levels + 9), "\(perImage.count) rows")
+        let html = try String(contentsOf: out.appendingPathComponent("report.html"), encoding: .utf8)
+        #expect(html.contains("<svg") && html.contains("<polyline"), "the plot is inline")
+        #expect(html.components(separatedBy: "<img class=\"crop\"").count - 1 == 2 * 4, "original, vqz, JPEG, WebP for 2 images")
+        #expect(html.contains("vs JPEG (measured), PSNR") && html.contains("vs WebP (measured), PSNR"))
+        for tag in ["original", "vqz", "jpeg", "webp"] {
+            #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("crops/p0-\(tag).png").path))
+        }
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("vqz-tiny-vq.json"))) as? [String: Any])
+        let results = try #require(json["results"] as? [String: Any])
+        #expect((results["bpp"] as? [Double])?.count == levels && (results["psnr-rgb"] as? [Double])?.count == levels)
+    }
+
+    @Test func missingAnchorsAreNamedAndLeftOut() throws {
+        let dir = try images()
+        let out = dir.appendingPathComponent("bench")
+        let r = try Workspace.vqz(["bench", "--images", dir.appendingPathComponent("photos").path, "-o", out.path, "--models", "tiny-vq",
+                                   "--crops", "1", "--crop-size", "32", "--limit", "1"],
+                                  environment: Workspace.environment.merging(["PATH": "/nonexistent"]) { $1 })
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("cjpeg/djpeg not installed (apt install libjpeg-turbo-progs)") && r.stderr.contains("cwebp/dwebp not installed"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent("jpeg.json").path))
+        let html = try String(contentsOf: out.appendingPathComponent("report.html"), encoding: .utf8)
+        #expect(html.components(separatedBy: "<img class=\"crop\"").count - 1 == 2, "original and vqz only")
+    }
+
+    @Test func badOptionsAreUsageErrors() throws {
+        for args in [["bench", "--against", "png"], ["bench", "--jpeg-qualities", "a"], ["bench", "--limit", "-1"]] {
+            #expect(try Workspace.vqz(args).status == 64, "\(args)")
+        }
+        let r = try Workspace.vqz(["bench", "--images", "/nonexistent-folder", "-o", "/tmp/x"])
+        #expect(r.status == 1 && r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
+    }
+}
