@@ -12,7 +12,11 @@ struct Trim: ParsableCommand {
             Residual VQ is embedded: the first L token planes of a level-N file are a valid level-L \
             file. The trimmed file decodes exactly as the first L planes of the original; it can \
             differ from encoding the image at level L directly, whose token choice may use another λ. \
-            Example: vqz trim photo.vqz -q 3 -o photo-small.vqz
+            Metadata (the colour profile, EXIF) comes along.
+
+            Examples:
+              vqz trim photo.vqz -q 3 -o photo-small.vqz
+              vqz trim photo.vqz -q 1 -o - | vqz decode - -o thumb.png
             """)
 
     @Argument(help: "The .vqz file to trim, or - for stdin.") var input: String
