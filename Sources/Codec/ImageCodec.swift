@@ -105,8 +105,9 @@ public enum ImageCodec {
         }
         let f = model.config.downsampleFactor
         let gh = (image.height + f - 1) / f, gw = (image.width + f - 1) / f, n = gh * gw
-        // Gaussian: per channel, μ over the full grid.
+        // Gaussian: per active channel, μ over the full grid.
         let planeCount = model.config.latentChannels
+        let activeChannels = model.config.activeChannels
         // VQ: the encoder runs tile by tile, the quantizer once over the whole grid (its
         // entropy-constrained choice depends on the token statistics of the whole image).
         let d = model.config.latentChannels
@@ -162,11 +163,12 @@ public enum ImageCodec {
             } else {
                 let step = model.config.quantSteps[level - 1]
                 var integers: [Int] = []
-                integers.reserveCapacity(planeCount * n)
+                integers.reserveCapacity(activeChannels.count * n)
                 var clamped = 0
-                for plane in muPlanes {
-                    for mu in plane {
-                        let v = (mu / step).rounded()
+                for channel in activeChannels {
+                    let channelStep = model.config.channelStep(channel, step)
+                    for mu in muPlanes[channel] {
+                        let v = (mu / channelStep).rounded()
                         guard v.isFinite else {
                             throw CodecError("model \(model.name) gives a non-finite latent (NaN or infinity) for this image; the model is unusable")
                         }
@@ -178,7 +180,7 @@ public enum ImageCodec {
                 let maxAbs = integers.map { abs($0) }.max() ?? 0
                 symbols = integers.map(BitstreamFile.zigzag)
                 alphabets = [max(2, 2 * maxAbs + 1)]
-                planes = model.config.latentChannels
+                planes = activeChannels.count
                 quantStep = step
             }
             precondition(symbols.count == planes * n)
@@ -232,7 +234,7 @@ public enum ImageCodec {
                 throw CodecError("the file's tokens (level \(header.level), \(header.planeCount) planes, alphabet \(header.alphabetSizes)) do not fit model \(model.name)")
             }
         } else {
-            guard header.payloadKind == .gaussianLatents, header.planeCount == model.config.latentChannels,
+            guard header.payloadKind == .gaussianLatents, header.planeCount == model.config.activeChannels.count,
                   header.quantStep.isFinite, header.quantStep > 0 else {
                 throw CodecError("the file's latents (\(header.planeCount) planes, step \(header.quantStep)) do not fit model \(model.name)")
             }

@@ -125,9 +125,19 @@ public final class GaussianVAE {
         return (mu, Self.clamp(lv).0)
     }
 
-    /// The integers `round(μ/Δ)` of `x`, channel-major `[N, C, h, w]`.
+    /// The integers `round(μ_c / (Δ·s_c))` of `x` for the active channels (`ModelConfig.
+    /// channelScales`), channel-major `[N, A, h, w]`.
     public func encode(_ x: Tensor, step: Float) -> [Int32] {
-        posterior(x).mu.scalars.map { Self.integer($0, step: step) }
+        let mu = posterior(x).mu
+        let (n, c, hw) = (mu.shape[0], mu.shape[1], mu.shape[2] * mu.shape[3])
+        var out: [Int32] = []
+        for b in 0..<n {
+            for ch in config.activeChannels {
+                let s = config.channelStep(ch, step)
+                for i in 0..<hw { out.append(Self.integer(mu.scalars[(b * c + ch) * hw + i], step: s)) }
+            }
+        }
+        return out
     }
 
     /// `round(μ/Δ)` within the container's ±32 767 (NaN, from a diverged network, to 0): never a
@@ -137,9 +147,18 @@ public final class GaussianVAE {
         return v.isNaN ? 0 : Int32(Swift.max(-32_767, Swift.min(32_767, v)))
     }
 
-    /// The image of latents `integers · Δ`, `[n, C, h, w]`.
+    /// The image of latents `integers · Δ·s_c` for the active channels (`[n, A, h, w]`, channel-major),
+    /// the inactive ones at 0, the prior's mean.
     public func decode(_ integers: [Int32], step: Float, n: Int, h: Int, w: Int) -> Tensor {
-        let z = Tensor(shape: [n, config.latentChannels, h, w], scalars: integers.map { Float($0) * step })
+        let active = config.activeChannels, c = config.latentChannels, hw = h * w
+        precondition(integers.count == n * active.count * hw, "GaussianVAE.decode: \(integers.count) integers for \(n)×\(active.count)×\(h)×\(w)")
+        var z = Tensor(shape: [n, c, h, w])
+        for b in 0..<n {
+            for (p, ch) in active.enumerated() {
+                let s = config.channelStep(ch, step)
+                for i in 0..<hw { z.scalars[(b * c + ch) * hw + i] = Float(integers[(b * active.count + p) * hw + i]) * s }
+            }
+        }
         return decode(latents: z)
     }
 

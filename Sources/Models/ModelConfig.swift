@@ -47,6 +47,22 @@ public struct ModelConfig: Sendable, Equatable {
     /// Quantization steps `Δ` of the rate ladder, level 1 first (Gaussian; largest step first).
     public var quantSteps: [Float]
 
+    /// Per latent channel, the scale of its quantization step (Gaussian): channel `c` at level `L`
+    /// is coded as `round(μ_c / (Δ_L · s_c))`. `s_c` is the channel's typical posterior σ, measured
+    /// on held-out images when the model is written, so the step follows how precisely the
+    /// posterior says a channel matters; `s_c = 0` marks an inactive channel (KL ≈ 0: posterior
+    /// collapse), which is not coded and decodes as 0, the prior's mean. Empty: every channel
+    /// active with scale 1 (models before `vae.channel_scales`). Stored as `vae.channel_scales`.
+    public var channelScales: [Float] = []
+
+    /// The coded channels, in plane order.
+    public var activeChannels: [Int] {
+        channelScales.isEmpty ? Array(0..<latentChannels) : channelScales.indices.filter { channelScales[$0] > 0 }
+    }
+
+    /// The quantization step of channel `c` at step `Δ`.
+    public func channelStep(_ c: Int, _ step: Float) -> Float { channelScales.isEmpty ? step : step * channelScales[c] }
+
     /// Per level, the encoder's rate–distortion trade-off in choosing tokens (VQ; level 1 first):
     /// `ResidualVectorQuantizer.quantize(_:levels:lambda:)`. Empty: nearest codes at every level.
     /// Stored as `codec.lambdas`; it changes what the encoder writes, never how files decode.
@@ -113,6 +129,7 @@ public struct ModelConfig: Sendable, Equatable {
             if !lambdas.isEmpty { m.append(("codec.lambdas", lambdas.map { "\($0)" }.joined(separator: ","))) }
         case .gaussian:
             m += [("vae.kl_weight", "\(klWeight)"), ("vae.quant_steps", quantSteps.map { "\($0)" }.joined(separator: ","))]
+            if !channelScales.isEmpty { m.append(("vae.channel_scales", channelScales.map { "\($0)" }.joined(separator: ","))) }
         }
         return m
     }
@@ -163,6 +180,13 @@ public struct ModelConfig: Sendable, Equatable {
                 throw ModelConfigError(key: "vae.quant_steps", problem: "expected a comma-separated list of positive steps")
             }
             quantSteps = steps.map { $0! }
+            if let text = metadata["vae.channel_scales"] {
+                let scales = text.split(separator: ",", omittingEmptySubsequences: false).map { Float($0) }
+                guard scales.count == latentChannels, scales.allSatisfy({ ($0 ?? -1) >= 0 && $0!.isFinite }), scales.contains(where: { ($0 ?? 0) > 0 }) else {
+                    throw ModelConfigError(key: "vae.channel_scales", problem: "expected \(latentChannels) non-negative numbers, at least one positive")
+                }
+                channelScales = scales.map { $0! }
+            }
         }
     }
 }

@@ -281,3 +281,29 @@ public final class Trainer {
         step = s
     }
 }
+
+extension Trainer {
+    /// Per latent channel of the Gaussian VAE on `batch` (held-out images): the scale of its
+    /// quantization step (`ModelConfig.channelScales`: the RMS posterior σ over positions and
+    /// images) and its KL in nats per position; a channel whose KL is below `inactiveKL` gets
+    /// scale 0 (inactive: not coded). Nil for a VQ model.
+    public func gaussianChannelScales(_ batch: Tensor, inactiveKL: Double = 0.01) -> (scales: [Float], klPerChannel: [Double])? {
+        guard let g = gaussian else { return nil }
+        let (mu, logVar) = g.posterior(batch)
+        let (_, klPerChannel) = GaussianVAE.klDivergence(mu: mu, logVar: logVar)
+        let (n, c, hw) = (mu.shape[0], mu.shape[1], mu.shape[2] * mu.shape[3])
+        var scales = [Float](repeating: 0, count: c)
+        for ch in 0..<c {
+            var sum = 0.0
+            for b in 0..<n { for i in 0..<hw { sum += exp(Double(logVar.scalars[(b * c + ch) * hw + i])) } }
+            scales[ch] = Float(sqrt(sum / Double(n * hw)))
+        }
+        // klDivergence sums over the batch and the positions; per position:
+        let perPosition = klPerChannel.map { $0 / Double(n * hw) }
+        for ch in 0..<c where perPosition[ch] < inactiveKL { scales[ch] = 0 }
+        if !scales.contains(where: { $0 > 0 }), let best = perPosition.indices.max(by: { perPosition[$0] < perPosition[$1] }) {
+            scales[best] = 1  // never a model with nothing to code
+        }
+        return (scales, perPosition)
+    }
+}

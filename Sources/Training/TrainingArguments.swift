@@ -91,7 +91,7 @@ public struct TrainingArguments: Sendable, Equatable {
     /// The model and the options that define the run's draws (`--batch`, `--crop`, `--seed`, the
     /// warm-ups, `--ae-steps`, `--full-rate`) cannot change mid-run: giving another value than the
     /// checkpoint's is refused; giving the same one is accepted. `--steps`, `--lr`, `--final-lr`,
-    /// `--clip`, `--train-lambda` and `--lambdas` may change (the schedule is recomputed for them).
+    /// `--clip`, `--train-lambda`, `--lambdas` and `--quant-steps` may change (the schedule is recomputed for them).
     ///
     /// - Throws: `TrainingArgumentError` for a refused option; `TrainingError` for a checkpoint
     ///   that cannot be resumed.
@@ -116,7 +116,6 @@ public struct TrainingArguments: Sendable, Equatable {
             try fixed("--dead-threshold", deadThreshold, config.deadThreshold)
         } else {
             try fixed("--kl-weight", klWeight, config.klWeight)
-            try fixed("--quant-steps", quantSteps?.map { "\($0)" }.joined(separator: ","), config.quantSteps.map { "\($0)" }.joined(separator: ","))
         }
         try fixed("--batch", batchSize, recorded.batchSize)
         try fixed("--crop", crop, recorded.crop)
@@ -133,6 +132,12 @@ public struct TrainingArguments: Sendable, Equatable {
         if let trainingLambda { options.trainingLambda = trainingLambda }
         try Self.check(options, resumedAt: step)
         let trainer = try Trainer(resuming: file, options: options)
+        if let quantSteps {
+            // The rate ladder is a codec setting (training never quantizes): it may change.
+            guard config.family == .gaussian else { throw TrainingArgumentError("--quant-steps applies to gaussian models only") }
+            trainer.config.quantSteps = quantSteps
+            try Self.check(trainer.config)
+        }
         if let lambdas {
             guard config.family == .vq else { throw TrainingArgumentError("--lambdas applies to vq models only") }
             guard lambdas.count == config.stages else { throw TrainingArgumentError("--lambdas needs \(config.stages) values, one per level") }

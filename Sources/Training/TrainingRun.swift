@@ -77,6 +77,11 @@ public final class TrainingRun {
             if stop { return .interrupted(step: trainer.step) }
         }
         try writeCheckpoint()
+        // A Gaussian model's quantization follows its posterior: per-channel step scales (and the
+        // inactive channels) measured on the held-out images (ModelConfig.channelScales).
+        if let validationBatch, let (scales, _) = trainer.gaussianChannelScales(validationBatch) {
+            trainer.config.channelScales = scales
+        }
         let wall = Date().timeIntervalSince(started)
         let model = try trainer.modelFile(checkpoint: false, dtype: dtype, extra: metadata + [("train.wall_seconds_last_run", "\(Int(wall))")]).serialized()
         try FileIO.writeAtomically(model, to: outputPath, overwrite: true)

@@ -27,7 +27,13 @@ struct Eval: ParsableCommand {
 
     @Option(name: .shortAndLong, help: "A model name from `vqz models` or a path to a .vqzm file.") var model: String
     @Option(help: "Folder of PNG images.") var images: String = "../shared/data/kodak"
-    @Option(help: "Importance samples for the IWAE estimate (Gaussian models).") var iwaeSamples: Int = 16
+    @Option(help: "Importance samples for the IWAE estimates (Gaussian models): IWAE-k for k = 1, 8, 64… up to this (a power of 8).")
+    var iwaeSamples: Int = 64
+
+    func validate() throws {
+        guard iwaeSamples >= 1 else { throw ValidationError("--iwae-samples must be at least 1.") }
+        guard limit >= 0 else { throw ValidationError("--limit must not be negative.") }
+    }
     @Option(help: "Only the first N images (0 = all).") var limit: Int = 0
     @Flag(help: "Print JSON on stdout.") var json = false
     @Flag(help: "Write the figures to the model's card (MODEL.card.json, read by `vqz models`), keeping its default mark.")
@@ -42,7 +48,7 @@ struct Eval: ParsableCommand {
             guard !names.isEmpty else { throw RuntimeFailure("\(images): no PNG files") }
             let levels = loaded.levels
             var bpp = [Double](repeating: 0, count: levels.count), psnr = bpp, fixed = bpp, entropy = bpp
-            var kl = 0.0, elbo = 0.0, iwae = 0.0, klPerChannel = [Double](repeating: 0, count: loaded.config.latentChannels)
+            var kl = 0.0, elbo = 0.0, iwae: [Int: Double] = [:], klPerChannel = [Double](repeating: 0, count: loaded.config.latentChannels)
             for name in names {
                 let path = (images as NSString).appendingPathComponent(name)
                 let image = try PNGDecoder.decode(try FileIO.read(path)).image
@@ -61,7 +67,7 @@ struct Eval: ParsableCommand {
                 if let stats = GaussianStatistics.measure(loaded, image: image, samples: iwaeSamples) {
                     kl += stats.klBitsPerPixel
                     elbo += stats.negativeELBOBitsPerDim
-                    iwae += stats.iwaeBitsPerDim
+                    for (k, v) in stats.iwaeBitsPerDim { iwae[k, default: 0] += v }
                     for c in 0..<klPerChannel.count { klPerChannel[c] += stats.klPerChannel[c] }
                 }
             }
@@ -76,17 +82,25 @@ struct Eval: ParsableCommand {
             }
             var extra: [String] = []
             if loaded.gaussian != nil {
-                let active = klPerChannel.filter { $0 / n > 0.01 }.count
+                let perChannel = klPerChannel.map { $0 / n }
+                let active = perChannel.filter { $0 > 0.01 }.count
+                let ks = iwae.keys.sorted()
                 extra = [
-                    String(format: "KL rate (bits/pixel): %.4f  (beside the coded rates above)", kl / n),
-                    String(format: "negative ELBO: %.4f bits/dim;  IWAE (k=%d): %.4f bits/dim", elbo / n, iwaeSamples, iwae / n),
-                    "active latent channels (KL > 0.01 nats/position): \(active) of \(klPerChannel.count)",
+                    String(format: "KL rate: %.4f bits/pixel — what the posterior carries at its own noise σ; the coded rate of level L minus it:", kl / n),
+                    "  " + levels.indices.map { String(format: "L%d %+.4f", levels[$0], bpp[$0] / n - kl / n) }.joined(separator: "  "),
+                    String(format: "negative ELBO: %.4f bits/dim;  ", elbo / n) + ks.map { String(format: "IWAE-%d: %.4f", $0, iwae[$0]! / n) }.joined(separator: ", ") + " bits/dim",
+                    "active latent channels (KL > 0.01 nats/position): \(active) of \(perChannel.count); coded: \(loaded.config.activeChannels.count)",
+                    "KL per channel (nats/position): " + perChannel.map { String(format: "%.3f", $0) }.joined(separator: " "),
                 ]
+                if !loaded.config.channelScales.isEmpty {
+                    extra.append("step scale per channel (σ, 0 = not coded): " + loaded.config.channelScales.map { String(format: "%.3f", $0) }.joined(separator: " "))
+                }
                 report.klBpp = jsonFigure(kl / n, 5)
                 report.negativeELBOBitsPerDim = jsonFigure(elbo / n, 5)
-                report.iwaeBitsPerDim = jsonFigure(iwae / n, 5)
+                report.iwae = Dictionary(uniqueKeysWithValues: ks.map { ("\($0)", jsonFigure(iwae[$0]! / n, 5) ?? .nan) }).filter { $0.value.isFinite }
                 report.iwaeSamples = iwaeSamples
                 report.activeChannels = active
+                report.klPerChannel = perChannel.map { jsonFigure($0, 5) ?? 0 }
             }
             if card {
                 let path = ModelEntry.cardPath(forModel: modelPath)
@@ -120,12 +134,15 @@ struct Eval: ParsableCommand {
         var model, modelID, family: String
         var images: Int
         var levels: [Level]
-        var klBpp, negativeELBOBitsPerDim, iwaeBitsPerDim: Double?
+        var klBpp, negativeELBOBitsPerDim: Double?
+        /// IWAE-k in bits/dim, by k.
+        var iwae: [String: Double]?
         var iwaeSamples, activeChannels: Int?
+        var klPerChannel: [Double]?
 
         enum CodingKeys: String, CodingKey {
             case model, modelID = "model_id", family, images, levels, klBpp = "kl_bpp"
-            case negativeELBOBitsPerDim = "neg_elbo_bits_per_dim", iwaeBitsPerDim = "iwae_bits_per_dim"
+            case negativeELBOBitsPerDim = "neg_elbo_bits_per_dim", iwae = "iwae_bits_per_dim", klPerChannel = "kl_per_channel"
             case iwaeSamples = "iwae_samples", activeChannels = "active_channels"
         }
     }

@@ -40,7 +40,7 @@ struct Train: ParsableCommand {
 
     @Option(help: """
         Resume from this checkpoint (.ckpt.vqzm). Every option not given comes from the checkpoint; \
-        --steps, --lr, --final-lr, --clip, --train-lambda and --lambdas may change, the others may not.
+        --steps, --lr, --final-lr, --clip, --train-lambda, --lambdas and --quant-steps may change, the others may not.
         """)
     var resume: String?
     @Flag(help: "With --resume: accept a training folder whose PNG files differ from the recorded ones.")
@@ -70,7 +70,7 @@ struct Train: ParsableCommand {
     @Option(help: "EMA cluster size below which a code is restarted (vq; default 0.1).") var deadThreshold: Float?
     @Option(help: "KL weight β (gaussian; default 1).") var klWeight: Float?
     @Option(help: "KL annealing steps (gaussian; default 1000).") var klWarmup: Int?
-    @Option(help: "Quantization steps of the rate ladder, comma-separated, level 1 first (gaussian; default 2,1,0.5,0.25).")
+    @Option(help: "Quantization steps of the rate ladder, comma-separated, level 1 first, in units of each channel's posterior σ measured on the held-out images when the model is written (gaussian; default 2,1,0.5,0.25; also with --resume).")
     var quantSteps: String?
     @Option(help: "Per level, the encoder's token-choice trade-off λ recorded in the model, comma-separated, level 1 first (vq; also with --resume).")
     var lambdas: String?
