@@ -38,6 +38,8 @@ struct Eval: ParsableCommand {
     @Flag(help: "Print JSON on stdout.") var json = false
     @Flag(help: "Write the figures to the model's card (MODEL.card.json, read by `vqz models`), keeping its default mark.")
     var card = false
+    @Option(help: "Gaussian models: also write this PNG, four images decoded from z ~ N(0, I) (what the prior alone generates; seeded).")
+    var priorSamples: String?
 
     func run() throws {
         try reportingErrors {
@@ -102,6 +104,10 @@ struct Eval: ParsableCommand {
                 report.activeChannels = active
                 report.klPerChannel = perChannel.map { jsonFigure($0, 5) ?? 0 }
             }
+            if let priorSamples {
+                guard let g = loaded.gaussian else { throw RuntimeFailure("--prior-samples needs a Gaussian model; \(loaded.name) is a VQ model") }
+                try FileIO.writeAtomically(try PNGEncoder.encode(Self.priorSampleGrid(g, latentSide: 32, seed: 2026)), to: priorSamples, overwrite: true)
+            }
             if card {
                 let path = ModelEntry.cardPath(forModel: modelPath)
                 let previous = FileManager.default.contents(atPath: path).flatMap { try? JSONDecoder().decode(ModelCard.self, from: $0) }
@@ -122,6 +128,29 @@ struct Eval: ParsableCommand {
                 for line in extra { try Streams.print(line) }
             }
         }
+    }
+
+    /// Four images decoded from z ~ N(0, I) (`latentSide`² latents each, seeded draws), tiled 2 × 2:
+    /// what the model's prior generates without an encoder.
+    static func priorSampleGrid(_ g: GaussianVAE, latentSide: Int, seed: UInt64) -> PixelImage {
+        var rng = Xoshiro256(seed: seed)
+        let c = g.config.latentChannels, side = latentSide * g.config.downsampleFactor
+        var out = [UInt8](repeating: 0, count: 4 * side * side * 3)
+        for k in 0..<4 {
+            var z = Tensor(shape: [1, c, latentSide, latentSide])
+            for i in 0..<z.count { z.scalars[i] = rng.nextNormal() }
+            let y = g.decode(latents: z)
+            let (oy, ox) = (k / 2 * side, k % 2 * side)
+            for row in 0..<side {
+                for col in 0..<side {
+                    for ch in 0..<3 {
+                        let v = y.scalars[(ch * side + row) * side + col]
+                        out[((oy + row) * 2 * side + ox + col) * 3 + ch] = UInt8((min(max(v.isNaN ? 0 : v, 0), 1) * 255).rounded())
+                    }
+                }
+            }
+        }
+        return PixelImage(width: 2 * side, height: 2 * side, format: .rgb, samples: out)
     }
 
     /// The `--json` object.
