@@ -99,7 +99,8 @@ struct Eval: ParsableCommand {
                 }
                 report.klBpp = jsonFigure(kl / n, 5)
                 report.negativeELBOBitsPerDim = jsonFigure(elbo / n, 5)
-                report.iwae = Dictionary(uniqueKeysWithValues: ks.map { ("\($0)", jsonFigure(iwae[$0]! / n, 5) ?? .nan) }).filter { $0.value.isFinite }
+                let finite = Dictionary(uniqueKeysWithValues: ks.map { ("\($0)", jsonFigure(iwae[$0]! / n, 5) ?? .nan) }).filter { $0.value.isFinite }
+                report.iwae = finite.isEmpty ? nil : finite
                 report.iwaeSamples = iwaeSamples
                 report.activeChannels = active
                 report.klPerChannel = perChannel.map { jsonFigure($0, 5) ?? 0 }

@@ -283,16 +283,17 @@ enum Workspace {
             return try json(r.stdout)
         }
         let tiny = Workspace.codecs + "/tiny-gaussian.vqzm"
-        let g = try eval(tiny, samples: 4)
+        let g = try eval(tiny, samples: 8)
         #expect(g["images"] as? Int == 2 && g["family"] as? String == "gaussian")
         #expect((g["levels"] as? [[String: Any]])?.count == 2)
-        for key in ["kl_bpp", "neg_elbo_bits_per_dim", "iwae_bits_per_dim"] { #expect((g["\(key)"] as? Double ?? -1) > 0, "\(key)") }
-        // With the same samples, log-mean-exp is at least the mean (Jensen): the IWAE estimate is
-        // below the negative ELBO with no slack; with one sample the two differ only by the
-        // Monte Carlo KL against the analytic one (measured 0.002 bits/dim).
-        #expect((g["iwae_bits_per_dim"] as? Double ?? .infinity) < (g["neg_elbo_bits_per_dim"] as? Double ?? 0))
-        let one = try eval(tiny, samples: 1)
-        #expect(abs((one["iwae_bits_per_dim"] as? Double ?? 0) - (one["neg_elbo_bits_per_dim"] as? Double ?? 1)) < 0.05, "\(one)")
+        for key in ["kl_bpp", "neg_elbo_bits_per_dim"] { #expect((g["\(key)"] as? Double ?? -1) > 0, "\(key)") }
+        let iwae = try #require(g["iwae_bits_per_dim"] as? [String: Double])
+        #expect(Set(iwae.keys) == ["1", "8"] && iwae.values.allSatisfy { $0 > 0 })
+        // With the same samples, log-mean-exp is at least the mean (Jensen): IWAE-8 is below
+        // IWAE-1, the sampled negative ELBO, which differs from the reported one (closed-form KL)
+        // only by the Monte Carlo KL (measured 0.002 bits/dim).
+        #expect(iwae["8"]! < iwae["1"]!)
+        #expect(abs(iwae["1"]! - (g["neg_elbo_bits_per_dim"] as? Double ?? 1)) < 0.05, "\(g)")
         // Every channel of the tiny model carries information; one switched off is counted out.
         #expect(g["active_channels"] as? Int == 4)
         #expect(try eval(Self.gaussianWithDeadChannel(1, in: dir), samples: 1)["active_channels"] as? Int == 3)
