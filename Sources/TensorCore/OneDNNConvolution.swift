@@ -7,7 +7,9 @@
 // deterministic for a given machine and thread count (tested), not across them.
 //
 // `VQZ_CONV=engine` turns it off (the engine's kernels everywhere); `VQZ_CONV=onednn-bf16` computes
-// in bfloat16 with f32 accumulation.
+// in bfloat16 with f32 accumulation, `VQZ_CONV=onednn` in f32. Unset, `vqz train` uses bf16 on CPUs
+// that compute it natively and f32 elsewhere (`Backend.trainingDefault`); the library default
+// (tests, benchmarks) is f32.
 
 import CDNNLConv
 import Foundation
@@ -18,8 +20,25 @@ public final class OneDNNConvolution {
     public enum Backend: String, Sendable {
         case engine, onednn, onednnBF16 = "onednn-bf16"
 
-        /// From `VQZ_CONV` (default: oneDNN f32).
-        public static let current: Backend = ProcessInfo.processInfo.environment["VQZ_CONV"].flatMap(Backend.init(rawValue:)) ?? .onednn
+        /// From `VQZ_CONV` (default: oneDNN f32). `vqz train` sets it once, before any layer runs,
+        /// to `trainingDefault` when `VQZ_CONV` is unset.
+        nonisolated(unsafe) public static var current: Backend = ProcessInfo.processInfo.environment["VQZ_CONV"].flatMap(Backend.init(rawValue:)) ?? .onednn
+
+        /// What `vqz train` uses when `VQZ_CONV` is unset: bf16 where the CPU computes it natively
+        /// (AVX512_BF16 or AMX-BF16: 1.5× the f32 step, the same validation PSNR after 2,000 steps,
+        /// docs/design/speed.md), else f32 (emulated bf16 would be slower).
+        public static var trainingDefault: Backend {
+            if let chosen = ProcessInfo.processInfo.environment["VQZ_CONV"].flatMap(Backend.init(rawValue:)) { return chosen }
+            return cpuHasNativeBF16 ? .onednnBF16 : .onednn
+        }
+
+        /// Whether /proc/cpuinfo lists `avx512_bf16` or `amx_bf16`.
+        public static let cpuHasNativeBF16: Bool = {
+            guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return false }
+            guard let flags = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return false }
+            let set = Set(flags.split(separator: " ").map(String.init))
+            return set.contains("avx512_bf16") || set.contains("amx_bf16")
+        }()
     }
 
     public let inputShape: [Int]

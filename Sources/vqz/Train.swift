@@ -139,6 +139,7 @@ struct Train: ParsableCommand {
     func run() throws {
         try reportingErrors {
             MemoryTuning.keepLargeAllocations()  // each step's large buffers stay mapped (~3–4% of a step)
+            OneDNNConvolution.Backend.current = OneDNNConvolution.Backend.trainingDefault  // before any layer runs
             if !force, resume == nil, FileManager.default.fileExists(atPath: output) {
                 throw RuntimeFailure("\(output): already exists (use -f to overwrite it)")
             }
@@ -220,6 +221,9 @@ struct Train: ParsableCommand {
         rows.append(("parameters", "\(t.parameters.reduce(0) { $0 + $1.value.count })"))
         rows.append(("output", "\(output) (checkpoints: \(checkpointPath))"))
         rows.append(("git.commit", commit))
+        let backend = OneDNNConvolution.Backend.current
+        rows.append(("convolutions", "\(backend.rawValue)" + (ProcessInfo.processInfo.environment["VQZ_CONV"] == nil
+            ? (backend == .onednnBF16 ? " (the CPU computes bf16 natively; VQZ_CONV=onednn for f32)" : " (VQZ_CONV chooses: engine, onednn, onednn-bf16)") : " (VQZ_CONV)")))
         let width = rows.map(\.0.count).max() ?? 0
         printError("vqz train " + (resume != nil ? "(resumed at step \(t.step))" : "(new run)"))
         for (k, v) in rows { printError("  " + k.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + v) }
