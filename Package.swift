@@ -85,7 +85,7 @@ let package = Package(
             dependencies: ["Codec", "Container", "Imaging", "TensorCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/Tokens"),
 
-        .target(name: "RDKit", dependencies: ["Metrics", "Codec", "Imaging", "Container"]),
+        .target(name: "RDKit", dependencies: ["BenchSupport", "Metrics", "Codec", "Imaging", "Container"]),
         .testTarget(name: "RDKitTests", dependencies: ["RDKit", "Metrics"]),
 
         .testTarget(name: "ContainerTests", dependencies: ["Container"]),

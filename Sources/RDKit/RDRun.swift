@@ -4,6 +4,7 @@
 // written to PNG and read back); each anchor through cjpeg/djpeg and cwebp/dwebp, one process
 // each. Per image: the bytes, bpp, PSNR and MS-SSIM; per codec and setting: their means.
 
+import BenchSupport
 import Codec
 import Container
 import Foundation
@@ -172,8 +173,8 @@ public enum RDRun {
         var bytes: [UInt8] = []
         var parsed: (header: BitstreamHeader, content: BitstreamFile)!
         var decoded: PixelImage!
-        let enc = try timed { bytes = try ImageCodec.encode(image, model: model, level: level, lambda: lambda) }
-        let dec = try timed {
+        let enc = try seconds { bytes = try ImageCodec.encode(image, model: model, level: level, lambda: lambda) }
+        let dec = try seconds {
             parsed = try BitstreamFile.parse(bytes)
             decoded = try ImageCodec.decode(header: parsed.header, content: parsed.content, model: model)
         }
@@ -196,34 +197,19 @@ public enum RDRun {
         return (r.decoded, r.bytes)
     }
 
-    static func timed(_ body: () throws -> Void) rethrows -> Double {
-        let start = DispatchTime.now().uptimeNanoseconds
-        try body()
-        return Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
-    }
-
     /// The path of `tool` on the PATH, or nil.
     public static func which(_ tool: String) -> String? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
         return path.split(separator: ":").map { "\($0)/\(tool)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
-    /// The trimmed output of `/bin/sh -c command`, or "unknown".
+    /// The trimmed output of `/bin/sh -c command` (BenchSupport's), or "unknown".
     public static func shell(_ command: String, includeStderr: Bool = false) -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", command]
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = includeStderr ? pipe : FileHandle.nullDevice
-        do { try p.run() } catch { return "unknown" }
-        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return out.trimmingCharacters(in: .whitespacesAndNewlines)
+        BenchSupport.shell(command, includeStderr: includeStderr)
     }
 
-    /// The CPU model name from /proc/cpuinfo.
-    public static func cpuModelName() -> String { shell("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2") }
+    /// The CPU model name from /proc/cpuinfo (BenchSupport's).
+    public static func cpuModelName() -> String { BenchSupport.cpuModelName() }
 }
 
 /// Sums over images, per codec and setting.

@@ -125,8 +125,8 @@ struct Bench: ParsableCommand {
             }
             var cropSets: [CropSet] = []
             // The crops show the default model when it was measured, else the first one.
-            let defaultID = registry.defaultEntry().flatMap { try? LoadedModel(path: $0.path).id }
-            if let shown = loaded.first(where: { $0.id == defaultID }) ?? loaded.first {
+            let defaultPath = registry.defaultEntry()?.path
+            if let shown = zip(entries, loaded).first(where: { $0.0.path == defaultPath })?.1 ?? loaded.first {
                 for path in paths.prefix(crops) {
                     cropSets.append(try Crops.make(imagePath: path, result: result, model: shown, anchors: anchors, targetBPP: cropBpp,
                                                    size: cropSize, directory: output))
