@@ -48,8 +48,14 @@ public final class ResidualVectorQuantizer {
     public var clusterSize: [Tensor]
     /// EMA sums of assigned vectors `[K, D]` per stage.
     public var embedSum: [Tensor]
-    /// Whether the codebooks have been initialised from data.
-    public var initialized: Bool
+    /// Stages `0..<initializedStages` hold trained or data-initialised codebooks; the rest are
+    /// seeded from the residuals the first time training runs (a warm start may bring fewer stages).
+    public var initializedStages: Int
+    /// Whether every stage's codebook has been initialised.
+    public var initialized: Bool {
+        get { initializedStages >= stages }
+        set { initializedStages = newValue ? stages : 0 }
+    }
     /// Rate-aware training (entropy-constrained VQ): when positive, training picks
     /// `argmin_k ‖r − e_k‖² + λ·(−log2 p_k)` with `p_k` the stage's EMA code probabilities
     /// (`(N_k + ε)/(ΣN + Kε)`), so the codebooks learn for the rate their tokens will cost.
@@ -66,7 +72,7 @@ public final class ResidualVectorQuantizer {
         codebooks = Array(repeating: Tensor(shape: [codebookSize, dimension]), count: stages)
         clusterSize = Array(repeating: Tensor(shape: [codebookSize], repeating: 1), count: stages)
         embedSum = Array(repeating: Tensor(shape: [codebookSize, dimension]), count: stages)
-        initialized = false
+        initializedStages = 0
     }
 
     /// Codes `rows [M, D]` with the first `levels` stages.
@@ -205,14 +211,17 @@ public final class ResidualVectorQuantizer {
         return sizes.map { -trainingLambda * log2(($0 + epsilon) / total) }
     }
 
-    /// Sets each stage's codebook to distinct random rows of its residuals (k-means++-free data
-    /// init), so no code starts far from the data.
+    /// Sets each stage's codebook not yet initialised to distinct random rows of its residuals
+    /// (k-means++-free data init), so no code starts far from the data; initialised stages keep
+    /// theirs and only pass their residuals on.
     func initialize(from rows: Tensor, rng: inout some RandomNumberGenerator) {
         var residual = rows
         for l in 0..<stages {
-            codebooks[l] = sample(residual, count: codebookSize, rng: &rng)
-            embedSum[l] = codebooks[l]
-            clusterSize[l] = Tensor(shape: [codebookSize], repeating: 1)
+            if l >= initializedStages {
+                codebooks[l] = sample(residual, count: codebookSize, rng: &rng)
+                embedSum[l] = codebooks[l]
+                clusterSize[l] = Tensor(shape: [codebookSize], repeating: 1)
+            }
             let (indices, _) = Kernels.nearestCodes(residual, codebook: codebooks[l])
             residual = residual - gather(codebooks[l], indices)
         }

@@ -94,3 +94,113 @@ extension Trainer {
         return v
     }
 }
+
+extension Trainer {
+    /// What a warm start copied.
+    public struct WarmStart: Sendable, Equatable {
+        /// Tensors copied whole.
+        public var copied: Int
+        /// Tensors grown from a smaller source (latent channels, codebook dimension).
+        public var grown: [String]
+        /// Quantizer stages brought from the source; later stages are seeded from data.
+        public var stages: Int
+    }
+
+    /// Starts a new run from the weights of another model of the same family and width, whose
+    /// latent may be narrower (fewer channels `D`) and whose quantizer may have fewer stages: the
+    /// network grows around what it has learned (Net2Net-style; Chen et al. 2016,
+    /// https://arxiv.org/abs/1511.05641) instead of starting over.
+    ///
+    /// A tensor of the same shape is copied. A tensor larger in some dimension (the encoder's last
+    /// layer, which outputs `D`; the decoder's first, which reads it) gets the source in its leading
+    /// block; where an *old* output reads a *new* input (dimension 1 past the source's extent, dimension 0
+    /// within it) it is zero, so the grown network computes exactly what the source did, and the new
+    /// outputs keep their random draw, so gradients reach both sides after the first step.
+    /// Codebooks (and their EMA sums) grow with zeros in the new dimensions; stages the source lacks
+    /// are seeded from data at the first quantized step. Adam starts afresh; the step count is 0.
+    public func warmStart(from file: ModelFile) throws -> WarmStart {
+        do { try file.checkFinite() } catch { throw TrainingError("\(error)") }
+        let source: ModelConfig
+        do { source = try ModelConfig(metadata: file.stringMetadata) } catch { throw TrainingError("--init-from: \(error)") }
+        guard source.family == config.family else {
+            throw TrainingError("--init-from: the model is \(source.family.rawValue), this run is \(config.family.rawValue)")
+        }
+        guard source.channels == config.channels, source.residualBlocks == config.residualBlocks, source.latentWidth == config.latentWidth else {
+            throw TrainingError("--init-from: the model has N = \(source.channels) and \(source.residualBlocks) residual blocks; this run needs the same (N = \(config.channels), \(config.residualBlocks))")
+        }
+        guard source.latentChannels <= config.latentChannels else {
+            throw TrainingError("--init-from: the model's latent has \(source.latentChannels) channels, more than this run's \(config.latentChannels)")
+        }
+        if config.family == .vq, source.codebookSize != config.codebookSize {
+            throw TrainingError("--init-from: the model's codebooks have \(source.codebookSize) entries, this run's \(config.codebookSize)")
+        }
+        var tensors: [String: Tensor] = [:]
+        for a in file.arrays {
+            guard let floats = a.floats else { continue }
+            tensors[a.name] = Tensor(shape: a.shape, scalars: floats)
+        }
+        var report = WarmStart(copied: 0, grown: [], stages: 0)
+        for p in parameters {
+            guard let t = tensors[p.name] else { throw TrainingError("--init-from: the model has no tensor \(p.name)") }
+            if t.shape == p.shape {
+                p.value = t
+                report.copied += 1
+                continue
+            }
+            guard let grown = Self.grow(t, into: p.value, zeroNewInputs: true) else {
+                throw TrainingError("--init-from: tensor \(p.name) has shape \(t.shape), which does not fit in \(p.shape)")
+            }
+            p.value = grown
+            report.grown.append(p.name)
+        }
+        if let vq {
+            let k = config.codebookSize, d = config.latentChannels
+            let brought = min(source.stages, config.stages)
+            for l in 0..<brought {
+                guard let book = tensors["vq.codebook.\(l)"] else { throw TrainingError("--init-from: the model has no tensor vq.codebook.\(l)") }
+                guard let grownBook = Self.grow(book, into: Tensor(shape: [k, d]), zeroNewInputs: false) else {
+                    throw TrainingError("--init-from: vq.codebook.\(l) has shape \(book.shape), which does not fit in \([k, d])")
+                }
+                vq.quantizer.codebooks[l] = grownBook
+                // A released model has no EMA state: each code starts as a cluster of one.
+                let sizes = tensors["vq.ema.cluster_size.\(l)"].flatMap { $0.shape == [k] ? $0 : nil } ?? Tensor(shape: [k], repeating: 1)
+                vq.quantizer.clusterSize[l] = sizes
+                if let sums = tensors["vq.ema.embed_sum.\(l)"], let g = Self.grow(sums, into: Tensor(shape: [k, d]), zeroNewInputs: false) {
+                    vq.quantizer.embedSum[l] = g
+                } else {
+                    var sums = grownBook
+                    for j in 0..<k { for t in 0..<d { sums.scalars[j * d + t] *= sizes.scalars[j] } }
+                    vq.quantizer.embedSum[l] = sums
+                }
+            }
+            vq.quantizer.initializedStages = brought
+            report.stages = brought
+        }
+        return report
+    }
+
+    /// `source` written into the leading block of a tensor shaped like `target` (same rank, no
+    /// dimension smaller); outside it `target`'s values, except that with `zeroNewInputs`, elements
+    /// whose dimension-0 index lies inside the source and dimension-1 index outside are zero.
+    static func grow(_ source: Tensor, into target: Tensor, zeroNewInputs: Bool) -> Tensor? {
+        let s = source.shape, t = target.shape
+        guard s.count == t.count, !s.isEmpty, zip(s, t).allSatisfy({ $0 <= $1 }) else { return nil }
+        var out = target
+        let rank = t.count
+        var strides = [Int](repeating: 1, count: rank)
+        for i in stride(from: rank - 2, through: 0, by: -1) { strides[i] = strides[i + 1] * t[i + 1] }
+        var index = [Int](repeating: 0, count: rank)
+        for flat in 0..<target.count {
+            var rest = flat
+            for i in 0..<rank { index[i] = rest / strides[i]; rest %= strides[i] }
+            if zip(index, s).allSatisfy({ $0 < $1 }) {
+                var sFlat = 0
+                for i in 0..<rank { sFlat = sFlat * s[i] + index[i] }
+                out.scalars[flat] = source.scalars[sFlat]
+            } else if zeroNewInputs, rank >= 2, index[0] < s[0], index[1] >= s[1] {
+                out.scalars[flat] = 0
+            }
+        }
+        return out
+    }
+}

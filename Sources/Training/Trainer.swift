@@ -245,7 +245,13 @@ public final class Trainer {
         var m = config.metadata + options.metadata
         m.append(("train.step", "\(step)"))
         m.append(("train.data_variance", "\(dataVariance)"))
-        if vq != nil { m.append(("vq.initialized", vq!.quantizer.initialized ? "1" : "0")) }
+        if let vq {
+            m.append(("vq.initialized", vq.quantizer.initialized ? "1" : "0"))
+            // A warm start may leave later stages to be seeded from data (Trainer.warmStart).
+            if !vq.quantizer.initialized, vq.quantizer.initializedStages > 0 {
+                m.append(("vq.initialized_stages", "\(vq.quantizer.initializedStages)"))
+            }
+        }
         return m
     }
 
@@ -266,6 +272,9 @@ public final class Trainer {
                 vq.quantizer.embedSum[l] = try tensor("vq.ema.embed_sum.\(l)", shape: [k, d])
             }
             vq.quantizer.initialized = metadata["vq.initialized"] == "1"
+            if !vq.quantizer.initialized, let n = metadata["vq.initialized_stages"].flatMap(Int.init), (0...config.stages).contains(n) {
+                vq.quantizer.initializedStages = n
+            }
         }
         for p in parameters {
             var state = AdamState(shape: p.shape)

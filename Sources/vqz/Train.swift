@@ -43,6 +43,11 @@ struct Train: ParsableCommand {
         --steps, --lr, --final-lr, --clip, --train-lambda, --lambdas and --quant-steps may change, the others may not.
         """)
     var resume: String?
+    @Option(name: .customLong("init-from"), help: ArgumentHelp("""
+        A new run that starts from this model's or checkpoint's weights (same family and N; its latent \
+        may have fewer channels and its quantizer fewer stages: the network grows around them).
+        """, valueName: "MODEL"))
+    var initFrom: String?
     @Flag(help: "With --resume: accept a training folder whose PNG files differ from the recorded ones.")
     var allowDataChange = false
 
@@ -127,6 +132,7 @@ struct Train: ParsableCommand {
         guard output.hasSuffix(".vqzm") else { throw ValidationError("--output must end in .vqzm.") }
         guard logEvery > 0, validateEvery > 0, checkpointEvery > 0 else { throw ValidationError("The intervals must be positive.") }
         guard resume != nil || !allowDataChange else { throw ValidationError("--allow-data-change applies to --resume only.") }
+        guard resume == nil || initFrom == nil else { throw ValidationError("--init-from starts a new run; it cannot be combined with --resume.") }
         let given = try arguments()
         // A new run is checked completely here; a resumed one once the checkpoint is read.
         if resume == nil {
@@ -146,6 +152,7 @@ struct Train: ParsableCommand {
             var directory = dataDirectory ?? ProcessInfo.processInfo.environment["VQZ_TRAIN_DATA"] ?? "../shared/data/train"
             let given = try arguments()
             let trainer: Trainer
+            var warmStartMetadata: [(String, String)] = []
             if let resume {
                 let file = try ModelFile(bytes: try FileIO.read(resume))
                 do { trainer = try given.resume(file) } catch let error as TrainingArgumentError {
@@ -155,6 +162,7 @@ struct Train: ParsableCommand {
                 // A resumed run reads the data it was started with unless told otherwise, and checks
                 // that the folder still holds the same files.
                 let recorded = file.stringMetadata
+                if let origin = recorded["train.init_from"] { warmStartMetadata = [("train.init_from", origin)] }
                 if dataDirectory == nil, let folder = recorded["train.data"] { directory = folder }
                 if let digest = recorded["train.data_digest"], !allowDataChange {
                     let now = try ImageDataset.fingerprint(directory: directory)
@@ -165,6 +173,15 @@ struct Train: ParsableCommand {
             } else {
                 let (config, options) = try given.newRun()
                 trainer = Trainer(config: config, options: options, dataVariance: 0)
+                if let initFrom {
+                    let source = try FileIO.read(initFrom)
+                    let file: ModelFile
+                    do { file = try ModelFile(bytes: source) } catch { throw RuntimeFailure("\(initFrom): \(error)") }
+                    let w: Trainer.WarmStart
+                    do { w = try trainer.warmStart(from: file) } catch { throw RuntimeFailure("\(initFrom): \(error)") }
+                    warmStartMetadata = [("train.init_from", ModelID(modelFile: source).hex)]
+                    printError("warm start from \(initFrom): \(w.copied) tensors copied, \(w.grown.count) grown (\(w.grown.joined(separator: ", "))), \(w.stages) quantizer stages")
+                }
             }
             let started = Date()
             let (train, validation) = try ImageDataset.load(directory: directory, minSide: trainer.options.crop, holdOutEvery: 25)
@@ -181,7 +198,7 @@ struct Train: ParsableCommand {
             session.dtype = f16 ? .f16 : .f32
             session.metadata = [("train.data", directory), ("train.data_files", "\(fingerprint.files)"), ("train.data_digest", fingerprint.digest),
                                 ("train.images", "\(train.images.count)"), ("train.validation_images", "\(validation.images.count)"),
-                                ("git.commit", commit), ("date", ISO8601DateFormatter().string(from: started))]
+                                ("git.commit", commit), ("date", ISO8601DateFormatter().string(from: started))] + warmStartMetadata
             let logFile = try log.map { try LogFile(path: $0) }
             printConfiguration(trainer, directory: directory, trainCount: train.images.count, validationCount: validation.images.count, commit: commit)
             try logFile?.write(["event": "start", "step": "\(trainer.step)"] .merging(Dictionary(uniqueKeysWithValues: trainer.stateMetadata)) { a, _ in a })

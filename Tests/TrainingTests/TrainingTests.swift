@@ -122,6 +122,60 @@ func tinyOptions(steps: Int) -> TrainingOptions {
         #expect(after == Array(expected[6...]), "resumed losses \(after) vs uninterrupted \(Array(expected[6...]))")
     }
 
+    /// `--init-from`: a model grown from a trained one (latent 4 → 8 channels, 2 → 3 stages)
+    /// computes what its source did — the same unquantized reconstruction, the same tokens and the
+    /// same decoded pixels — seeds the stage it lacks at its first step, and then trains.
+    @Test func warmStartGrowsTheLatentAndKeepsTheFunction() throws {
+        let data = syntheticDataset(count: 6, size: 24, seed: 7)
+        let source = Trainer(config: Self.tinyVQ, options: tinyOptions(steps: 8), dataVariance: 0.05)
+        for _ in 0..<8 { _ = try source.trainStep(data: data) }
+        var grownConfig = Self.tinyVQ
+        grownConfig.latentChannels = 8
+        grownConfig.stages = 3
+        let grown = Trainer(config: grownConfig, options: tinyOptions(steps: 4), dataVariance: 0.05)
+        let report = try grown.warmStart(from: source.modelFile(checkpoint: true))
+        #expect(report.grown == ["enc.conv3.weight", "enc.conv3.bias", "dec.conv1.weight"])
+        #expect(report.stages == 2)
+        #expect(grown.vq!.quantizer.initializedStages == 2)
+
+        let x = data.centerCrops(crop: 16)
+        let a = source.vq!.reconstructUnquantized(x), b = grown.vq!.reconstructUnquantized(x)
+        #expect(zip(a.scalars, b.scalars).map { abs($0 - $1) }.max()! < 1e-5)
+        let tokens = source.vq!.encode(x, levels: 2)
+        #expect(grown.vq!.encode(x, levels: 2) == tokens)
+        let (n, h, w) = (x.shape[0], x.shape[2] / 8, x.shape[3] / 8)
+        let da = source.vq!.decode(tokens, n: n, h: h, w: w), db = grown.vq!.decode(tokens, n: n, h: h, w: w)
+        #expect(zip(da.scalars, db.scalars).map { abs($0 - $1) }.max()! < 1e-5)
+
+        // The encoder's new latent channels are live (random rows), the decoder reads them from 0.
+        let z = grown.vq!.latents(x)
+        #expect((0..<z.shape[0]).contains { r in (4..<8).contains { z.scalars[r * 8 + $0] != 0 } })
+        let first = try grown.trainStep(data: data)
+        #expect(first.loss.isFinite)
+        #expect(grown.vq!.quantizer.initialized)
+        #expect(grown.vq!.quantizer.codebooks[2].scalars.contains { $0 != 0 })
+        // ... the codebooks' EMA pulls them into the new dimensions, and from the second step the
+        // decoder's weights on the new channels leave 0.
+        #expect(grown.vq!.quantizer.codebooks[0].scalars.enumerated().contains { $0.offset % 8 >= 4 && $0.element != 0 })
+        _ = try grown.trainStep(data: data)
+        let weight = grown.parameters.first { $0.name == "dec.conv1.weight" }!.value  // [4N, D, 3, 3]
+        var newColumns: [Float] = []
+        for o in 0..<weight.shape[0] {
+            for c in 4..<8 { for k in 0..<9 { newColumns.append(weight.scalars[(o * 8 + c) * 9 + k]) } }
+        }
+        #expect(newColumns.contains { $0 != 0 })
+
+        // Not the same width: one sentence, nothing changed.
+        var wider = Self.tinyVQ
+        wider.channels = 12
+        let other = Trainer(config: wider, options: tinyOptions(steps: 4), dataVariance: 0.05)
+        #expect(throws: TrainingError.self) { try other.warmStart(from: source.modelFile(checkpoint: true)) }
+        var narrower = grownConfig
+        narrower.latentChannels = 2
+        let smaller = Trainer(config: narrower, options: tinyOptions(steps: 4), dataVariance: 0.05)
+        #expect(throws: TrainingError.self) { try smaller.warmStart(from: source.modelFile(checkpoint: true)) }
+    }
+
     @Test func cropsAreSeededAndInRange() {
         let data = syntheticDataset(count: 3, size: 20, seed: 4)
         var a = Xoshiro256(seed: 5), b = Xoshiro256(seed: 5)
