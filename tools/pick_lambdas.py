@@ -27,9 +27,9 @@ def main(argv):
     with open(path, newline="") as f:
         for row in csv.DictReader(f):
             c = row["codec"]
-            if c == key or c.startswith(key + "-lambda"):
+            if c == key or c.startswith(key + "-lambda"):  # keys: vqz-<model>[-lambda<λ>]
                 lam = 0.0 if c == key else float(c[len(key) + len("-lambda"):])
-                curves[lam][int(row["setting"])] = (float(row["bpp"]), float(row["psnr"]))
+                curves[lam][int(row["setting"].split()[-1])] = (float(row["bpp"]), float(row["psnr"]))
     if 0.0 not in curves:
         print(f"{path}: no curve named {key}", file=sys.stderr)
         return 1
