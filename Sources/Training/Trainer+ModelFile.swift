@@ -44,12 +44,7 @@ extension Trainer {
             throw TrainingError("the run needs more steps (\(options.steps)) than its warm-up (\(options.warmupSteps))")
         }
         self.init(config: config, options: options, dataVariance: try Self.float("train.data_variance", file.stringMetadata))
-        var tensors: [String: Tensor] = [:]
-        for a in file.arrays {
-            guard let floats = a.floats else { continue }
-            tensors[a.name] = Tensor(shape: a.shape, scalars: floats)
-        }
-        try restore(tensors: tensors, metadata: file.stringMetadata)
+        try restore(tensors: Self.tensors(of: file), metadata: file.stringMetadata)
     }
 
     /// The configuration and recipe a checkpoint records, after checking that it is a checkpoint
@@ -87,6 +82,16 @@ extension Trainer {
     public static func recordedStep(_ file: ModelFile) throws -> Int {
         guard let s = file.stringMetadata["train.step"].flatMap(Int.init), s >= 0 else { throw TrainingError("the checkpoint has no train.step") }
         return s
+    }
+
+    /// The file's float arrays by name.
+    static func tensors(of file: ModelFile) -> [String: Tensor] {
+        var tensors: [String: Tensor] = [:]
+        for a in file.arrays {
+            guard let floats = a.floats else { continue }
+            tensors[a.name] = Tensor(shape: a.shape, scalars: floats)
+        }
+        return tensors
     }
 
     static func float(_ key: String, _ metadata: [String: String]) throws -> Float {
@@ -134,11 +139,7 @@ extension Trainer {
         if config.family == .vq, source.codebookSize != config.codebookSize {
             throw TrainingError("--init-from: the model's codebooks have \(source.codebookSize) entries, this run's \(config.codebookSize)")
         }
-        var tensors: [String: Tensor] = [:]
-        for a in file.arrays {
-            guard let floats = a.floats else { continue }
-            tensors[a.name] = Tensor(shape: a.shape, scalars: floats)
-        }
+        let tensors = Self.tensors(of: file)
         var report = WarmStart(copied: 0, grown: [], stages: 0)
         for p in parameters {
             guard let t = tensors[p.name] else { throw TrainingError("--init-from: the model has no tensor \(p.name)") }
