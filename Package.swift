@@ -47,12 +47,14 @@ let package = Package(
         .target(name: "NN", dependencies: ["TensorCore", "Container"]),
         .target(name: "Models", dependencies: ["NN", "TensorCore"]),
         .target(name: "Training", dependencies: ["Models", "NN", "TensorCore", "Imaging", "Container", "Metrics"]),
-        .target(name: "Codec", dependencies: ["Models", "NN", "TensorCore", "Imaging", "Container", "Metrics"]),
+        // The learned token prior: integer-only inference, rANS, and its float trainer (docs/design/prior.md).
+        .target(name: "TokenPrior", dependencies: ["Container", "TensorCore", .product(name: "RealModule", package: "swift-numerics")]),
+        .target(name: "Codec", dependencies: ["Models", "NN", "TensorCore", "Imaging", "Container", "Metrics", "TokenPrior"]),
 
         .executableTarget(
             name: "vqz",
             dependencies: [
-                "Container", "Imaging", "Models", "Training", "TensorCore", "Codec", "Metrics", "RDKit", "COpenBLAS",
+                "Container", "Imaging", "Models", "Training", "TensorCore", "Codec", "Metrics", "RDKit", "COpenBLAS", "TokenPrior",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
@@ -95,7 +97,7 @@ let package = Package(
         .testTarget(name: "NNTests", dependencies: ["NN", "TensorCore", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "TensorCore"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "NN", "TensorCore"]),
-        .testTarget(name: "CodecTests", dependencies: ["Codec", "Training", "Models", "Imaging", "Container", "TensorCore"]),
+        .testTarget(name: "CodecTests", dependencies: ["Codec", "Training", "Models", "Imaging", "Container", "TensorCore", "TokenPrior", .product(name: "RealModule", package: "swift-numerics")]),
         .testTarget(name: "CLITests", dependencies: ["vqz", "Imaging", "Container", "Training", "Models", "NN", "TensorCore"]),
     ]
 )

@@ -246,6 +246,17 @@ public final class ModelCache: @unchecked Sendable {
         self.extraPaths = extraPaths
     }
 
+    /// The token prior with `id` for `model` (beside the candidate model files or in the folders),
+    /// loaded on first use.
+    public func prior(withID id: ModelID, model: LoadedModel) throws -> LoadedPrior {
+        if let p = priors.withLock({ $0[id] }) { return p }
+        let paths = state.withLock { s in s.paths.compactMap { $0.key == model.id ? $0.value : nil } } + extraPaths
+        let p = try registry.prior(withID: id, model: model, modelPaths: paths)
+        priors.withLock { $0[id] = p }
+        return p
+    }
+    private let priors = Mutex<[ModelID: LoadedPrior]>([:])
+
     /// The model with `id`, loaded on first use.
     public func model(withID id: ModelID) throws -> LoadedModel {
         try state.withLock { s in

@@ -80,19 +80,22 @@ public enum ImageCodec {
     ///   - notice: called with what had to change to fit the format (clamped latents).
     ///   - metadata: the source's metadata chunks, stored in the file's metadata section.
     public static func encode(_ image: PixelImage, model: LoadedModel, level: Int, sourceBitDepth: Int = 8, zstdLevel: Int = 19, lambda: Float? = nil, tiling: Tiling = .default,
-                              metadata: [MetadataEntry] = [], notice: ((EncodeNotice) -> Void)? = nil) throws -> [UInt8] {
-        try encode(image, model: model, levels: [level], sourceBitDepth: sourceBitDepth, zstdLevel: zstdLevel, lambda: lambda, tiling: tiling, metadata: metadata, notice: notice)[0]
+                              metadata: [MetadataEntry] = [], prior: LoadedPrior? = nil, notice: ((EncodeNotice) -> Void)? = nil) throws -> [UInt8] {
+        try encode(image, model: model, levels: [level], sourceBitDepth: sourceBitDepth, zstdLevel: zstdLevel, lambda: lambda, tiling: tiling, metadata: metadata, prior: prior, notice: notice)[0]
     }
 
     /// The `.vqz` bytes of `image` at each of `levels`, running the encoder network once: residual
     /// VQ level `L` is the first `L` stages of the deepest level with the same λ, and the Gaussian levels share μ.
     /// - Throws: `CodecError` for a level the model lacks, or latents that are not finite.
     public static func encode(_ image: PixelImage, model: LoadedModel, levels: [Int], sourceBitDepth: Int = 8, zstdLevel: Int = 19, lambda: Float? = nil, tiling: Tiling = .default,
-                              metadata: [MetadataEntry] = [], notice: ((EncodeNotice) -> Void)? = nil) throws -> [[UInt8]] {
-        try files(image, model: model, levels: levels, sourceBitDepth: sourceBitDepth, lambda: lambda, tiling: tiling, notice: notice).map { file in
+                              metadata: [MetadataEntry] = [], prior: LoadedPrior? = nil, notice: ((EncodeNotice) -> Void)? = nil) throws -> [[UInt8]] {
+        if let prior, let level = levels.first(where: { $0 > prior.stages }) {
+            throw CodecError("the token prior codes levels 1…\(prior.stages), not \(level)")
+        }
+        return try files(image, model: model, levels: levels, sourceBitDepth: sourceBitDepth, lambda: lambda, tiling: tiling, notice: notice).map { file in
             var file = file
             file.metadata = metadata
-            do { return try file.serialized(options: BitstreamWriteOptions(zstdLevel: zstdLevel)) } catch {
+            do { return try file.serialized(options: BitstreamWriteOptions(zstdLevel: zstdLevel, prior: prior)) } catch {
                 throw CodecError("cannot write the container: \(error)")
             }
         }
@@ -195,10 +198,10 @@ public enum ImageCodec {
     /// The largest level whose file is at most `targetBpp` bits per pixel (header included), from
     /// one multi-level encode; when even level 1 is larger, level 1 with `fits` false.
     public static func encode(_ image: PixelImage, model: LoadedModel, targetBpp: Double, sourceBitDepth: Int = 8, lambda: Float? = nil,
-                              metadata: [MetadataEntry] = [], notice: ((EncodeNotice) -> Void)? = nil) throws -> (level: Int, bytes: [UInt8], fits: Bool) {
+                              metadata: [MetadataEntry] = [], prior: LoadedPrior? = nil, notice: ((EncodeNotice) -> Void)? = nil) throws -> (level: Int, bytes: [UInt8], fits: Bool) {
         guard targetBpp > 0, targetBpp.isFinite else { throw CodecError("the target rate must be a positive number of bits per pixel") }
-        let levels = model.levels
-        let files = try encode(image, model: model, levels: levels, sourceBitDepth: sourceBitDepth, lambda: lambda, metadata: metadata, notice: notice)
+        let levels = prior.map { p in model.levels.filter { $0 <= p.stages } } ?? model.levels
+        let files = try encode(image, model: model, levels: levels, sourceBitDepth: sourceBitDepth, lambda: lambda, metadata: metadata, prior: prior, notice: notice)
         let pixels = Double(image.width * image.height)
         guard let index = files.indices.last(where: { 8 * Double(files[$0].count) / pixels <= targetBpp }) else {
             return (levels[0], files[0], false)
@@ -215,9 +218,10 @@ public enum ImageCodec {
     }
 
     /// The image `bytes` (a `.vqz` file) holds, decoded with `model`.
-    public static func decode(_ bytes: [UInt8], model: LoadedModel, limits: BitstreamLimits = .default, tiling: Tiling = .default) throws -> PixelImage {
+    public static func decode(_ bytes: [UInt8], model: LoadedModel, limits: BitstreamLimits = .default, tiling: Tiling = .default,
+                              prior: LoadedPrior? = nil) throws -> PixelImage {
         let (header, content): (BitstreamHeader, BitstreamFile)
-        do { (header, content) = try BitstreamFile.parse(bytes, limits: limits) } catch { throw CodecError("\(error)") }
+        do { (header, content) = try BitstreamFile.parse(bytes, limits: limits, prior: prior) } catch { throw CodecError("\(error)") }
         return try decode(header: header, content: content, model: model, tiling: tiling)
     }
 

@@ -81,6 +81,17 @@ public struct BitstreamFile: Sendable, Equatable {
     public static func unzigzag(_ s: UInt16) -> Int { Int(s >> 1) ^ -Int(s & 1) }
 }
 
+/// A learned token prior that codes the token planes of a VQ file (`Token_Prior`, docs/FORMAT.md
+/// "Prior-coded token section"): one stream per plane, plane `p` coded given planes `< p`.
+public protocol TokenPriorCoding: Sendable {
+    /// The first 16 bytes of the SHA-256 of the prior file.
+    var priorID: ModelID { get }
+    /// One stream per plane of `planes` (`[L][height · width]`).
+    func encodeStreams(planes: [[UInt16]], height: Int, width: Int) throws -> [[UInt8]]
+    /// The planes of `streams`; throws a one-sentence reason when a stream is not what the prior wrote.
+    func decodeStreams(_ streams: [ArraySlice<UInt8>], height: Int, width: Int) throws -> [[UInt16]]
+}
+
 /// How `BitstreamFile.serialized` compresses.
 public struct BitstreamWriteOptions: Sendable {
     /// zstd level of the sections.
@@ -92,23 +103,28 @@ public struct BitstreamWriteOptions: Sendable {
     /// bytes of a byte-planes plane), so each plane gets its own entropy tables. Measured by
     /// `make bench-packing`: 5–7% smaller VQ files at levels 2–8 than one table for all stages.
     public var planeBlocks: Bool
+    /// Code the token section with this prior instead of zstd (sets `Token_Prior`; VQ files only).
+    public var prior: (any TokenPriorCoding)?
 
-    public init(zstdLevel: Int = 19, symbolLayout: SymbolLayout = .interleaved, dictionary: [UInt8]? = nil, planeBlocks: Bool = true) {
+    public init(zstdLevel: Int = 19, symbolLayout: SymbolLayout = .interleaved, dictionary: [UInt8]? = nil, planeBlocks: Bool = true,
+                prior: (any TokenPriorCoding)? = nil) {
         self.zstdLevel = zstdLevel
         self.symbolLayout = symbolLayout
         self.dictionary = dictionary
         self.planeBlocks = planeBlocks
+        self.prior = prior
     }
 }
 
 extension BitstreamFile {
     /// The header this content gets with the given section sizes and payload CRC.
     /// Version 1.1 when there is metadata, else 1.0 (the smallest header, readable by every 1.x reader).
-    func header(layout: SymbolLayout, dictionary: Bool, tokenSectionSize: Int, alphaSectionSize: Int, metadataSectionSize: Int = 0,
+    func header(layout: SymbolLayout, dictionary: Bool, prior: Bool = false, tokenSectionSize: Int, alphaSectionSize: Int, metadataSectionSize: Int = 0,
                 payloadCRC32: UInt32) -> BitstreamHeader {
-        var flags = self.flags.subtracting(.tokenDictionary)
+        var flags = self.flags.subtracting([.tokenDictionary, .tokenPrior])
         if dictionary { flags.insert(.tokenDictionary) }
-        let minor: UInt8 = metadata.isEmpty ? 0 : 1
+        if prior { flags.insert(.tokenPrior) }
+        let minor: UInt8 = prior ? 2 : metadata.isEmpty ? 0 : 1
         return BitstreamHeader(
             versionMinor: minor, headerSize: BitstreamHeader.headerSize(alphabetCount: alphabetSizes.count, minor: minor), payloadKind: payloadKind,
             flags: flags, sourceBitDepth: sourceBitDepth, downsampleFactor: downsampleFactor,
@@ -134,10 +150,15 @@ extension BitstreamFile {
             throw .invalidField(field: "alpha", value: "\(alpha.count) values", allowed: "\(imageWidth * imageHeight) (Image_Width·Image_Height)")
         }
         try Self.checkSymbols(symbols, header: provisional)
-        let tokenBytes = Self.pack(symbols, header: provisional)
         let tokenFrame: [UInt8]
         let alphaFrame: [UInt8]
-        do {
+        if let prior = options.prior {
+            guard payloadKind == .vqTokens, options.dictionary == nil else {
+                throw .invalidField(field: "Flags", value: "Token_Prior", allowed: "Token_Prior only for VQ tokens without a zstd dictionary")
+            }
+            tokenFrame = try Self.priorSection(self, prior: prior, symbolsPerPlane: provisional.symbolsPerPlane)
+        } else { do {
+            let tokenBytes = Self.pack(symbols, header: provisional)
             let planeBytes = provisional.symbolsPerPlane * provisional.symbolBytes
             let parts = options.symbolLayout == .bytePlanes ? 2 * planeCount : planeCount
             let segments = options.planeBlocks ? [Int](repeating: planeBytes * planeCount / parts, count: parts) : nil
@@ -147,7 +168,7 @@ extension BitstreamFile {
             tokenFrame = segments != nil && segmented.count > BitstreamFormat.sectionBound(tokenBytes.count)
                 ? try Zstd.compress(tokenBytes, level: options.zstdLevel, checksum: true, dictionary: options.dictionary, segments: nil)
                 : segmented
-        } catch { throw .zstd(section: "token", error: error) }
+        } catch { throw .zstd(section: "token", error: error) } }
         do {
             alphaFrame = try alpha.map { a throws(ZstdError) in try Zstd.compress(a, level: options.zstdLevel, checksum: true) } ?? []
         } catch { throw .zstd(section: "alpha", error: error) }
@@ -161,7 +182,7 @@ extension BitstreamFile {
         crc.update(alphaFrame)
         crc.update(metadataFrame)
         let h = header(
-            layout: options.symbolLayout, dictionary: options.dictionary != nil, tokenSectionSize: tokenFrame.count,
+            layout: options.symbolLayout, dictionary: options.dictionary != nil, prior: options.prior != nil, tokenSectionSize: tokenFrame.count,
             alphaSectionSize: alphaFrame.count, metadataSectionSize: metadataFrame.count, payloadCRC32: crc.value)
         var out = try h.serialized()
         out.append(contentsOf: tokenFrame)
@@ -196,14 +217,20 @@ extension BitstreamFile {
     ///   - limits: the sizes over which the file is refused before allocating.
     ///   - dictionary: the model's zstd dictionary, needed when `Token_Dictionary` is set.
     /// - Throws: `ContainerError`, the first rule of docs/FORMAT.md the file breaks.
-    public static func parse(_ file: [UInt8], limits: BitstreamLimits = .default, dictionary: [UInt8]? = nil) throws(ContainerError) -> (header: BitstreamHeader, content: BitstreamFile) {
+    public static func parse(_ file: [UInt8], limits: BitstreamLimits = .default, dictionary: [UInt8]? = nil,
+                             prior: (any TokenPriorCoding)? = nil) throws(ContainerError) -> (header: BitstreamHeader, content: BitstreamFile) {
         let h = try BitstreamHeader.parse(file, limits: limits)
         try h.checkPayload(of: file)
 
         let tokenFrame = file[h.headerSize..<h.headerSize + h.tokenSectionSize]
-        let useDictionary = h.flags.contains(.tokenDictionary)
-        let tokenBytes = try readFrame(tokenFrame, section: "token", expectedSize: h.tokenBytes, dictionary: useDictionary ? (dictionary ?? []) : nil)
-        let symbols = unpack(tokenBytes, header: h)
+        let symbols: [UInt16]
+        if h.flags.contains(.tokenPrior) {
+            symbols = try readPriorSection(tokenFrame, header: h, prior: prior)
+        } else {
+            let useDictionary = h.flags.contains(.tokenDictionary)
+            let tokenBytes = try readFrame(tokenFrame, section: "token", expectedSize: h.tokenBytes, dictionary: useDictionary ? (dictionary ?? []) : nil)
+            symbols = unpack(tokenBytes, header: h)
+        }
         try checkSymbols(symbols, header: h)
 
         var alpha: [UInt8]?
@@ -221,6 +248,70 @@ extension BitstreamFile {
             content.metadata = try readMetadata(file[start..<start + h.metadataSectionSize])
         }
         return (h, content)
+    }
+
+    /// `Prior_ID` of a prior-coded file (the first 16 bytes of its token section), nil for a zstd
+    /// one. `header` must come from `BitstreamHeader.parse(file)`.
+    public static func priorID(of file: [UInt8], header h: BitstreamHeader) -> ModelID? {
+        guard h.flags.contains(.tokenPrior), h.tokenSectionSize >= 16 else { return nil }
+        return ModelID(bytes: file[h.headerSize..<h.headerSize + 16])
+    }
+
+    /// The prior-coded token section: `Prior_ID`, `Stream_Size[Plane_Count]`, the streams.
+    static func priorSection(_ content: BitstreamFile, prior: any TokenPriorCoding, symbolsPerPlane n: Int) throws(ContainerError) -> [UInt8] {
+        let planes = (0..<content.planeCount).map { Array(content.plane($0)) }
+        let streams: [[UInt8]]
+        do { streams = try prior.encodeStreams(planes: planes, height: content.gridHeight, width: content.gridWidth) } catch {
+            throw .badTokenStream(plane: nil, reason: "the prior could not code the tokens: \(error)")
+        }
+        var w = ByteWriter()
+        w.raw(prior.priorID.bytes)
+        for s in streams { w.u32(UInt32(s.count)) }
+        for s in streams { w.raw(s) }
+        return w.bytes
+    }
+
+    /// The layout of a prior-coded token section: its `Prior_ID` and `Stream_Size` entries, checked
+    /// against the header (no token is decoded, no prior needed).
+    public static func priorSectionLayout(_ section: ArraySlice<UInt8>, header h: BitstreamHeader) throws(ContainerError) -> (priorID: ModelID, streamSizes: [Int]) {
+        let p = h.planeCount
+        let fixed = 16 + 4 * p
+        guard section.count >= fixed else {
+            throw .truncated(field: "Stream_Size", needed: fixed, available: section.count)
+        }
+        let base = section.startIndex
+        let id = ModelID(bytes: section[base..<base + 16])!
+        var sizes: [Int] = []
+        var total = fixed
+        for i in 0..<p {
+            let o = base + 16 + 4 * i
+            let v = Int(section[o]) | Int(section[o + 1]) << 8 | Int(section[o + 2]) << 16 | Int(section[o + 3]) << 24
+            guard v >= 4, v <= 4 + 2 * h.symbolsPerPlane else {
+                throw .invalidField(field: "Stream_Size[\(i)]", value: "\(v)", allowed: "4…\(4 + 2 * h.symbolsPerPlane)")
+            }
+            sizes.append(v)
+            total += v
+        }
+        guard total == section.count else {
+            throw .invalidField(field: "Stream_Size", value: "a total of \(total) bytes", allowed: "\(section.count) (Token_Section_Size)")
+        }
+        return (id, sizes)
+    }
+
+    static func readPriorSection(_ section: ArraySlice<UInt8>, header h: BitstreamHeader, prior: (any TokenPriorCoding)?) throws(ContainerError) -> [UInt16] {
+        let (id, sizes) = try priorSectionLayout(section, header: h)
+        guard let prior, prior.priorID == id else { throw .priorMismatch(needed: id, available: prior?.priorID) }
+        var streams: [ArraySlice<UInt8>] = []
+        var o = section.startIndex + 16 + 4 * h.planeCount
+        for s in sizes { streams.append(section[o..<o + s]); o += s }
+        let planes: [[UInt16]]
+        do { planes = try prior.decodeStreams(streams, height: h.gridHeight, width: h.gridWidth) } catch {
+            throw .badTokenStream(plane: nil, reason: "\(error)")
+        }
+        guard planes.count == h.planeCount, planes.allSatisfy({ $0.count == h.symbolsPerPlane }) else {
+            throw .badTokenStream(plane: nil, reason: "the prior returned \(planes.count) planes, the header declares \(h.planeCount)")
+        }
+        return Array(planes.joined())
     }
 
     /// The metadata section: a zstd frame that declares its content size (at most

@@ -31,8 +31,10 @@ public struct BitstreamFlags: OptionSet, Sendable, Hashable {
     public static let gray = BitstreamFlags(rawValue: 1 << 1)
     /// The token frame uses the model's zstd dictionary.
     public static let tokenDictionary = BitstreamFlags(rawValue: 1 << 2)
+    /// The token section is coded by a learned token prior (rANS), not zstd (version 1.2).
+    public static let tokenPrior = BitstreamFlags(rawValue: 1 << 3)
     /// Every bit version 1 defines.
-    public static let known: BitstreamFlags = [.alphaPresent, .gray, .tokenDictionary]
+    public static let known: BitstreamFlags = [.alphaPresent, .gray, .tokenDictionary, .tokenPrior]
 }
 
 /// Limits a reader enforces before allocating (docs/FORMAT.md, "Limits").
@@ -58,8 +60,8 @@ public enum BitstreamFormat {
     public static let signature: [UInt8] = [0x89, 0x56, 0x51, 0x5A, 0x0D, 0x0A, 0x1A, 0x0A]
     public static let versionMajor: UInt8 = 1
     /// The newest minor version this code writes: 1 adds `Metadata_Section_Size` (a writer uses
-    /// minor 0, the 1.0 layout, when a file has no metadata).
-    public static let versionMinor: UInt8 = 1
+    /// minor 0, the 1.0 layout, when a file has no metadata); 2 adds `Token_Prior` (same layout as 1).
+    public static let versionMinor: UInt8 = 2
     /// The largest decompressed metadata section: 16 MiB.
     public static let maxMetadataBytes = 1 << 24
     /// Bytes before the alphabet table.
@@ -73,6 +75,12 @@ public enum BitstreamFormat {
 
     /// The largest section allowed for `n` decompressed bytes: zstd's `ZSTD_COMPRESSBOUND(n)`,
     /// written out so the limit does not depend on the library's version.
+    /// The largest prior-coded token section: the prior id, the stream sizes, and per plane a
+    /// 4-byte state plus at most 2 bytes per symbol (no frequency is below 2^-16).
+    public static func priorSectionBound(planes: Int, symbolsPerPlane: Int) -> Int {
+        16 + planes * (8 + 2 * symbolsPerPlane)
+    }
+
     public static func sectionBound(_ n: Int) -> Int {
         n + (n >> 8) + (n < 131_072 ? (131_072 - n) >> 11 : 0)
     }
@@ -297,7 +305,17 @@ extension BitstreamHeader {
         guard header.tokenBytes <= limits.maxTokenBytes else {
             throw .limitExceeded(field: "token section (decompressed)", value: header.tokenBytes, limit: limits.maxTokenBytes)
         }
-        let tokenBound = BitstreamFormat.sectionBound(header.tokenBytes)
+        if flags.contains(.tokenPrior) {
+            guard kind == .vqTokens else {
+                throw .invalidField(field: "Flags", value: "Token_Prior with Payload_Kind 1", allowed: "Token_Prior only with Payload_Kind 0 (VQ tokens)")
+            }
+            guard !flags.contains(.tokenDictionary) else {
+                throw .invalidField(field: "Flags", value: "Token_Prior and Token_Dictionary", allowed: "at most one of Token_Prior and Token_Dictionary")
+            }
+        }
+        let tokenBound = flags.contains(.tokenPrior)
+            ? BitstreamFormat.priorSectionBound(planes: planeCount, symbolsPerPlane: header.symbolsPerPlane)
+            : BitstreamFormat.sectionBound(header.tokenBytes)
         guard tokenSectionSize >= 1, tokenSectionSize <= tokenBound else {
             throw .invalidField(field: "Token_Section_Size", value: "\(tokenSectionSize)", allowed: "1…\(tokenBound)")
         }

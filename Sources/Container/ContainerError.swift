@@ -36,6 +36,10 @@ public enum ContainerError: Error, Sendable, Equatable, CustomStringConvertible 
     case symbolOutOfRange(plane: Int, position: Int, value: Int, alphabetSize: Int)
     /// The metadata section's content breaks a rule (entry `entry`, counted from 0).
     case badMetadata(entry: Int, reason: String)
+    /// A prior-coded token section needs the prior `needed`; the one given is `available` (or none).
+    case priorMismatch(needed: ModelID, available: ModelID?)
+    /// A prior-coded token stream does not decode.
+    case badTokenStream(plane: Int?, reason: String)
 
     public var description: String {
         switch self {
@@ -74,6 +78,11 @@ public enum ContainerError: Error, Sendable, Equatable, CustomStringConvertible 
             return "symbol \(value) at position \(position) of plane \(plane) is outside the alphabet of \(alphabetSize)"
         case let .badMetadata(entry, reason):
             return "metadata entry \(entry) is malformed: \(reason)"
+        case let .priorMismatch(needed, available):
+            if let available { return "the tokens were coded with token prior \(needed), not the prior \(available) given" }
+            return "the tokens were coded with token prior \(needed), which was not found (vqz train-prior writes one beside its model)"
+        case let .badTokenStream(plane, reason):
+            return "the prior-coded token section is damaged\(plane.map { " (plane \($0))" } ?? ""): \(reason)"
         }
     }
 }

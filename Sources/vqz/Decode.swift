@@ -84,7 +84,10 @@ struct Decode: ParsableCommand {
         let image: PixelImage
         let stored: [MetadataEntry]
         do {
-            let (header, content) = try BitstreamFile.parse(bytes, limits: limits)
+            let prior = try BitstreamFile.priorID(of: bytes, header: header).map { id in
+                try models.prior(withID: id, model: loaded)
+            }
+            let (header, content) = try BitstreamFile.parse(bytes, limits: limits, prior: prior)
             image = try ImageCodec.decode(header: header, content: content, model: loaded)
             stored = content.metadata
         } catch {

@@ -48,6 +48,8 @@ struct Encode: ParsableCommand {
     var maxPixels: Int = PNGDecoder.defaultMaxPixels
     @Option(help: "The PNG metadata to keep: none; icc (the colour profile and colour chunks); all (also EXIF, resolution, text, time).")
     var metadata: MetadataPolicy = .all
+    @Option(help: "How the tokens are entropy-coded: zstd, or prior (the model's learned token prior, NAME.vqzp beside it, from vqz train-prior; VQ models).")
+    var entropy: String = "zstd"
     @OptionGroup var batch: BatchOptions
 
     func validate() throws {
@@ -58,6 +60,7 @@ struct Encode: ParsableCommand {
         if quiet && verbose { throw ValidationError("--quiet and --verbose cannot be used together.") }
         if maxPixels <= 0 { throw ValidationError("--max-pixels must be positive.") }
         if output == "-" && isBatchMode { throw ValidationError("-o - (stdout) takes one image; a batch writes into a folder.") }
+        guard ["zstd", "prior"].contains(entropy) else { throw ValidationError("--entropy must be zstd or prior, not \(entropy).") }
         if json && !isBatchMode && outputPath == "-" { throw ValidationError("--json prints on stdout, so the output cannot be stdout too; use -o FILE.") }
     }
 
@@ -83,18 +86,18 @@ struct Encode: ParsableCommand {
                 }
                 // The model is loaded after the input is known to be good: a bad PNG does not pay for it.
                 let loadStart = DispatchTime.now()
-                let loaded = try LoadedModel(path: try ModelRegistry.standard().resolveOrDefault(model).path)
+                let (loaded, prior) = try loadModel()
                 let loadSeconds = seconds(since: loadStart)
                 try checkLevel(loaded)
                 let codeStart = DispatchTime.now()
                 let notice: (EncodeNotice) -> Void = { if !quiet { printError("vqz: note: \(input == "-" ? "stdin" : input): \($0)") } }
                 let entries = try metadata.entries(source, name: input)
-                let (chosen, bytes, overTarget) = try encodeImage(image, sourceBitDepth: source.bitDepth, metadata: entries, model: loaded, notice: notice)
+                let (chosen, bytes, overTarget) = try encodeImage(image, sourceBitDepth: source.bitDepth, metadata: entries, model: loaded, prior: prior, notice: notice)
                 if let overTarget, !quiet && !json { printError(overTarget) }
                 let encodeSeconds = readSeconds + seconds(since: codeStart)
                 var psnr: Double?
                 if verbose || json {
-                    let decoded = try ImageCodec.decode(bytes, model: loaded)
+                    let decoded = try ImageCodec.decode(bytes, model: loaded, prior: prior)
                     psnr = Metrics.cappedPSNR(decoded.rgb, image.rgb)
                 }
                 try Streams.write(bytes, to: out, overwrite: force)
@@ -109,6 +112,23 @@ struct Encode: ParsableCommand {
         }
     }
 
+    /// The model, and with `--entropy prior` its token prior (NAME.vqzp beside it).
+    func loadModel() throws -> (LoadedModel, LoadedPrior?) {
+        let entry = try ModelRegistry.standard().resolveOrDefault(model)
+        let loaded = try LoadedModel(path: entry.path)
+        guard entropy == "prior" else { return (loaded, nil) }
+        guard loaded.vq != nil else { throw RuntimeFailure("--entropy prior is for VQ models; \(loaded.name) is a Gaussian model") }
+        let path = LoadedPrior.path(forModel: entry.path)
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw RuntimeFailure("model \(loaded.name) has no token prior (\(path)); train one with vqz train-prior -m \(entry.path)")
+        }
+        let prior = try LoadedPrior(bytes: try FileIO.read(path, maxBytes: 1 << 28), name: path, model: loaded)
+        if let level, level > prior.stages {
+            throw RuntimeFailure("the token prior of \(loaded.name) codes levels 1–\(prior.stages), not \(level)")
+        }
+        return (loaded, prior)
+    }
+
     /// Refuses a `-q` level the model does not have.
     func checkLevel(_ loaded: LoadedModel) throws {
         if let level, !loaded.levels.contains(level) {
@@ -119,17 +139,17 @@ struct Encode: ParsableCommand {
     /// The file for one image at the level this command line asks for; the third value is the
     /// note to print when even the lowest level is over `--target-bpp`.
     func encodeImage(_ image: PixelImage, sourceBitDepth: Int, metadata entries: [MetadataEntry], model loaded: LoadedModel,
-                     notice: ((EncodeNotice) -> Void)?) throws -> (level: Int, bytes: [UInt8], overTarget: String?) {
+                     prior: LoadedPrior? = nil, notice: ((EncodeNotice) -> Void)?) throws -> (level: Int, bytes: [UInt8], overTarget: String?) {
         if let targetBpp {
             let result = try ImageCodec.encode(image, model: loaded, targetBpp: targetBpp, sourceBitDepth: sourceBitDepth, lambda: lambda,
-                                               metadata: entries, notice: notice)
+                                               metadata: entries, prior: prior, notice: notice)
             let bpp = 8 * Double(result.bytes.count) / Double(image.width * image.height)
             let note = result.fits ? nil : String(format: "vqz: note: even level %d is %.4f bpp, over the target %.4f; using it", result.level, bpp, targetBpp)
             return (result.level, result.bytes, note)
         }
         let chosen = level ?? loaded.levels[(loaded.levels.count - 1) / 2]
         return (chosen, try ImageCodec.encode(image, model: loaded, level: chosen, sourceBitDepth: sourceBitDepth, lambda: lambda,
-                                              metadata: entries, notice: notice), nil)
+                                              metadata: entries, prior: prior, notice: notice), nil)
     }
 
     /// Several images: the model loaded once, files in parallel, a summary at the end.
@@ -138,11 +158,11 @@ struct Encode: ParsableCommand {
             let driver = BatchDriver(options: batch, verb: "encoded", inputExtensions: [".png"], outputExtension: ".vqz",
                                      quiet: quiet, verbose: verbose, json: json)
             let jobs = try driver.plan(inputs: inputs, output: output)
-            let loaded = try LoadedModel(path: try ModelRegistry.standard().resolveOrDefault(model).path)
+            let (loaded, prior) = try loadModel()
             try checkLevel(loaded)
             let (force, maxPixels, command) = (force, maxPixels, self)
             let complete: @Sendable ([UInt8]) -> (bpp: Double?, level: Int?)? = { bytes in
-                guard let (header, _) = try? BitstreamFile.parse(bytes) else { return nil }
+                guard let header = try? BitstreamHeader.parse(bytes), (try? header.checkPayload(of: bytes)) != nil else { return nil }
                 return (jsonFigure(8 * Double(bytes.count) / Double(header.imageWidth * header.imageHeight), 6), header.level)
             }
             try driver.run(jobs) { job in
@@ -154,7 +174,7 @@ struct Encode: ParsableCommand {
                     let input = try FileIO.read(job.input, maxBytes: Streams.maxInputBytes)
                     let (image, source) = try decodePNG(input, name: job.input, maxPixels: maxPixels)
                     let entries = try command.metadata.entries(source, name: job.input)
-                    let (chosen, bytes, _) = try command.encodeImage(image, sourceBitDepth: source.bitDepth, metadata: entries, model: loaded, notice: nil)
+                    let (chosen, bytes, _) = try command.encodeImage(image, sourceBitDepth: source.bitDepth, metadata: entries, model: loaded, prior: prior, notice: nil)
                     if try !writeBatchOutput(bytes, job: job, force: force) { return existingOutputRecord(job, complete: complete) }
                     return BatchRecord(input: job.input, output: job.output, status: .done, inputBytes: input.count, bytes: bytes.count,
                                        bpp: jsonFigure(8 * Double(bytes.count) / Double(image.width * image.height), 6), level: chosen,

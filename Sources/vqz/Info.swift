@@ -69,6 +69,8 @@ struct InfoReport {
     let payloadChecked: Bool
     /// The metadata entries (nil when the payload was not decoded).
     let metadata: [MetadataEntry]?
+    /// A prior-coded file's `Prior_ID` and `Stream_Size` entries.
+    var prior: (priorID: ModelID, streamSizes: [Int])?
 
     init(path: String, limits: BitstreamLimits) throws {
         let bytes = try FileIO.read(path)
@@ -77,6 +79,12 @@ struct InfoReport {
             let header = try BitstreamHeader.parse(bytes, limits: limits)
             if header.flags.contains(.tokenDictionary) {
                 try header.checkPayload(of: bytes)
+                payloadChecked = false
+                metadata = nil
+            } else if header.flags.contains(.tokenPrior) {
+                // The streams need the prior to decode; their layout is checked here.
+                try header.checkPayload(of: bytes)
+                prior = try BitstreamFile.priorSectionLayout(bytes[header.headerSize..<header.headerSize + header.tokenSectionSize], header: header)
                 payloadChecked = false
                 metadata = nil
             } else {
@@ -93,11 +101,18 @@ struct InfoReport {
 
     var bitsPerPixel: Double { 8 * Double(fileSize) / Double(header.imageWidth * header.imageHeight) }
 
+    /// `Prior_ID` and `Stream_Size` of a prior-coded file (the start of its token section).
+    var priorFields: [(String, String)] {
+        guard let prior else { return [] }
+        let sizes: [String] = prior.streamSizes.map { String($0) }
+        return [("Prior_ID", prior.priorID.hex), ("Stream_Size", sizes.joined(separator: " "))]
+    }
+
     /// (name, text value) for each header field, in the spec's order.
     var fields: [(String, String)] {
         let h = header
         func hex8(_ v: UInt32) -> String { "0x" + String(format: "%08X", v) }
-        let flagNames = [(BitstreamFlags.alphaPresent, "Alpha_Present"), (.gray, "Gray"), (.tokenDictionary, "Token_Dictionary")]
+        let flagNames = [(BitstreamFlags.alphaPresent, "Alpha_Present"), (.gray, "Gray"), (.tokenDictionary, "Token_Dictionary"), (.tokenPrior, "Token_Prior")]
             .filter { h.flags.contains($0.0) }.map(\.1)
         return [
             ("Signature", BitstreamFormat.signature.map { String(format: "%02X", $0) }.joined(separator: " ")),
@@ -124,7 +139,7 @@ struct InfoReport {
             ("Alphabet_Size", h.alphabetSizes.map(String.init).joined(separator: " ")),
         ] + (h.versionMinor >= 1 ? [("Metadata_Section_Size", "\(h.metadataSectionSize)")] : []) + [
             ("Header_CRC32", hex8(h.headerCRC32)),
-        ]
+        ] + priorFields
     }
 
     var text: String {
@@ -137,7 +152,9 @@ struct InfoReport {
             let entries = metadata.map { $0.map { "\($0.type) (\($0.data.count) bytes)" }.joined(separator: ", ") } ?? "not read"
             out += "\nMetadata section: \(header.metadataSectionSize) bytes: \(entries)"
         }
-        out += "\nChecked: " + (payloadChecked ? "header, payload, zstd frames and symbols" : "header and payload CRC (the tokens need the model's zstd dictionary)")
+        out += "\nChecked: " + (payloadChecked ? "header, payload, zstd frames and symbols"
+            : prior != nil ? "header, payload CRC and stream sizes (the tokens need the token prior \(prior!.priorID.hex))"
+            : "header and payload CRC (the tokens need the model's zstd dictionary)")
         return out + "\n"
     }
 
@@ -159,6 +176,8 @@ struct InfoReport {
         var bpp: Double?
         var payloadChecked: Bool
         var metadata: [Entry]?
+        var priorID: String?
+        var streamSize: [Int]?
 
         struct Entry: Encodable {
             var type: String
@@ -173,7 +192,7 @@ struct InfoReport {
             case level = "Level", planeCount = "Plane_Count", alphabetCount = "Alphabet_Count", symbolLayout = "Symbol_Layout"
             case quantStep = "Quant_Step", modelID = "Model_ID", tokenSectionSize = "Token_Section_Size"
             case alphaSectionSize = "Alpha_Section_Size", payloadCRC32 = "Payload_CRC32", alphabetSize = "Alphabet_Size"
-            case metadataSectionSize = "Metadata_Section_Size", metadata
+            case metadataSectionSize = "Metadata_Section_Size", metadata, priorID = "Prior_ID", streamSize = "Stream_Size"
             case headerCRC32 = "Header_CRC32", file, fileSize = "file_size", bpp, payloadChecked = "payload_checked"
         }
     }
@@ -191,6 +210,7 @@ struct InfoReport {
             payloadCRC32: h.payloadCRC32, alphabetSize: h.alphabetSizes,
             metadataSectionSize: h.versionMinor >= 1 ? h.metadataSectionSize : nil, headerCRC32: h.headerCRC32,
             file: path, fileSize: fileSize, bpp: jsonFigure(bitsPerPixel, 6), payloadChecked: payloadChecked,
-            metadata: metadata.map { $0.map { JSON.Entry(type: $0.type, bytes: $0.data.count) } })
+            metadata: metadata.map { $0.map { JSON.Entry(type: $0.type, bytes: $0.data.count) } },
+            priorID: prior?.priorID.hex, streamSize: prior?.streamSizes)
     }
 }

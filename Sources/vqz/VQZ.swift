@@ -17,7 +17,7 @@ struct VQZ: ParsableCommand {
             usage error. Messages go to stderr; data and --json output go to stdout.
             """,
         version: "vqz \(version) (container format \(BitstreamFormat.versionMajor).\(BitstreamFormat.versionMinor), zstd \(Zstd.versionString))",
-        subcommands: [Encode.self, Decode.self, Trim.self, Tokens.self, Info.self, Models.self, Bench.self, Train.self, Eval.self])
+        subcommands: [Encode.self, Decode.self, Trim.self, Tokens.self, Info.self, Models.self, Bench.self, Train.self, TrainPrior.self, Eval.self])
 }
 
 /// A failure the CLI reports as one sentence on stderr, exiting with status 1.

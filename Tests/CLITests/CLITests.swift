@@ -90,7 +90,7 @@ enum CLI {
     @Test func versionNamesTheFormat() throws {
         let r = try CLI.run(["--version"])
         #expect(r.status == 0)
-        #expect(r.stdout.hasPrefix("vqz 0.2.0 (container format 1.1"))
+        #expect(r.stdout.hasPrefix("vqz 0.2.0 (container format 1.2"))
     }
 
     @Test func infoMatchesGoldenText() throws {

@@ -58,8 +58,8 @@ import Testing
     static let writerBugs: [(name: String, mutate: @Sendable ([UInt8]) -> [UInt8], expected: ContainerError)] = [
         ("payload-kind", { f in var f = f; f[12] = 2; return Golden.resealed(f) },
          .invalidField(field: "Payload_Kind", value: "2", allowed: "0 (VQ token indices) or 1 (Gaussian latents)")),
-        ("reserved-flag", { f in var f = f; f[13] |= 0x08; return Golden.resealed(f) },
-         .reservedBitsSet(field: "Flags", value: 8)),
+        ("reserved-flag", { f in var f = f; f[13] |= 0x10; return Golden.resealed(f) },
+         .reservedBitsSet(field: "Flags", value: 16)),
         ("bit-depth", { f in var f = f; f[14] = 3; return Golden.resealed(f) },
          .invalidField(field: "Source_Bit_Depth", value: "3", allowed: "1, 2, 4, 8 or 16")),
         ("factor-zero", { f in var f = f; f[15] = 0; return Golden.resealed(f) },

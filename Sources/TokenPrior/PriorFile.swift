@@ -1,0 +1,150 @@
+// Token prior files (`NAME.vqzp`, docs/MODEL-FORMAT.md "Token prior files"): the .vqzm container
+// with architecture `vqz-token-prior-v1`, tied to its VQ model by `prior.model_id`, every weight an
+// integer stored as a little-endian u8 blob (i16, i32 or i64, named by the array).
+
+import Container
+
+/// A prior file's content: the integer prior (without the model's codebooks) and its model's id.
+public struct PriorFile: Sendable {
+    public static let architecture = "vqz-token-prior-v1"
+    public static let fileExtension = ".vqzp"
+
+    public var modelID: ModelID
+    public var modelName: String
+    public var codebookSize: Int
+    public var latentChannels: Int
+    public var hidden: Int
+    public var inputShift: Int
+    public var stages: [IntegerPriorStage]
+    /// Free-form provenance (`train.*` keys), written after the required keys.
+    public var provenance: [(String, String)]
+
+    public init(modelID: ModelID, modelName: String, codebookSize: Int, latentChannels: Int, hidden: Int, inputShift: Int,
+                stages: [IntegerPriorStage], provenance: [(String, String)] = []) {
+        self.modelID = modelID
+        self.modelName = modelName
+        self.codebookSize = codebookSize
+        self.latentChannels = latentChannels
+        self.hidden = hidden
+        self.inputShift = inputShift
+        self.stages = stages
+        self.provenance = provenance
+    }
+
+    /// The prior that codes with the model's codebooks (`[stage][K · D]`).
+    public func prior(codebooks: [[Float]]) -> IntegerPrior {
+        IntegerPrior(codebookSize: codebookSize, latentChannels: latentChannels, hidden: hidden, inputShift: inputShift,
+                     stages: stages, codebooks: codebooks)
+    }
+
+    public func serialized() throws(ModelFileError) -> [UInt8] {
+        var meta: [ModelFile.MetadataEntry] = [
+            .init("architecture", .string(Self.architecture)),
+            .init("prior.model_id", .string(modelID.hex)),
+            .init("prior.model_name", .string(modelName)),
+            .init("prior.stages", .int(Int64(stages.count))),
+            .init("prior.codebook_size", .int(Int64(codebookSize))),
+            .init("prior.latent_channels", .int(Int64(latentChannels))),
+            .init("prior.hidden", .int(Int64(hidden))),
+            .init("prior.input_shift", .int(Int64(inputShift))),
+        ]
+        for (l, s) in stages.enumerated() { meta.append(.init("prior.\(l).logit_scale", .int(s.logitScale))) }
+        for (k, v) in provenance { meta.append(.init(k, .string(v))) }
+        var arrays: [ModelFile.NamedArray] = []
+        for (l, s) in stages.enumerated() {
+            if l > 0 { arrays.append(.init(name: "prior.\(l).wp", bytes: Self.bytes(s.wp))) }
+            arrays.append(.init(name: "prior.\(l).b1", bytes: Self.bytes(s.b1)))
+            arrays.append(.init(name: "prior.\(l).emb", bytes: Self.bytes(s.emb)))
+            arrays.append(.init(name: "prior.\(l).mult", bytes: Self.bytes(s.mult)))
+            arrays.append(.init(name: "prior.\(l).w2", bytes: Self.bytes(s.w2)))
+            arrays.append(.init(name: "prior.\(l).b2", bytes: Self.bytes(s.b2)))
+        }
+        return try ModelFile(metadata: meta, arrays: arrays).serialized()
+    }
+
+    /// Why a prior file is refused.
+    public struct ReadError: Error, Sendable, CustomStringConvertible {
+        public var description: String
+    }
+
+    public init(bytes: [UInt8]) throws(ReadError) {
+        let file: ModelFile
+        do { file = try ModelFile(bytes: bytes) } catch { throw ReadError(description: "not a prior file: \(error)") }
+        guard file.architecture == Self.architecture else {
+            throw ReadError(description: "not a token prior: its architecture is \(file.architecture ?? "missing"), expected \(Self.architecture)")
+        }
+        let m = file.stringMetadata
+        func int(_ key: String, _ range: ClosedRange<Int>) throws(ReadError) -> Int {
+            guard let v = m[key].flatMap({ Int($0) }), range.contains(v) else {
+                throw ReadError(description: "the prior's \(key) is \(m[key] ?? "missing"), expected \(range.lowerBound) … \(range.upperBound)")
+            }
+            return v
+        }
+        guard let idHex = m["prior.model_id"], let id = ModelID(hex: idHex) else {
+            throw ReadError(description: "the prior's prior.model_id is \(m["prior.model_id"] ?? "missing"), expected 32 hex digits")
+        }
+        modelID = id
+        modelName = m["prior.model_name"] ?? ""
+        let count = try int("prior.stages", 1...255)
+        codebookSize = try int("prior.codebook_size", 2...65_536)
+        latentChannels = try int("prior.latent_channels", 1...1024)
+        hidden = try int("prior.hidden", 1...1024)
+        inputShift = try int("prior.input_shift", -24...24)
+        let K = codebookSize, D = latentChannels, H = hidden
+        var stages: [IntegerPriorStage] = []
+        for l in 0..<count {
+            let slots = l == 0 ? 4 : 5
+            func blob(_ name: String, elements: Int, width: Int) throws(ReadError) -> [UInt8] {
+                guard let a = file.array(named: "prior.\(l).\(name)"), case .bytes(let b) = a.payload, b.count == elements * width else {
+                    throw ReadError(description: "the prior's array prior.\(l).\(name) is missing or does not hold \(elements) values of \(width) bytes")
+                }
+                return b
+            }
+            let logitScale = try int("prior.\(l).logit_scale", 1...Int(Int32.max))
+            let wp: [Int16] = l == 0 ? [] : Self.values(try blob("wp", elements: H * D, width: 2))
+            let w2: [Int16] = Self.values(try blob("w2", elements: K * H, width: 2))
+            let limit = Int16(IntegerPrior.weightLimit)
+            guard wp.allSatisfy({ abs($0) <= limit }), w2.allSatisfy({ abs($0) <= limit }) else {
+                throw ReadError(description: "the prior's stage \(l + 1) has a weight outside −2047 … 2047")
+            }
+            let emb: [Int32] = Self.values(try blob("emb", elements: slots * (K + 1) * H, width: 4))
+            let b1: [Int32] = Self.values(try blob("b1", elements: H, width: 4))
+            guard emb.allSatisfy({ abs($0) <= 1 << 26 }), b1.allSatisfy({ abs($0) <= 1 << 26 }) else {
+                throw ReadError(description: "the prior's stage \(l + 1) has an embedding or bias beyond ±2^26")
+            }
+            let mult: [Int64] = Self.values(try blob("mult", elements: H, width: 8))
+            guard mult.allSatisfy({ $0 >= 0 && $0 <= 1 << 31 }) else {
+                throw ReadError(description: "the prior's stage \(l + 1) has a hidden multiplier outside 0 … 2^31")
+            }
+            let b2: [Int32] = Self.values(try blob("b2", elements: K, width: 4))
+            guard b2.allSatisfy({ abs($0) <= 1 << 28 }) else {
+                throw ReadError(description: "the prior's stage \(l + 1) has an output bias beyond ±2^28")
+            }
+            stages.append(IntegerPriorStage(slots: slots, wp: wp, b1: b1, emb: emb, mult: mult, w2: w2, b2: b2, logitScale: Int64(logitScale)))
+        }
+        self.stages = stages
+        provenance = file.metadata.compactMap { e in
+            guard e.key.hasPrefix("train."), case .string(let s) = e.value else { return nil }
+            return (e.key, s)
+        }
+    }
+
+    static func bytes<T: FixedWidthInteger>(_ values: [T]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(values.count * MemoryLayout<T>.size)
+        for v in values {
+            var x = v.littleEndian
+            withUnsafeBytes(of: &x) { out.append(contentsOf: $0) }
+        }
+        return out
+    }
+
+    static func values<T: FixedWidthInteger>(_ bytes: [UInt8]) -> [T] {
+        let w = MemoryLayout<T>.size
+        return (0..<(bytes.count / w)).map { i in
+            var v: T = 0
+            for b in 0..<w { v |= T(truncatingIfNeeded: bytes[i * w + b]) << (8 * b) }
+            return v
+        }
+    }
+}

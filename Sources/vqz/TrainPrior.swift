@@ -1,0 +1,115 @@
+// `vqz train-prior -m MODEL`: fit the token prior of a VQ model on the frozen tokens of the training
+// images and write NAME.vqzp beside the model (docs/design/prior.md). Prints, per stage, what the
+// prior saves on the held-out images against zstd, the coder `--entropy zstd` uses.
+
+import ArgumentParser
+import Codec
+import Container
+import Foundation
+import Imaging
+import TokenPrior
+
+struct TrainPrior: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train-prior",
+        abstract: "Train the token prior of a VQ model (for vqz encode --entropy prior).",
+        discussion: """
+            Encodes the training PNGs (--data, default $VQZ_TRAIN_DATA, else ../shared/data/train) at \
+            the model's top level, holds every 25th file out, fits one small network per quantizer \
+            stage on the others and writes it, in integer form, to MODEL.vqzp beside the model (or \
+            -o). The report compares, on the held-out images, the prior's coded bytes with zstd's.
+
+            Examples:
+              vqz train-prior -m rvqvae-k256-d32-f8-v3
+              vqz train-prior -m my.vqzm --epochs 2 -o /tmp/my.vqzp
+            """)
+
+    @Option(name: .shortAndLong, help: "A VQ model name from `vqz models` or a path to a .vqzm file (default: the default model).")
+    var model: String?
+    @Option(help: "Folder of training PNGs.") var data: String?
+    @Option(name: .shortAndLong, help: "The prior file to write (default: the model's path with .vqzp).") var output: String?
+    @Option(help: "Hidden units per stage (default 64; 8…512).") var hidden = 64
+    @Option(help: "Epochs per stage (default 4).") var epochs = 4
+    @Option(help: "Training examples per stage and epoch (default 400000).") var samples = 400_000
+    @Option(help: "Use every n-th training image (default 1: all).") var every = 1
+    @Option(help: "Random seed (default 0).") var seed: UInt64 = 0
+    @Flag(name: .shortAndLong, help: "Overwrite the output if it exists.") var force = false
+
+    func validate() throws {
+        guard (8...512).contains(hidden) else { throw ValidationError("--hidden must be 8 … 512, not \(hidden).") }
+        guard (1...100).contains(epochs) else { throw ValidationError("--epochs must be 1 … 100, not \(epochs).") }
+        guard samples >= 1024 else { throw ValidationError("--samples must be at least 1024, not \(samples).") }
+        guard every >= 1 else { throw ValidationError("--every must be at least 1, not \(every).") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let entry = try ModelRegistry.standard().resolveOrDefault(model)
+            let loaded = try LoadedModel(path: entry.path)
+            guard let vq = loaded.vq else { throw CodecError("\(loaded.name) is a Gaussian model; the token prior is for VQ models") }
+            let out = output ?? Streams.replacingExtension(entry.path, ".vqzm", with: PriorFile.fileExtension)
+            try Streams.checkOutput(out, input: entry.path, overwrite: force)
+            let dir = data ?? ProcessInfo.processInfo.environment["VQZ_TRAIN_DATA"] ?? "../shared/data/train"
+            let names: [String]
+            do { names = try PNGFolder.names(in: dir) } catch { throw CodecError("\(error)") }
+            guard !names.isEmpty else { throw CodecError("no PNG files in \(dir)") }
+            let top = loaded.levels.last!
+            var train: [TokenGrid] = [], heldOut: [TokenGrid] = []
+            let started = Date()
+            for (i, name) in names.enumerated() where i % 25 == 0 || i % every == 0 {
+                let path = (dir as NSString).appendingPathComponent(name)
+                let (image, _) = try decodePNG(try Streams.read(path, maxBytes: Streams.maxInputBytes), name: path)
+                let g = try ImageCodec.tokens(image, model: loaded, level: top)
+                let grid = TokenGrid(planes: g.planes, height: g.height, width: g.width)
+                if i % 25 == 0 { heldOut.append(grid) } else { train.append(grid) }
+            }
+            printError("tokens of \(train.count) training and \(heldOut.count) held-out images at level \(top) in \(Int(Date().timeIntervalSince(started))) s")
+            guard !train.isEmpty, !heldOut.isEmpty else { throw CodecError("\(dir) needs at least 26 PNG files (every 25th is held out)") }
+
+            var options = PriorTrainingOptions()
+            options.hidden = hidden
+            options.epochs = epochs
+            options.samplesPerEpoch = samples
+            options.seed = seed
+            let codebooks = vq.quantizer.codebooks.map { $0.scalars }
+            let trainer = PriorTrainer(codebooks: codebooks, codebookSize: vq.quantizer.codebookSize,
+                                       latentChannels: vq.quantizer.dimension, grids: train, options: options)
+            let (prior, reports) = trainer.train(grids: train, validation: heldOut) { printError($0) }
+
+            // Held-out report: zstd bytes per plane (level 19, one frame per plane) against the prior.
+            var zstdBytes = [Int](repeating: 0, count: top), priorBytes = [Int](repeating: 0, count: top)
+            var idealBits = [Double](repeating: 0, count: top)
+            var tokens = 0
+            for g in heldOut {
+                tokens += g.height * g.width
+                let streams = prior.encode(planes: g.planes, height: g.height, width: g.width)
+                let back = try prior.decode(streams: streams.map { $0[...] }, height: g.height, width: g.width)
+                guard back == g.planes else { throw CodecError("the prior's decoder did not give back the encoded tokens") }
+                let bits = prior.codeLength(planes: g.planes, height: g.height, width: g.width)
+                for l in 0..<top {
+                    zstdBytes[l] += try Zstd.compress(g.planes[l].map { UInt8(truncatingIfNeeded: $0) }, level: 19).count
+                    priorBytes[l] += streams[l].count
+                    idealBits[l] += bits[l]
+                }
+            }
+            print("stage | zstd bits/token | prior float | prior integer | prior coded | saving")
+            var zTotal = 0, pTotal = 0
+            for l in 0..<top {
+                zTotal += zstdBytes[l]; pTotal += priorBytes[l]
+                let z = Double(zstdBytes[l] * 8) / Double(tokens), p = Double(priorBytes[l] * 8) / Double(tokens)
+                print(String(format: "%5d | %15.3f | %11.3f | %13.3f | %11.3f | %5.1f %% (level %d: %5.1f %%)", l + 1, z, reports[l].floatBits,
+                             idealBits[l] / Double(tokens), p, 100 * (1 - p / z), l + 1, 100 * (1 - Double(pTotal) / Double(zTotal))))
+            }
+            let file = PriorFile(modelID: loaded.id, modelName: loaded.name, codebookSize: prior.codebookSize,
+                                 latentChannels: prior.latentChannels, hidden: prior.hidden, inputShift: prior.inputShift,
+                                 stages: prior.stages, provenance: [
+                                    ("train.data", dir), ("train.images", "\(train.count)"), ("train.epochs", "\(epochs)"),
+                                    ("train.samples", "\(samples)"), ("train.seed", "\(seed)"),
+                                 ])
+            let bytes: [UInt8]
+            do { bytes = try file.serialized() } catch { throw CodecError("cannot write the prior: \(error)") }
+            try Streams.write(bytes, to: out, overwrite: force)
+            printError("wrote \(out) (\(bytes.count) bytes) in \(Int(Date().timeIntervalSince(started))) s")
+        }
+    }
+}

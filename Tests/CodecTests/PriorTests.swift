@@ -1,0 +1,256 @@
+// The learned token prior (`--entropy prior`): the rANS coder, the integer network, prior files,
+// and prior-coded .vqz files through the whole decode path (docs/FORMAT.md "Prior-coded token
+// section", docs/MODEL-FORMAT.md "Token prior files").
+
+import Codec
+import Foundation
+import Container
+import Imaging
+import TensorCore
+import Testing
+import TokenPrior
+
+enum TinyPrior {
+    /// Token grids of a few test images under `model`, every level.
+    static func grids(_ model: LoadedModel, count: Int, seed: UInt64) throws -> [TokenGrid] {
+        try (0..<count).map { i in
+            let image = testImage(width: 40 + 8 * (i % 3), height: 32 + 8 * (i % 2), format: .rgb, seed: seed + UInt64(i))
+            let g = try ImageCodec.tokens(image, model: model, level: model.levels.last!)
+            return TokenGrid(planes: g.planes, height: g.height, width: g.width)
+        }
+    }
+
+    /// A small prior for `model`, fit in well under a second.
+    static func prior(for model: LoadedModel, hidden: Int = 8) throws -> LoadedPrior {
+        let vq = model.vq!
+        var options = PriorTrainingOptions()
+        options.hidden = hidden
+        options.samplesPerEpoch = 2048
+        options.epochs = 1
+        options.batch = 64
+        let train = try grids(model, count: 6, seed: 100), val = try grids(model, count: 2, seed: 200)
+        let trainer = PriorTrainer(codebooks: vq.quantizer.codebooks.map { $0.scalars }, codebookSize: vq.quantizer.codebookSize,
+                                   latentChannels: vq.quantizer.dimension, grids: train, options: options)
+        let (p, _) = trainer.train(grids: train, validation: val) { _ in }
+        let file = PriorFile(modelID: model.id, modelName: model.name, codebookSize: p.codebookSize, latentChannels: p.latentChannels,
+                             hidden: p.hidden, inputShift: p.inputShift, stages: p.stages)
+        return try LoadedPrior(bytes: try file.serialized(), name: "tiny.vqzp", model: model)
+    }
+}
+
+@Suite struct PriorTests {
+    @Test func ransRoundTripsAnyFrequencies() throws {
+        var rng = Xoshiro256(seed: 5)
+        for trial in 0..<20 {
+            let k = 2 + Int(rng.next() % 300)
+            // A random distribution summing to 2^16, every frequency ≥ 1, some very skewed.
+            var freq = [UInt32](repeating: 1, count: k)
+            var left = RANS.total - UInt32(k)
+            while left > 0 {
+                let i = trial % 3 == 0 ? 0 : Int(rng.next() % UInt64(k))
+                let add = min(left, 1 + UInt32(rng.next() % 4000))
+                freq[i] += add
+                left -= add
+            }
+            var cum = [UInt32](repeating: 0, count: k + 1)
+            for i in 0..<k { cum[i + 1] = cum[i] + freq[i] }
+            let symbols = (0..<(1 + Int(rng.next() % 3000))).map { _ in Int(rng.next() % UInt64(k)) }
+            var enc = RANSEncoder()
+            for s in symbols.reversed() { enc.put(start: cum[s], freq: freq[s]) }
+            let stream = enc.finish()
+            var dec = try RANSDecoder(stream)
+            var back: [Int] = []
+            for _ in symbols {
+                let slot = dec.slot
+                let s = (0..<k).last { cum[$0] <= slot }!
+                try dec.advance(start: cum[s], freq: freq[s])
+                back.append(s)
+            }
+            try dec.finish()
+            #expect(back == symbols)
+            // The code length is within 1 % + the 4-byte state of the ideal one.
+            var ideal = 0.0
+            for s in symbols { ideal += 16 - Double.log2(Double(freq[s])) }
+            #expect(Double(stream.count * 8) <= ideal * 1.01 + 40)
+        }
+    }
+
+    @Test func ransRefusesShortOrUnfinishedStreams() throws {
+        #expect(throws: RANSError.self) { _ = try RANSDecoder([1, 2, 3]) }
+        #expect(throws: RANSError.self) { _ = try RANSDecoder([0, 0, 0, 0]) }  // state below 2^23
+        var enc = RANSEncoder()
+        for _ in 0..<100 { enc.put(start: 0, freq: 3) }
+        let stream = enc.finish()
+        var dec = try RANSDecoder(stream + [7])
+        for _ in 0..<100 { try dec.advance(start: 0, freq: 3) }
+        #expect(throws: RANSError.self) { try dec.finish() }  // a byte is left over
+    }
+
+    @Test func expTableIsFarFromRoundingBoundaries() {
+        // Any libm (or none: the table is a series in plain arithmetic) gives the same integers.
+        for i in 0..<256 {
+            let exact = 16_777_216.0 * Double.exp2(-Double(i) / 256)
+            let frac = exact - exact.rounded(.down)
+            #expect(abs(frac - 0.5) > 1e-4, "entry \(i): \(exact)")
+            #expect(Double(IntegerPrior.expTable[i]) == exact.rounded())
+        }
+    }
+
+    @Test func frequenciesAreAValidTableAndTheCoderRoundTrips() throws {
+        let model = TinyModels.vq
+        let prior = try TinyPrior.prior(for: model)
+        let grids = try TinyPrior.grids(model, count: 3, seed: 300)
+        var s = IntegerPrior.Scratch(prior: prior.prior)
+        for g in grids {
+            let flat = Array(g.planes.joined())
+            flat.withUnsafeBufferPointer { buf in
+                for l in 0..<g.planes.count {
+                    for i in [0, g.height - 1] { for j in [0, g.width / 2, g.width - 1] {
+                        prior.prior.frequencies(stage: l, planes: buf.baseAddress!, height: g.height, width: g.width, row: i, col: j, scratch: &s)
+                        #expect(s.freq.allSatisfy { $0 >= 1 })
+                        #expect(s.cum.last == RANS.total)
+                    } }
+                }
+            }
+            let streams = try prior.encodeStreams(planes: g.planes, height: g.height, width: g.width)
+            #expect(try prior.decodeStreams(streams.map { $0[...] }, height: g.height, width: g.width) == g.planes)
+            // A lower level is a prefix of the streams: plane l is coded given planes < l only.
+            let two = try prior.encodeStreams(planes: Array(g.planes.prefix(2)), height: g.height, width: g.width)
+            #expect(two == Array(streams.prefix(2)))
+        }
+    }
+
+    @Test func priorFilesRoundTripAndNameTheirModel() throws {
+        let model = TinyModels.vq
+        let prior = try TinyPrior.prior(for: model)
+        let bytes = try prior.file.serialized()
+        let back = try PriorFile(bytes: bytes)
+        #expect(back.stages == prior.file.stages)
+        #expect(back.modelID == model.id)
+        // Another model refuses it, by id.
+        #expect(throws: CodecError.self) { _ = try LoadedPrior(bytes: bytes, name: "p.vqzp", model: TinyModels.otherVQ) }
+        // A damaged weight (out of range) is refused with a sentence, not used.
+        var file = prior.file
+        file.stages[0].w2[0] = 4000
+        let bad = try file.serialized()
+        #expect(throws: PriorFile.ReadError.self) { _ = try PriorFile(bytes: bad) }
+    }
+
+    @Test func priorCodedFilesDecodeToTheSamePixelsAsZstdFiles() throws {
+        let model = TinyModels.vq
+        let prior = try TinyPrior.prior(for: model)
+        for format in [PixelFormat.rgb, .rgba] {
+            let image = testImage(width: 45, height: 27, format: format, seed: 9)
+            for level in model.levels {
+                let z = try ImageCodec.encode(image, model: model, level: level)
+                let p = try ImageCodec.encode(image, model: model, level: level, prior: prior)
+                let h = try BitstreamHeader.parse(p)
+                #expect(h.flags.contains(.tokenPrior))
+                #expect(h.versionMinor == 2)
+                #expect(BitstreamFile.priorID(of: p, header: h) == prior.priorID)
+                #expect(try ImageCodec.decode(p, model: model, prior: prior) == ImageCodec.decode(z, model: model))
+                // Without its prior the file is refused with a sentence naming the prior.
+                #expect {
+                    _ = try ImageCodec.decode(p, model: model)
+                } throws: { "\($0)".contains(prior.priorID.hex) }
+            }
+        }
+    }
+
+    @Test func damagedPriorCodedFilesAreRefused() throws {
+        let model = TinyModels.vq
+        let prior = try TinyPrior.prior(for: model)
+        let image = testImage(width: 29, height: 21, format: .rgb, seed: 11)
+        let bytes = try ImageCodec.encode(image, model: model, level: model.levels.last!, prior: prior)
+        for length in 0..<bytes.count {
+            #expect((try? ImageCodec.decode(Array(bytes[..<length]), model: model, prior: prior)) == nil)
+        }
+        var rng = Xoshiro256(seed: 0xF11F)
+        for _ in 0..<1500 {
+            var damaged = bytes
+            damaged[Int(rng.next() % UInt64(bytes.count))] ^= UInt8(1 + rng.next() % 255)
+            #expect((try? ImageCodec.decode(damaged, model: model, prior: prior)) == nil)
+        }
+        // Damage behind a recomputed CRC (what a fuzzer does): never a crash; an error, or tokens.
+        let h = try BitstreamHeader.parse(bytes)
+        for _ in 0..<300 {
+            var damaged = bytes
+            let o = h.headerSize + 16 + Int(rng.next() % UInt64(h.tokenSectionSize - 16))
+            damaged[o] ^= UInt8(1 + rng.next() % 255)
+            let crc = CRC32.checksum(damaged[h.headerSize...])
+            for k in 0..<4 { damaged[64 + k] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(k))) }
+            let headerCRC = CRC32.checksum(damaged[..<(h.headerSize - 4)])
+            for k in 0..<4 { damaged[h.headerSize - 4 + k] = UInt8(truncatingIfNeeded: headerCRC >> (8 * UInt32(k))) }
+            _ = try? ImageCodec.decode(damaged, model: model, prior: prior)
+        }
+    }
+}
+
+/// The committed prior-coded golden file (Tests/Fixtures/prior): a tiny model (codebooks only), an
+/// integer prior drawn from a seeded generator (no training, no floating point), and a file coded
+/// with them. Encoding must give the same bytes on every machine, and decoding the same tokens.
+/// VQZ_REGENERATE_GOLDEN=1 rewrites the files on purpose.
+enum PriorGolden {
+    static let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Fixtures/prior")
+    static let (K, D, H, S, gw, gh) = (16, 3, 8, 3, 7, 5)
+
+    static var codebooks: [[Float]] {
+        var rng = Xoshiro256(seed: 71)
+        // Values exactly representable in f16 (multiples of 1/64 within ±2).
+        return (0..<S).map { _ in (0..<(K * D)).map { _ in Float(Int(rng.next() % 257) - 128) / 64 } }
+    }
+
+    static var modelFile: ModelFile {
+        ModelFile(metadata: [.init("architecture", .string("golden-codebooks"))],
+                  arrays: codebooks.enumerated().map { .init(name: "vq.codebook.\($0.offset)", shape: [K, D], floats: $0.element, dtype: .f16) })
+    }
+
+    static func stages() -> [IntegerPriorStage] {
+        var rng = Xoshiro256(seed: 72)
+        func ints(_ n: Int, _ limit: Int) -> [Int] { (0..<n).map { _ in Int(rng.next() % UInt64(2 * limit + 1)) - limit } }
+        return (0..<S).map { l in
+            let slots = l == 0 ? 4 : 5
+            return IntegerPriorStage(
+                slots: slots, wp: l == 0 ? [] : ints(H * D, 2047).map { Int16($0) }, b1: ints(H, 1 << 20).map { Int32($0) },
+                emb: ints(slots * (K + 1) * H, 1 << 20).map { Int32($0) }, mult: (0..<H).map { _ in Int64(rng.next() % 4096) },
+                w2: ints(K * H, 2047).map { Int16($0) }, b2: ints(K, 1 << 16).map { Int32($0) }, logitScale: 1 + Int64(rng.next() % 400))
+        }
+    }
+
+    static var tokens: [UInt16] {
+        var rng = Xoshiro256(seed: 73)
+        return (0..<(S * gw * gh)).map { _ in UInt16(rng.next() % UInt64(K)) }
+    }
+}
+
+extension PriorTests {
+    @Test func goldenPriorCodedFileIsByteExact() throws {
+        let modelBytes = try PriorGolden.modelFile.serialized()
+        let modelID = ModelID(modelFile: modelBytes)
+        let pf = PriorFile(modelID: modelID, modelName: "golden", codebookSize: PriorGolden.K, latentChannels: PriorGolden.D,
+                           hidden: PriorGolden.H, inputShift: 6, stages: PriorGolden.stages())
+        let priorBytes = try pf.serialized()
+        struct Coder: TokenPriorCoding {
+            let priorID: ModelID, prior: IntegerPrior
+            func encodeStreams(planes: [[UInt16]], height: Int, width: Int) throws -> [[UInt8]] { prior.encode(planes: planes, height: height, width: width) }
+            func decodeStreams(_ s: [ArraySlice<UInt8>], height: Int, width: Int) throws -> [[UInt16]] { try prior.decode(streams: s, height: height, width: width) }
+        }
+        let coder = Coder(priorID: ModelID(modelFile: priorBytes), prior: pf.prior(codebooks: PriorGolden.codebooks))
+        let content = BitstreamFile(payloadKind: .vqTokens, downsampleFactor: 8, imageWidth: 8 * PriorGolden.gw - 3, imageHeight: 8 * PriorGolden.gh,
+                                    level: PriorGolden.S, planeCount: PriorGolden.S, alphabetSizes: [PriorGolden.K], modelID: modelID,
+                                    symbols: PriorGolden.tokens)
+        let bytes = try content.serialized(options: BitstreamWriteOptions(prior: coder))
+        let files = [("golden.vqzm", modelBytes), ("golden.vqzp", priorBytes), ("golden.vqz", bytes)]
+        if ProcessInfo.processInfo.environment["VQZ_REGENERATE_GOLDEN"] == "1" {
+            try FileManager.default.createDirectory(at: PriorGolden.dir, withIntermediateDirectories: true)
+            for (name, b) in files { try Data(b).write(to: PriorGolden.dir.appendingPathComponent(name)) }
+        }
+        for (name, b) in files {
+            let committed = try [UInt8](Data(contentsOf: PriorGolden.dir.appendingPathComponent(name)))
+            #expect(committed == b, "\(name) differs from the committed golden file")
+        }
+        let (_, back) = try BitstreamFile.parse(bytes, prior: coder)
+        #expect(back.symbols == PriorGolden.tokens)
+    }
+}
