@@ -459,3 +459,44 @@ public struct MetadataEntry: Sendable, Equatable {
         return entries
     }
 }
+
+extension BitstreamFile {
+    /// A prior-coded file (`Token_Prior`) at a lower level, without the prior (docs/FORMAT.md,
+    /// "Trimming"): the first `level` streams and `Stream_Size` entries, `Prior_ID`, the alpha and
+    /// metadata sections unchanged; new section sizes and CRCs.
+    ///
+    /// - Throws: `ContainerError` for a damaged file, a file that is not prior-coded, or a level
+    ///   outside `1…Level`.
+    public static func trimmedPriorCoded(_ file: [UInt8], toLevel newLevel: Int, limits: BitstreamLimits = .default) throws(ContainerError) -> [UInt8] {
+        var h = try BitstreamHeader.parse(file, limits: limits)
+        try h.checkPayload(of: file)
+        guard h.flags.contains(.tokenPrior) else {
+            throw .invalidField(field: "Flags", value: "\(h.flags.rawValue)", allowed: "Token_Prior set (a prior-coded file)")
+        }
+        guard (1...h.level).contains(newLevel) else {
+            throw .invalidField(field: "Level", value: "\(newLevel)", allowed: "1 … \(h.level), the file's own level or lower")
+        }
+        let tokenStart = h.headerSize
+        let (id, sizes) = try priorSectionLayout(file[tokenStart..<tokenStart + h.tokenSectionSize], header: h)
+        var section = ByteWriter()
+        section.raw(id.bytes)
+        for s in sizes.prefix(newLevel) { section.u32(UInt32(s)) }
+        let streamsStart = tokenStart + 16 + 4 * h.planeCount
+        section.raw(file[streamsStart..<streamsStart + sizes.prefix(newLevel).reduce(0, +)])
+        let rest = file[(tokenStart + h.tokenSectionSize)...]  // alpha and metadata sections
+        h.level = newLevel
+        h.planeCount = newLevel
+        if h.alphabetSizes.count > 1 { h.alphabetSizes = Array(h.alphabetSizes.prefix(newLevel)) }
+        h.headerSize = BitstreamHeader.headerSize(alphabetCount: h.alphabetSizes.count, minor: h.versionMinor)
+        h.tokenSectionSize = section.bytes.count
+        var crc = CRC32()
+        crc.update(section.bytes)
+        crc.update(rest)
+        h.payloadCRC32 = crc.value
+        var out = try h.serialized()
+        out += section.bytes
+        out += rest
+        _ = try BitstreamHeader.parse(out, limits: BitstreamLimits(maxPixels: Int.max, maxTokenBytes: Int.max))
+        return out
+    }
+}

@@ -75,6 +75,7 @@ public enum RDRun {
     /// its qualities, on every image. `progress(done, total, image)` is called after each image.
     public static func run(images: [String], models: [LoadedModel], anchors: [Anchor], jpegQualities: [Int] = Anchor.defaultJPEGQualities,
                            webpQualities: [Int] = Anchor.defaultWebPQualities, extraLambdas: [Float] = [],
+                           priors: [ModelID: LoadedPrior] = [:],
                            progress: (Int, Int, String) -> Void = { _, _, _ in }) throws -> RDRunResult {
         let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("vqz-rd-\(getpid())-\(UUID().uuidString)").path
         try? FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
@@ -104,6 +105,7 @@ public enum RDRun {
             let original = image.rgb, w = image.width, h = image.height
             let pixels = Double(w * h)
             for model in models {
+                var zstdPixels: [Int: [UInt8]] = [:]
                 for lambda in [nil] + lambdas(for: model).map({ Optional($0) }) {
                     let curve = lambda.map { key(model) + "-lambda\($0)" } ?? key(model)
                     for (i, level) in model.levels.enumerated() {
@@ -113,7 +115,21 @@ public enum RDRun {
                             measure(curve, i, setting: "level \(level)", image: name, original: original, decoded: decoded.rgb,
                                     width: w, height: h, bytes: bytes.count, enc: enc, dec: dec,
                                     extra: ["bpp_fixed": rates.fixedBits / pixels, "bpp_entropy": rates.entropyBits / pixels])
+                            if lambda == nil { zstdPixels[level] = decoded.rgb }
                         } catch { throw RDRunError("\(model.name) level \(level) on \(name): \(error)") }
+                    }
+                }
+                // The token prior: the same tokens, coded by the prior; the pixels must not change.
+                if let prior = priors[model.id] {
+                    for (i, level) in model.levels.enumerated() where level <= prior.stages {
+                        do {
+                            let (bytes, decoded, enc, dec, _, _) = try vqzRoundTrip(image, model: model, level: level, lambda: nil, prior: prior)
+                            guard decoded.rgb == zstdPixels[level] else {
+                                throw RDRunError("the prior-coded file decodes to other pixels than the zstd one")
+                            }
+                            measure(key(model) + "-prior", i, setting: "level \(level)", image: name, original: original, decoded: decoded.rgb,
+                                    width: w, height: h, bytes: bytes.count, enc: enc, dec: dec)
+                        } catch { throw RDRunError("\(model.name) level \(level) with its token prior on \(name): \(error)") }
                     }
                 }
                 if let stats = GaussianStatistics.measure(model, image: image, samples: 1) {
@@ -144,6 +160,12 @@ public enum RDRun {
             let description = "vqz \(model.config.family.rawValue) model \(model.name) (id \(model.id.hex)), \(model.metadata["arch.name"] ?? "")"
             measured.append(RDCurve(name: "vqz \(model.name)", key: k, description: description, measured: true,
                                     points: s.points(images: images.count), figures: s.figures.mapValues { $0 / Double(images.count) }))
+            if let prior = priors[model.id], let s = sums[k + "-prior"] {
+                vqKeys.insert(k + "-prior")
+                measured.append(RDCurve(name: "vqz \(model.name) + prior", key: k + "-prior",
+                                        description: description + ", tokens coded by its learned token prior (--entropy prior, prior id \(prior.priorID.hex))",
+                                        measured: true, points: s.points(images: images.count)))
+            }
             for lambda in lambdas(for: model) {
                 let lk = k + "-lambda\(lambda)"
                 guard let s = sums[lk] else { continue }
@@ -168,14 +190,14 @@ public enum RDRun {
     }
 
     /// `vqz encode -q level` then `vqz decode` of one image, the decoded image through PNG and back.
-    static func vqzRoundTrip(_ image: PixelImage, model: LoadedModel, level: Int, lambda: Float?) throws
+    static func vqzRoundTrip(_ image: PixelImage, model: LoadedModel, level: Int, lambda: Float?, prior: LoadedPrior? = nil) throws
         -> (bytes: [UInt8], decoded: PixelImage, enc: Double, dec: Double, header: BitstreamHeader, content: BitstreamFile) {
         var bytes: [UInt8] = []
         var parsed: (header: BitstreamHeader, content: BitstreamFile)!
         var decoded: PixelImage!
-        let enc = try seconds { bytes = try ImageCodec.encode(image, model: model, level: level, lambda: lambda) }
+        let enc = try seconds { bytes = try ImageCodec.encode(image, model: model, level: level, lambda: lambda, prior: prior) }
         let dec = try seconds {
-            parsed = try BitstreamFile.parse(bytes)
+            parsed = try BitstreamFile.parse(bytes, prior: prior)
             decoded = try ImageCodec.decode(header: parsed.header, content: parsed.content, model: model)
         }
         let back = try PNGDecoder.decode(try PNGEncoder.encode(decoded)).image

@@ -4,9 +4,11 @@
 // used from the integer weights to the frequency table.
 //
 // Stage l (0-based), position p = (i, j) of an h × w grid, raster order:
-//   slot tokens  L, U, UL, UR of stage l (K = "outside the grid") and, for l ≥ 1, stage l−1 at p
-//   dense input  x = Σ_{t<l} cbq[t][token_t(p)]   (the partial reconstruction in fixed point)
-//   a_j  = b1_j + Σ_d wp[j][d]·x_d + Σ_slots emb[slot][token][j]          (Int32)
+//   slot tokens  L, U, UL, UR, LL, UU of stage l (K = "outside the grid") and, for l ≥ 1, stage
+//                l−1 at p, right of p and below p
+//   dense input  x = Σ_{t<l} cbq[t][token_t(p)] (the partial reconstruction in fixed point, each
+//                component clamped to ±2047), then (x_L + x_R + x_U + x_D) >> 2 (for l ≥ 1)
+//   a_j  = b1_j + Σ_d wp[j][d]·input_d + Σ_slots emb[slot][token][j]      (Int32)
 //   h_j  = clamp((a_j · mult_j + 2^23) >> 24, 0, 4095)                    (Int64 product)
 //   z_k  = b2_k + Σ_j w2[k][j]·h_j                                         (Int32)
 //   t_k  = min(((max z − z_k) · c) >> 24, 8191)  (1/256-bit units)         (Int64 product)
@@ -19,9 +21,9 @@ import RealModule
 
 /// One stage's integer weights.
 public struct IntegerPriorStage: Sendable, Equatable {
-    /// Slot count: 4 (L, U, UL, UR) at stage 1, 5 (… and the previous stage's token) after.
+    /// Slot count: `IntegerPrior.slotCount(stage:)`.
     public var slots: Int
-    /// `[H, D]` row-major (empty at stage 1), each in −2047 … 2047.
+    /// `[H, 2·D]` row-major (empty at stage 1), each in −2047 … 2047.
     public var wp: [Int16]
     /// `[H]`.
     public var b1: [Int32]
@@ -90,9 +92,72 @@ public struct IntegerPrior: Sendable {
         return sum
     }
 
+    /// Slot count of stage `l`: L, U, UL, UR, LL, UU of the stage itself, and for `l` ≥ 1 the previous
+    /// stage's tokens at the position, to its right and below.
+    public static func slotCount(stage l: Int) -> Int { l == 0 ? 6 : 9 }
+
+    /// Dense inputs of stage `l`: none at stage 1, else the partial reconstruction at the position
+    /// and the mean of its four neighbours (2·D).
+    public static func denseCount(stage l: Int, latentChannels d: Int) -> Int { l == 0 ? 0 : 2 * d }
+
+    /// The slot tokens of stage `l` at (i, j) into `out` (K for a position off the grid).
+    @inline(__always)
+    public static func slotTokens(stage l: Int, planes: UnsafePointer<UInt16>, height h: Int, width w: Int, row i: Int, col j: Int,
+                                  outside k: Int, into out: UnsafeMutablePointer<Int>) {
+        let n = h * w
+        let cur = planes + l * n
+        let p = i * w + j
+        out[0] = j > 0 ? Int(cur[p - 1]) : k
+        out[1] = i > 0 ? Int(cur[p - w]) : k
+        out[2] = i > 0 && j > 0 ? Int(cur[p - w - 1]) : k
+        out[3] = i > 0 && j + 1 < w ? Int(cur[p - w + 1]) : k
+        out[4] = j > 1 ? Int(cur[p - 2]) : k
+        out[5] = i > 1 ? Int(cur[p - 2 * w]) : k
+        if l > 0 {
+            let prev = planes + (l - 1) * n
+            out[6] = Int(prev[p])
+            out[7] = j + 1 < w ? Int(prev[p + 1]) : k
+            out[8] = i + 1 < h ? Int(prev[p + w]) : k
+        }
+    }
+
+    /// The partial reconstruction of stage `l` (Σ of stages < `l`'s fixed-point code vectors, each
+    /// component clamped to ±2047) at every position: `[h · w · D]`.
+    public static func partialReconstruction(stage l: Int, planes: UnsafePointer<UInt16>, count n: Int, cbq: [[Int32]], latentChannels d: Int) -> [Int16] {
+        var acc = [Int32](repeating: 0, count: n * d)
+        acc.withUnsafeMutableBufferPointer { a in
+            for t in 0..<l {
+                cbq[t].withUnsafeBufferPointer { cb in
+                    for p in 0..<n {
+                        let row = cb.baseAddress! + Int(planes[t * n + p]) * d
+                        let dst = a.baseAddress! + p * d
+                        for c in 0..<d { dst[c] &+= row[c] }
+                    }
+                }
+            }
+        }
+        return acc.map { Int16(max(-denseLimit, min(denseLimit, $0))) }
+    }
+
+    /// The dense input of (i, j) into `out` (`2·D`): the partial reconstruction there, then
+    /// (Σ of its L, R, U, D neighbours) >> 2, a neighbour off the grid counting as the centre.
+    @inline(__always)
+    public static func denseInput(_ x: UnsafePointer<Int16>, height h: Int, width w: Int, row i: Int, col j: Int, latentChannels d: Int,
+                                  into out: UnsafeMutablePointer<Int32>) {
+        let p = i * w + j
+        let c = x + p * d
+        let l = j > 0 ? x + (p - 1) * d : c, r = j + 1 < w ? x + (p + 1) * d : c
+        let u = i > 0 ? x + (p - w) * d : c, dn = i + 1 < h ? x + (p + w) * d : c
+        for k in 0..<d {
+            out[k] = Int32(c[k])
+            out[d + k] = (Int32(l[k]) + Int32(r[k]) + Int32(u[k]) + Int32(dn[k])) >> 2
+        }
+    }
+
     /// Scratch buffers for `frequencies`.
     public struct Scratch {
         var dense: [Int32]
+        var slots: [Int]
         var hidden: [Int32]
         var logits: [Int32]
         var weights: [UInt32]
@@ -100,7 +165,8 @@ public struct IntegerPrior: Sendable {
         /// `[K + 1]` cumulative frequencies: `cum[k]` = Σ freq[< k].
         public var cum: [UInt32]
         public init(prior: IntegerPrior) {
-            dense = Array(repeating: 0, count: prior.latentChannels)
+            dense = Array(repeating: 0, count: 2 * prior.latentChannels)
+            slots = Array(repeating: 0, count: 9)
             hidden = Array(repeating: 0, count: prior.hidden)
             logits = Array(repeating: 0, count: prior.codebookSize)
             weights = Array(repeating: 0, count: prior.codebookSize)
@@ -109,49 +175,28 @@ public struct IntegerPrior: Sendable {
         }
     }
 
-    /// The slot tokens of stage `l` at `p` (`outside` = K where a neighbour is off the grid).
-    @inline(__always)
-    func slotTokens(stage l: Int, planes: UnsafePointer<UInt16>, n: Int, width w: Int, row i: Int, col j: Int) -> (Int, Int, Int, Int, Int) {
-        let k = codebookSize
-        let base = planes + l * n
-        let p = i * w + j
-        let left = j > 0 ? Int(base[p - 1]) : k
-        let up = i > 0 ? Int(base[p - w]) : k
-        let ul = i > 0 && j > 0 ? Int(base[p - w - 1]) : k
-        let ur = i > 0 && j + 1 < w ? Int(base[p - w + 1]) : k
-        let prev = l > 0 ? Int(planes[(l - 1) * n + p]) : k
-        return (left, up, ul, ur, prev)
-    }
-
     /// The frequency table (`scratch.freq`, summing to 2^16, each ≥ 1) and its cumulative table
     /// (`scratch.cum`) for the stage-`l` token at (i, j), from the stage-`l` tokens before it in
-    /// raster order and every token of the stages before `l` (`planes`: stage-major, row-major).
-    public func frequencies(stage l: Int, planes: UnsafePointer<UInt16>, height h: Int, width w: Int, row i: Int, col j: Int, scratch s: inout Scratch) {
+    /// raster order and every token of the stages before `l` (`planes`: stage-major, row-major;
+    /// `partial`: `partialReconstruction(stage: l, …)`, unused at stage 1).
+    public func frequencies(stage l: Int, planes: UnsafePointer<UInt16>, partial: UnsafePointer<Int16>, height h: Int, width w: Int,
+                            row i: Int, col j: Int, scratch s: inout Scratch) {
         let st = stages[l]
         let K = codebookSize, D = latentChannels, H = hidden
-        let n = h * w
-        let p = i * w + j
-        let (left, up, ul, ur, prev) = slotTokens(stage: l, planes: planes, n: n, width: w, row: i, col: j)
+        s.slots.withUnsafeMutableBufferPointer { Self.slotTokens(stage: l, planes: planes, height: h, width: w, row: i, col: j, outside: K, into: $0.baseAddress!) }
 
         // Hidden layer.
         s.hidden.withUnsafeMutableBufferPointer { hid in
             st.b1.withUnsafeBufferPointer { b1 in for jj in 0..<H { hid[jj] = b1[jj] } }
             if l > 0 {
+                let F = 2 * D
                 s.dense.withUnsafeMutableBufferPointer { x in
-                    for d in 0..<D { x[d] = 0 }
-                    for t in 0..<l {
-                        let tok = Int(planes[t * n + p])
-                        cbq[t].withUnsafeBufferPointer { cb in
-                            let row = cb.baseAddress! + tok * D
-                            for d in 0..<D { x[d] &+= row[d] }
-                        }
-                    }
-                    for d in 0..<D { x[d] = max(-Self.denseLimit, min(Self.denseLimit, x[d])) }
+                    Self.denseInput(partial, height: h, width: w, row: i, col: j, latentChannels: D, into: x.baseAddress!)
                     st.wp.withUnsafeBufferPointer { wp in
                         for jj in 0..<H {
-                            let row = wp.baseAddress! + jj * D
+                            let row = wp.baseAddress! + jj * F
                             var acc: Int32 = 0
-                            for d in 0..<D { acc &+= Int32(row[d]) &* x[d] }
+                            for d in 0..<F { acc &+= Int32(row[d]) &* x[d] }
                             hid[jj] &+= acc
                         }
                     }
@@ -159,9 +204,8 @@ public struct IntegerPrior: Sendable {
             }
             st.emb.withUnsafeBufferPointer { emb in
                 let stride = (K + 1) * H
-                let tokens = [left, up, ul, ur, prev]
                 for slot in 0..<st.slots {
-                    let row = emb.baseAddress! + slot * stride + tokens[slot] * H
+                    let row = emb.baseAddress! + slot * stride + s.slots[slot] * H
                     for jj in 0..<H { hid[jj] &+= row[jj] }
                 }
             }
@@ -213,24 +257,32 @@ public struct IntegerPrior: Sendable {
         s.cum[K] = c
     }
 
-    /// Ideal code length of a token grid under the prior, bits per stage (`planes` `[L][h · w]`).
-    public func codeLength(planes: [[UInt16]], height h: Int, width w: Int) -> [Double] {
-        var flat: [UInt16] = []
-        for p in planes { flat += p }
+    /// Calls `body(l, i, j, scratch)` after computing the table of every token of `planes`, stage
+    /// by stage, raster order (the decoder's order).
+    func forEachTable(planes flat: [UInt16], levels: Int, height h: Int, width w: Int, _ body: (Int, Int, Int, inout Scratch) -> Void) {
         var s = Scratch(prior: self)
-        var bits: [Double] = []
+        let n = h * w
         flat.withUnsafeBufferPointer { buf in
-            for l in 0..<planes.count {
-                var total = 0.0
-                for i in 0..<h {
-                    for j in 0..<w {
-                        frequencies(stage: l, planes: buf.baseAddress!, height: h, width: w, row: i, col: j, scratch: &s)
-                        let f = s.freq[Int(buf[l * h * w + i * w + j])]
-                        total += 16 - Double.log2(Double(f))
+            for l in 0..<levels {
+                let partial = l == 0 ? [Int16(0)] : Self.partialReconstruction(stage: l, planes: buf.baseAddress!, count: n, cbq: cbq, latentChannels: latentChannels)
+                partial.withUnsafeBufferPointer { x in
+                    for i in 0..<h {
+                        for j in 0..<w {
+                            frequencies(stage: l, planes: buf.baseAddress!, partial: x.baseAddress!, height: h, width: w, row: i, col: j, scratch: &s)
+                            body(l, i, j, &s)
+                        }
                     }
                 }
-                bits.append(total)
             }
+        }
+    }
+
+    /// Ideal code length of a token grid under the prior, bits per stage (`planes` `[L][h · w]`).
+    public func codeLength(planes: [[UInt16]], height h: Int, width w: Int) -> [Double] {
+        let flat = Array(planes.joined())
+        var bits = [Double](repeating: 0, count: planes.count)
+        forEachTable(planes: flat, levels: planes.count, height: h, width: w) { l, i, j, s in
+            bits[l] += 16 - Double.log2(Double(s.freq[Int(flat[l * h * w + i * w + j])]))
         }
         return bits
     }
@@ -238,28 +290,19 @@ public struct IntegerPrior: Sendable {
     /// One rANS stream per stage (`planes` `[L][h · w]`, L ≤ the prior's stages).
     public func encode(planes: [[UInt16]], height h: Int, width w: Int) -> [[UInt8]] {
         let n = h * w
-        var flat: [UInt16] = []
-        flat.reserveCapacity(planes.count * n)
-        for p in planes { flat += p }
-        var s = Scratch(prior: self)
-        var streams: [[UInt8]] = []
-        var starts = [UInt32](repeating: 0, count: n), freqs = [UInt32](repeating: 0, count: n)
-        flat.withUnsafeBufferPointer { buf in
-            for l in 0..<planes.count {
-                for i in 0..<h {
-                    for j in 0..<w {
-                        frequencies(stage: l, planes: buf.baseAddress!, height: h, width: w, row: i, col: j, scratch: &s)
-                        let tok = Int(buf[l * n + i * w + j])
-                        starts[i * w + j] = s.cum[tok]
-                        freqs[i * w + j] = s.freq[tok]
-                    }
-                }
-                var enc = RANSEncoder()
-                for p in stride(from: n - 1, through: 0, by: -1) { enc.put(start: starts[p], freq: freqs[p]) }
-                streams.append(enc.finish())
-            }
+        let flat = Array(planes.joined())
+        var starts = [UInt32](repeating: 0, count: planes.count * n), freqs = starts
+        forEachTable(planes: flat, levels: planes.count, height: h, width: w) { l, i, j, s in
+            let q = l * n + i * w + j
+            let tok = Int(flat[q])
+            starts[q] = s.cum[tok]
+            freqs[q] = s.freq[tok]
         }
-        return streams
+        return (0..<planes.count).map { l in
+            var enc = RANSEncoder()
+            for p in stride(from: n - 1, through: 0, by: -1) { enc.put(start: starts[l * n + p], freq: freqs[l * n + p]) }
+            return enc.finish()
+        }
     }
 
     /// The token grid `[L][h · w]` of `streams` (one per stage, L = streams.count).
@@ -270,20 +313,25 @@ public struct IntegerPrior: Sendable {
         var s = Scratch(prior: self)
         for l in 0..<levels {
             var dec = try RANSDecoder(streams[l])
-            for i in 0..<h {
-                for j in 0..<w {
-                    flat.withUnsafeBufferPointer { buf in
-                        frequencies(stage: l, planes: buf.baseAddress!, height: h, width: w, row: i, col: j, scratch: &s)
+            let partial = l == 0 ? [Int16(0)] : flat.withUnsafeBufferPointer {
+                Self.partialReconstruction(stage: l, planes: $0.baseAddress!, count: n, cbq: cbq, latentChannels: latentChannels)
+            }
+            try partial.withUnsafeBufferPointer { (x) throws(RANSError) in
+                for i in 0..<h {
+                    for j in 0..<w {
+                        flat.withUnsafeBufferPointer { buf in
+                            frequencies(stage: l, planes: buf.baseAddress!, partial: x.baseAddress!, height: h, width: w, row: i, col: j, scratch: &s)
+                        }
+                        let slot = dec.slot
+                        // The symbol whose interval holds the slot: binary search of the cumulative table.
+                        var lo = 0, hi = K
+                        while hi - lo > 1 {
+                            let mid = (lo + hi) >> 1
+                            if s.cum[mid] <= slot { lo = mid } else { hi = mid }
+                        }
+                        try dec.advance(start: s.cum[lo], freq: s.freq[lo])
+                        flat[l * n + i * w + j] = UInt16(lo)
                     }
-                    let slot = dec.slot
-                    // The symbol whose interval holds the slot: binary search of the cumulative table.
-                    var lo = 0, hi = K
-                    while hi - lo > 1 {
-                        let mid = (lo + hi) >> 1
-                        if s.cum[mid] <= slot { lo = mid } else { hi = mid }
-                    }
-                    try dec.advance(start: s.cum[lo], freq: s.freq[lo])
-                    flat[l * n + i * w + j] = UInt16(lo)
                 }
             }
             try dec.finish()

@@ -93,7 +93,7 @@ public struct PriorFile: Sendable {
         let K = codebookSize, D = latentChannels, H = hidden
         var stages: [IntegerPriorStage] = []
         for l in 0..<count {
-            let slots = l == 0 ? 4 : 5
+            let slots = IntegerPrior.slotCount(stage: l)
             func blob(_ name: String, elements: Int, width: Int) throws(ReadError) -> [UInt8] {
                 guard let a = file.array(named: "prior.\(l).\(name)"), case .bytes(let b) = a.payload, b.count == elements * width else {
                     throw ReadError(description: "the prior's array prior.\(l).\(name) is missing or does not hold \(elements) values of \(width) bytes")
@@ -101,7 +101,7 @@ public struct PriorFile: Sendable {
                 return b
             }
             let logitScale = try int("prior.\(l).logit_scale", 1...Int(Int32.max))
-            let wp: [Int16] = l == 0 ? [] : Self.values(try blob("wp", elements: H * D, width: 2))
+            let wp: [Int16] = l == 0 ? [] : Self.values(try blob("wp", elements: H * IntegerPrior.denseCount(stage: l, latentChannels: D), width: 2))
             let w2: [Int16] = Self.values(try blob("w2", elements: K * H, width: 2))
             let limit = Int16(IntegerPrior.weightLimit)
             guard wp.allSatisfy({ abs($0) <= limit }), w2.allSatisfy({ abs($0) <= limit }) else {

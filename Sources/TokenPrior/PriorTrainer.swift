@@ -110,30 +110,42 @@ public struct PriorTrainer {
     }
 
     func examples(stage l: Int, grids: [TokenGrid], positions: [(Int, Int)], cbq: [[Int32]], scale: Float) -> Examples {
-        let slots = l == 0 ? 4 : 5
+        let slots = IntegerPrior.slotCount(stage: l)
+        let F = IntegerPrior.denseCount(stage: l, latentChannels: D)
         var ex = Examples(slotTokens: [], dense: [], target: [], count: positions.count)
         ex.slotTokens.reserveCapacity(positions.count * slots)
-        ex.dense.reserveCapacity(l == 0 ? 0 : positions.count * D)
+        ex.dense.reserveCapacity(positions.count * F)
         ex.target.reserveCapacity(positions.count)
-        var x = [Int32](repeating: 0, count: D)
+        // Per grid: its planes, flat, and (l ≥ 1) the partial reconstruction of stage l.
+        var flats: [Int: ([UInt16], [Int16])] = [:]
+        var tokens = [Int](repeating: 0, count: 9)
+        var x = [Int32](repeating: 0, count: max(F, 1))
         for (gi, p) in positions {
             let g = grids[gi]
-            let w = g.width, i = p / w, j = p % w
-            let plane = g.planes[l]
-            ex.slotTokens.append(Int32(j > 0 ? Int(plane[p - 1]) : K))
-            ex.slotTokens.append(Int32(i > 0 ? Int(plane[p - w]) : K))
-            ex.slotTokens.append(Int32(i > 0 && j > 0 ? Int(plane[p - w - 1]) : K))
-            ex.slotTokens.append(Int32(i > 0 && j + 1 < w ? Int(plane[p - w + 1]) : K))
-            if l > 0 {
-                ex.slotTokens.append(Int32(g.planes[l - 1][p]))
-                for d in 0..<D { x[d] = 0 }
-                for t in 0..<l {
-                    let tok = Int(g.planes[t][p])
-                    for d in 0..<D { x[d] &+= cbq[t][tok * D + d] }
+            if flats[gi] == nil {
+                let flat = Array(g.planes.joined())
+                let partial = l == 0 ? [] : flat.withUnsafeBufferPointer {
+                    IntegerPrior.partialReconstruction(stage: l, planes: $0.baseAddress!, count: g.height * g.width, cbq: cbq, latentChannels: D)
                 }
-                for d in 0..<D { ex.dense.append(Float(max(-IntegerPrior.denseLimit, min(IntegerPrior.denseLimit, x[d]))) * scale) }
+                flats[gi] = (flat, partial)
             }
-            ex.target.append(Int32(plane[p]))
+            let (flat, partial) = flats[gi]!
+            let w = g.width, i = p / w, j = p % w
+            flat.withUnsafeBufferPointer { buf in
+                tokens.withUnsafeMutableBufferPointer {
+                    IntegerPrior.slotTokens(stage: l, planes: buf.baseAddress!, height: g.height, width: w, row: i, col: j, outside: K, into: $0.baseAddress!)
+                }
+            }
+            for s in 0..<slots { ex.slotTokens.append(Int32(tokens[s])) }
+            if l > 0 {
+                partial.withUnsafeBufferPointer { xp in
+                    x.withUnsafeMutableBufferPointer {
+                        IntegerPrior.denseInput(xp.baseAddress!, height: g.height, width: w, row: i, col: j, latentChannels: D, into: $0.baseAddress!)
+                    }
+                }
+                for d in 0..<F { ex.dense.append(Float(x[d]) * scale) }
+            }
+            ex.target.append(Int32(g.planes[l][p]))
         }
         return ex
     }
@@ -153,8 +165,8 @@ public struct PriorTrainer {
         var reports: [PriorStageReport] = []
         for l in 0..<stagesCount {
             let started = Clock.now
-            let slots = l == 0 ? 4 : 5
-            var net = FloatStage(K: K, D: l == 0 ? 0 : D, H: options.hidden, slots: slots, rng: &rng)
+            let slots = IntegerPrior.slotCount(stage: l)
+            var net = FloatStage(K: K, D: IntegerPrior.denseCount(stage: l, latentChannels: D), H: options.hidden, slots: slots, rng: &rng)
             let val = examples(stage: l, grids: validation, positions: valPositions, cbq: cbq, scale: scale)
             var opt = (wp: AdamSlot(net.wp.count), b1: AdamSlot(net.b1.count), emb: AdamSlot(net.emb.count), w2: AdamSlot(net.w2.count), b2: AdamSlot(net.b2.count))
             var t = 0

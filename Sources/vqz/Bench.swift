@@ -41,6 +41,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Extra token-choice λ curves per VQ model, comma-separated.") var lambdas = ""
     @Option(help: "A folder of published curves (CSV: bpp,psnr[,ms_ssim]) drawn dashed beside the measured ones.") var reference: String?
     @Option(help: "Also write the results as a Markdown page here (make rd: Benchmarks/README.md).") var markdown: String?
+    @Option(help: "Token priors: auto (a curve for each VQ model with a NAME.vqzp beside it, --entropy prior) or none.") var priors = "auto"
     @Flag(name: [.customShort("s"), .long], help: "Print nothing but errors.") var quiet = false
 
     func integers(_ list: String, _ name: String) throws -> [Int] {
@@ -68,6 +69,7 @@ struct Bench: ParsableCommand {
             throw ValidationError("--lambdas must be non-negative numbers separated by commas.")
         }
         if let cropBpp, !(cropBpp > 0 && cropBpp.isFinite) { throw ValidationError("--crop-bpp must be a positive number.") }
+        guard ["auto", "none"].contains(priors) else { throw ValidationError("--priors takes auto or none, not \(priors).") }
     }
 
     func run() throws {
@@ -87,6 +89,14 @@ struct Bench: ParsableCommand {
             }
             guard !entries.isEmpty else { throw RuntimeFailure("no models in \(registry.searchDescription)") }
             let loaded = try entries.map { try LoadedModel(path: $0.path) }
+            var priorFiles: [ModelID: LoadedPrior] = [:]
+            if priors == "auto" {
+                for (entry, model) in zip(entries, loaded) where model.vq != nil {
+                    let path = LoadedPrior.path(forModel: entry.path)
+                    guard FileManager.default.fileExists(atPath: path) else { continue }
+                    priorFiles[model.id] = try LoadedPrior(bytes: try FileIO.read(path, maxBytes: 1 << 28), name: path, model: model)
+                }
+            }
 
             var anchors: [Anchor] = []
             for anchor in anchorList {
@@ -104,7 +114,8 @@ struct Bench: ParsableCommand {
             let showProgress = !quiet && isatty(STDERR_FILENO) != 0
             let result = try RDRun.run(
                 images: paths, models: loaded, anchors: anchors, jpegQualities: try integers(jpegQualities, ""),
-                webpQualities: try integers(webpQualities, ""), extraLambdas: lambdas.split(separator: ",").compactMap { Float($0) }
+                webpQualities: try integers(webpQualities, ""), extraLambdas: lambdas.split(separator: ",").compactMap { Float($0) },
+                priors: priorFiles
             ) { done, total, name in
                 guard !quiet else { return }
                 let elapsed = seconds(since: start)

@@ -43,8 +43,13 @@ struct Trim: ParsableCommand {
             let name = input == "-" ? "stdin" : input
             let trimmed: [UInt8]
             do {
-                let (_, content) = try BitstreamFile.parse(bytes)
-                trimmed = try content.trimmed(toLevel: quality).serialized()
+                let header = try BitstreamHeader.parse(bytes)
+                if header.flags.contains(.tokenPrior) {
+                    trimmed = try BitstreamFile.trimmedPriorCoded(bytes, toLevel: quality)
+                } else {
+                    let (_, content) = try BitstreamFile.parse(bytes)
+                    trimmed = try content.trimmed(toLevel: quality).serialized()
+                }
             } catch {
                 throw RuntimeFailure("\(name): \(error)")
             }

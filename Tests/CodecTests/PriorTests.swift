@@ -105,8 +105,10 @@ enum TinyPrior {
             let flat = Array(g.planes.joined())
             flat.withUnsafeBufferPointer { buf in
                 for l in 0..<g.planes.count {
+                    let partial = IntegerPrior.partialReconstruction(stage: l, planes: buf.baseAddress!, count: g.height * g.width,
+                                                                     cbq: prior.prior.cbq, latentChannels: prior.prior.latentChannels) + [0]
                     for i in [0, g.height - 1] { for j in [0, g.width / 2, g.width - 1] {
-                        prior.prior.frequencies(stage: l, planes: buf.baseAddress!, height: g.height, width: g.width, row: i, col: j, scratch: &s)
+                        prior.prior.frequencies(stage: l, planes: buf.baseAddress!, partial: partial, height: g.height, width: g.width, row: i, col: j, scratch: &s)
                         #expect(s.freq.allSatisfy { $0 >= 1 })
                         #expect(s.cum.last == RANS.total)
                     } }
@@ -210,9 +212,9 @@ enum PriorGolden {
         var rng = Xoshiro256(seed: 72)
         func ints(_ n: Int, _ limit: Int) -> [Int] { (0..<n).map { _ in Int(rng.next() % UInt64(2 * limit + 1)) - limit } }
         return (0..<S).map { l in
-            let slots = l == 0 ? 4 : 5
+            let slots = IntegerPrior.slotCount(stage: l)
             return IntegerPriorStage(
-                slots: slots, wp: l == 0 ? [] : ints(H * D, 2047).map { Int16($0) }, b1: ints(H, 1 << 20).map { Int32($0) },
+                slots: slots, wp: ints(H * IntegerPrior.denseCount(stage: l, latentChannels: D), 2047).map { Int16($0) }, b1: ints(H, 1 << 20).map { Int32($0) },
                 emb: ints(slots * (K + 1) * H, 1 << 20).map { Int32($0) }, mult: (0..<H).map { _ in Int64(rng.next() % 4096) },
                 w2: ints(K * H, 2047).map { Int16($0) }, b2: ints(K, 1 << 16).map { Int32($0) }, logitScale: 1 + Int64(rng.next() % 400))
         }
@@ -252,5 +254,23 @@ extension PriorTests {
         }
         let (_, back) = try BitstreamFile.parse(bytes, prior: coder)
         #expect(back.symbols == PriorGolden.tokens)
+    }
+}
+
+extension PriorTests {
+    @Test func priorCodedFilesTrimWithoutThePrior() throws {
+        let model = TinyModels.vq
+        let prior = try TinyPrior.prior(for: model)
+        let image = testImage(width: 37, height: 30, format: .rgba, seed: 4)
+        let top = try ImageCodec.encode(image, model: model, level: 3, prior: prior)
+        for level in 1...3 {
+            let trimmed = try BitstreamFile.trimmedPriorCoded(top, toLevel: level)
+            let direct = try ImageCodec.encode(image, model: model, level: level, prior: prior)
+            // The tiny model chooses nearest codes at every level, so level L is the first L stages.
+            #expect(trimmed == direct, "level \(level)")
+            #expect(try ImageCodec.decode(trimmed, model: model, prior: prior) == ImageCodec.decode(direct, model: model, prior: prior))
+        }
+        #expect(throws: ContainerError.self) { _ = try BitstreamFile.trimmedPriorCoded(top, toLevel: 4) }
+        #expect(throws: ContainerError.self) { _ = try BitstreamFile.trimmedPriorCoded(try ImageCodec.encode(image, model: model, level: 2), toLevel: 1) }
     }
 }
