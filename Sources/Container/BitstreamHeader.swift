@@ -306,6 +306,9 @@ extension BitstreamHeader {
             throw .limitExceeded(field: "token section (decompressed)", value: header.tokenBytes, limit: limits.maxTokenBytes)
         }
         if flags.contains(.tokenPrior) {
+            guard minor >= 2 else {
+                throw .invalidField(field: "Flags", value: "Token_Prior in a version 1.\(minor) file", allowed: "Token_Prior only from Version_Minor 2")
+            }
             guard kind == .vqTokens else {
                 throw .invalidField(field: "Flags", value: "Token_Prior with Payload_Kind 1", allowed: "Token_Prior only with Payload_Kind 0 (VQ tokens)")
             }

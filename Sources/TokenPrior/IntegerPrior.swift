@@ -143,22 +143,23 @@ public struct IntegerPrior: Sendable {
     /// (Σ of its L, R, U, D neighbours) >> 2, a neighbour off the grid counting as the centre.
     @inline(__always)
     public static func denseInput(_ x: UnsafePointer<Int16>, height h: Int, width w: Int, row i: Int, col j: Int, latentChannels d: Int,
-                                  into out: UnsafeMutablePointer<Int32>) {
+                                  into out: UnsafeMutablePointer<Int16>) {
         let p = i * w + j
         let c = x + p * d
         let l = j > 0 ? x + (p - 1) * d : c, r = j + 1 < w ? x + (p + 1) * d : c
         let u = i > 0 ? x + (p - w) * d : c, dn = i + 1 < h ? x + (p + w) * d : c
         for k in 0..<d {
-            out[k] = Int32(c[k])
-            out[d + k] = (Int32(l[k]) + Int32(r[k]) + Int32(u[k]) + Int32(dn[k])) >> 2
+            out[k] = c[k]
+            out[d + k] = Int16((Int32(l[k]) + Int32(r[k]) + Int32(u[k]) + Int32(dn[k])) >> 2)
         }
     }
 
     /// Scratch buffers for `frequencies`.
     public struct Scratch {
-        var dense: [Int32]
+        var dense: [Int16]
         var slots: [Int]
         var hidden: [Int32]
+        var hidden16: [Int16]
         var logits: [Int32]
         var weights: [UInt32]
         public var freq: [UInt32]
@@ -168,6 +169,7 @@ public struct IntegerPrior: Sendable {
             dense = Array(repeating: 0, count: 2 * prior.latentChannels)
             slots = Array(repeating: 0, count: 9)
             hidden = Array(repeating: 0, count: prior.hidden)
+            hidden16 = Array(repeating: 0, count: prior.hidden)
             logits = Array(repeating: 0, count: prior.codebookSize)
             weights = Array(repeating: 0, count: prior.codebookSize)
             freq = Array(repeating: 0, count: prior.codebookSize)
@@ -196,7 +198,7 @@ public struct IntegerPrior: Sendable {
                         for jj in 0..<H {
                             let row = wp.baseAddress! + jj * F
                             var acc: Int32 = 0
-                            for d in 0..<F { acc &+= Int32(row[d]) &* x[d] }
+                            for d in 0..<F { acc &+= Int32(row[d]) &* Int32(x[d]) }
                             hid[jj] &+= acc
                         }
                     }
@@ -210,9 +212,11 @@ public struct IntegerPrior: Sendable {
                 }
             }
             st.mult.withUnsafeBufferPointer { m in
-                for jj in 0..<H {
-                    let v = (Int64(hid[jj]) &* m[jj] &+ (1 << 23)) >> 24
-                    hid[jj] = Int32(max(0, min(Int64(Self.maxHidden), v)))
+                s.hidden16.withUnsafeMutableBufferPointer { h16 in
+                    for jj in 0..<H {
+                        let v = (Int64(hid[jj]) &* m[jj] &+ (1 << 23)) >> 24
+                        h16[jj] = Int16(max(0, min(Int64(Self.maxHidden), v)))
+                    }
                 }
             }
         }
@@ -221,12 +225,12 @@ public struct IntegerPrior: Sendable {
         var best: Int32 = .min
         var bestK = 0
         s.logits.withUnsafeMutableBufferPointer { z in
-            s.hidden.withUnsafeBufferPointer { hid in
+            s.hidden16.withUnsafeBufferPointer { hid in
                 st.w2.withUnsafeBufferPointer { w2 in
                     for k in 0..<K {
                         let row = w2.baseAddress! + k * H
                         var acc: Int32 = 0
-                        for jj in 0..<H { acc &+= Int32(row[jj]) &* hid[jj] }
+                        for jj in 0..<H { acc &+= Int32(row[jj]) &* Int32(hid[jj]) }
                         acc &+= st.b2[k]
                         z[k] = acc
                         if acc > best { best = acc; bestK = k }

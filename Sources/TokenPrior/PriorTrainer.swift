@@ -119,7 +119,7 @@ public struct PriorTrainer {
         // Per grid: its planes, flat, and (l ≥ 1) the partial reconstruction of stage l.
         var flats: [Int: ([UInt16], [Int16])] = [:]
         var tokens = [Int](repeating: 0, count: 9)
-        var x = [Int32](repeating: 0, count: max(F, 1))
+        var x = [Int16](repeating: 0, count: max(F, 1))
         for (gi, p) in positions {
             let g = grids[gi]
             if flats[gi] == nil {

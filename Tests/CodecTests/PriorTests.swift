@@ -274,3 +274,17 @@ extension PriorTests {
         #expect(throws: ContainerError.self) { _ = try BitstreamFile.trimmedPriorCoded(try ImageCodec.encode(image, model: model, level: 2), toLevel: 1) }
     }
 }
+
+extension PriorTests {
+    @Test func tokenPriorNeedsVersionMinor2() throws {
+        var bytes = try [UInt8](Data(contentsOf: PriorGolden.dir.appendingPathComponent("golden.vqz")))
+        #expect(bytes[9] == 2)
+        bytes[9] = 1
+        let hs = Int(bytes[10]) | Int(bytes[11]) << 8
+        let crc = CRC32.checksum(bytes[..<(hs - 4)])
+        for k in 0..<4 { bytes[hs - 4 + k] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(k))) }
+        #expect(throws: ContainerError.invalidField(field: "Flags", value: "Token_Prior in a version 1.1 file", allowed: "Token_Prior only from Version_Minor 2")) {
+            _ = try BitstreamHeader.parse(bytes)
+        }
+    }
+}
