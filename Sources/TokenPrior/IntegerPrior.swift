@@ -18,6 +18,7 @@
 
 import Container
 import RealModule
+import TensorCore
 
 /// One stage's integer weights.
 public struct IntegerPriorStage: Sendable, Equatable {
@@ -53,6 +54,8 @@ public struct IntegerPrior: Sendable {
     public let stages: [IntegerPriorStage]
     /// `[stage][K · D]` the model's codebooks in fixed point (round half away from zero).
     public let cbq: [[Int32]]
+    /// `[stage][H · K]`: `w2` transposed, for the output layer as a sum of columns.
+    let w2t: [[Int16]]
 
     public static let maxHidden = 4095
     public static let weightLimit = 2047
@@ -67,6 +70,11 @@ public struct IntegerPrior: Sendable {
         self.inputShift = inputShift
         self.stages = stages
         cbq = codebooks.map { IntegerPrior.fixedPoint($0, shift: inputShift) }
+        w2t = stages.map { st in
+            var t = [Int16](repeating: 0, count: st.w2.count)
+            for k in 0..<codebookSize { for j in 0..<hidden { t[j * codebookSize + k] = st.w2[k * hidden + j] } }
+            return t
+        }
     }
 
     /// `round(v · 2^shift)`, half away from zero, saturated to ±2^30: exact (a power-of-two scale).
@@ -261,20 +269,146 @@ public struct IntegerPrior: Sendable {
         s.cum[K] = c
     }
 
+    /// Rows of the grid whose plane-independent hidden part is computed at once (in parallel).
+    static let band = 16
+
+    /// Runs plane `l` in raster order: for each position, the frequency table into `s.freq` and
+    /// `s.cum` (exactly `frequencies(…)`'s, tested), then `body(i, j)` — which may write the
+    /// token of (i, j) into `planes` (the decoder) before the next position is computed.
+    ///
+    /// Fast path: the part of the hidden pre-activation that does not depend on plane `l` itself
+    /// (bias, dense input, the previous stage's slots) is computed a band of rows at a time, spread
+    /// over the thread pool; the output layer adds only the columns of `w2` whose hidden unit is
+    /// non-zero. Integer sums wrap, so the order does not change a single bit.
+    func runPlane<E: Error>(stage l: Int, planes: UnsafeMutablePointer<UInt16>, partial: UnsafePointer<Int16>, height h: Int, width w: Int,
+                            scratch s: inout Scratch, _ body: (Int, Int, inout Scratch) throws(E) -> Void) throws(E) {
+        let st = stages[l]
+        let K = codebookSize, D = latentChannels, H = hidden
+        let F = Self.denseCount(stage: l, latentChannels: D)
+        let n = h * w
+        var base = [Int32](repeating: 0, count: min(Self.band, h) * w * H)
+        var active = [Int](repeating: 0, count: H)
+        for bandStart in stride(from: 0, to: h, by: Self.band) {
+            let rows = min(Self.band, h - bandStart)
+            base.withUnsafeMutableBufferPointer { bp in
+                let basePtr = bp.baseAddress!
+                let planesC = UnsafePointer(planes)
+                ThreadPool.shared.parallelFor(count: rows) { r in
+                    let i = bandStart + r
+                    var x = [Int16](repeating: 0, count: max(F, 1))
+                    st.b1.withUnsafeBufferPointer { b1 in
+                    st.wp.withUnsafeBufferPointer { wp in
+                    st.emb.withUnsafeBufferPointer { emb in
+                    x.withUnsafeMutableBufferPointer { xb in
+                        for j in 0..<w {
+                            let a = basePtr + (r * w + j) * H
+                            for jj in 0..<H { a[jj] = b1[jj] }
+                            guard l > 0 else { continue }
+                            Self.denseInput(partial, height: h, width: w, row: i, col: j, latentChannels: D, into: xb.baseAddress!)
+                            for jj in 0..<H {
+                                let row = wp.baseAddress! + jj * F
+                                var acc: Int32 = 0
+                                for d in 0..<F { acc &+= Int32(row[d]) &* Int32(xb[d]) }
+                                a[jj] &+= acc
+                            }
+                            let p = i * w + j, prev = planesC + (l - 1) * n
+                            let tokens = (Int(prev[p]), j + 1 < w ? Int(prev[p + 1]) : K, i + 1 < h ? Int(prev[p + w]) : K)
+                            for (slot, t) in [(6, tokens.0), (7, tokens.1), (8, tokens.2)] {
+                                let e = emb.baseAddress! + (slot * (K + 1) + t) * H
+                                for jj in 0..<H { a[jj] &+= e[jj] }
+                            }
+                        }
+                    } } } }
+                }
+            }
+            for r in 0..<rows {
+                let i = bandStart + r
+                for j in 0..<w {
+                    let p = i * w + j
+                    let cur = planes + l * n
+                    let near = (j > 0 ? Int(cur[p - 1]) : K, i > 0 ? Int(cur[p - w]) : K,
+                                i > 0 && j > 0 ? Int(cur[p - w - 1]) : K, i > 0 && j + 1 < w ? Int(cur[p - w + 1]) : K,
+                                j > 1 ? Int(cur[p - 2]) : K, i > 1 ? Int(cur[p - 2 * w]) : K)
+                    var count = 0
+                    var best: Int32 = .min
+                    var bestK = 0
+                    var sum: UInt64 = 0
+                    base.withUnsafeBufferPointer { bp in
+                    st.emb.withUnsafeBufferPointer { emb in
+                    st.mult.withUnsafeBufferPointer { m in
+                    s.hidden.withUnsafeMutableBufferPointer { hid in
+                    s.hidden16.withUnsafeMutableBufferPointer { h16 in
+                    active.withUnsafeMutableBufferPointer { act in
+                        let a = bp.baseAddress! + (r * w + j) * H
+                        for jj in 0..<H { hid[jj] = a[jj] }
+                        let stride = (K + 1) * H
+                        for (slot, t) in [near.0, near.1, near.2, near.3, near.4, near.5].enumerated() {
+                            let e = emb.baseAddress! + slot * stride + t * H
+                            for jj in 0..<H { hid[jj] &+= e[jj] }
+                        }
+                        for jj in 0..<H {
+                            let v = (Int64(hid[jj]) &* m[jj] &+ (1 << 23)) >> 24
+                            let q = Int16(max(0, min(Int64(Self.maxHidden), v)))
+                            h16[jj] = q
+                            if q != 0 { act[count] = jj; count += 1 }
+                        }
+                    } } } } } }
+                    s.logits.withUnsafeMutableBufferPointer { z in
+                    st.b2.withUnsafeBufferPointer { b2 in
+                    st.w2.withUnsafeBufferPointer { w2 in
+                    s.hidden16.withUnsafeBufferPointer { h16 in
+                        for k in 0..<K {
+                            let row = w2.baseAddress! + k * H
+                            var acc: Int32 = 0
+                            for jj in 0..<H { acc &+= Int32(row[jj]) &* Int32(h16[jj]) }
+                            z[k] = acc &+ b2[k]
+                        }
+                        for k in 0..<K where z[k] > best { best = z[k]; bestK = k }
+                    } } } }
+                    s.logits.withUnsafeBufferPointer { z in
+                    s.weights.withUnsafeMutableBufferPointer { wts in
+                    Self.expTable.withUnsafeBufferPointer { table in
+                        let scale = st.logitScale
+                        for k in 0..<K {
+                            let t = min(((Int64(best) - Int64(z[k])) &* scale) >> 24, Self.maxBitUnits)
+                            let e = table[Int(t & 255)] >> UInt32(t >> 8)
+                            wts[k] = e
+                            sum &+= UInt64(e)
+                        }
+                    } } }
+                    let rr = (UInt64(RANS.total - UInt32(K)) << 32) / sum
+                    s.weights.withUnsafeBufferPointer { wts in
+                    s.freq.withUnsafeMutableBufferPointer { f in
+                    s.cum.withUnsafeMutableBufferPointer { cum in
+                        var used: UInt32 = 0
+                        for k in 0..<K {
+                            let v = 1 + UInt32(truncatingIfNeeded: (UInt64(wts[k]) &* rr) >> 32)
+                            f[k] = v
+                            used &+= v
+                        }
+                        f[bestK] &+= RANS.total &- used
+                        var c: UInt32 = 0
+                        for k in 0..<K { cum[k] = c; c &+= f[k] }
+                        cum[K] = c
+                    } } }
+                    try body(i, j, &s)
+                }
+            }
+        }
+    }
+
     /// Calls `body(l, i, j, scratch)` after computing the table of every token of `planes`, stage
     /// by stage, raster order (the decoder's order).
-    func forEachTable(planes flat: [UInt16], levels: Int, height h: Int, width w: Int, _ body: (Int, Int, Int, inout Scratch) -> Void) {
+    public func forEachTable(planes flat: [UInt16], levels: Int, height h: Int, width w: Int, _ body: (Int, Int, Int, inout Scratch) -> Void) {
         var s = Scratch(prior: self)
         let n = h * w
-        flat.withUnsafeBufferPointer { buf in
+        var planes = flat
+        planes.withUnsafeMutableBufferPointer { buf in
             for l in 0..<levels {
                 let partial = l == 0 ? [Int16(0)] : Self.partialReconstruction(stage: l, planes: buf.baseAddress!, count: n, cbq: cbq, latentChannels: latentChannels)
                 partial.withUnsafeBufferPointer { x in
-                    for i in 0..<h {
-                        for j in 0..<w {
-                            frequencies(stage: l, planes: buf.baseAddress!, partial: x.baseAddress!, height: h, width: w, row: i, col: j, scratch: &s)
-                            body(l, i, j, &s)
-                        }
+                    runPlane(stage: l, planes: buf.baseAddress!, partial: x.baseAddress!, height: h, width: w, scratch: &s) { (i: Int, j: Int, s: inout Scratch) throws(Never) in
+                        body(l, i, j, &s)
                     }
                 }
             }
@@ -315,17 +449,13 @@ public struct IntegerPrior: Sendable {
         guard levels <= stages.count else { throw RANSError(description: "\(levels) token streams; the prior has \(stages.count) stages") }
         var flat = [UInt16](repeating: 0, count: levels * n)
         var s = Scratch(prior: self)
-        for l in 0..<levels {
-            var dec = try RANSDecoder(streams[l])
-            let partial = l == 0 ? [Int16(0)] : flat.withUnsafeBufferPointer {
-                Self.partialReconstruction(stage: l, planes: $0.baseAddress!, count: n, cbq: cbq, latentChannels: latentChannels)
-            }
-            try partial.withUnsafeBufferPointer { (x) throws(RANSError) in
-                for i in 0..<h {
-                    for j in 0..<w {
-                        flat.withUnsafeBufferPointer { buf in
-                            frequencies(stage: l, planes: buf.baseAddress!, partial: x.baseAddress!, height: h, width: w, row: i, col: j, scratch: &s)
-                        }
+        try flat.withUnsafeMutableBufferPointer { (buf) throws(RANSError) in
+            let planes = buf.baseAddress!
+            for l in 0..<levels {
+                var dec = try RANSDecoder(streams[l])
+                let partial = l == 0 ? [Int16(0)] : Self.partialReconstruction(stage: l, planes: planes, count: n, cbq: cbq, latentChannels: latentChannels)
+                try partial.withUnsafeBufferPointer { (x) throws(RANSError) in
+                    try runPlane(stage: l, planes: planes, partial: x.baseAddress!, height: h, width: w, scratch: &s) { (i: Int, j: Int, s: inout Scratch) throws(RANSError) in
                         let slot = dec.slot
                         // The symbol whose interval holds the slot: binary search of the cumulative table.
                         var lo = 0, hi = K
@@ -334,11 +464,11 @@ public struct IntegerPrior: Sendable {
                             if s.cum[mid] <= slot { lo = mid } else { hi = mid }
                         }
                         try dec.advance(start: s.cum[lo], freq: s.freq[lo])
-                        flat[l * n + i * w + j] = UInt16(lo)
+                        planes[l * n + i * w + j] = UInt16(lo)
                     }
                 }
+                try dec.finish()
             }
-            try dec.finish()
         }
         return (0..<levels).map { Array(flat[$0 * n..<($0 + 1) * n]) }
     }

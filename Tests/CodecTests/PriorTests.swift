@@ -288,3 +288,71 @@ extension PriorTests {
         }
     }
 }
+
+extension PriorTests {
+    /// The fast path (banded, threaded, sparse output layer) gives exactly the reference tables.
+    @Test func fastTablesEqualTheReference() throws {
+        let model = TinyModels.vq
+        let trained = try TinyPrior.prior(for: model).prior
+        let random = PriorFile(modelID: model.id, modelName: "", codebookSize: PriorGolden.K, latentChannels: PriorGolden.D,
+                               hidden: PriorGolden.H, inputShift: 6, stages: PriorGolden.stages()).prior(codebooks: PriorGolden.codebooks)
+        for (prior, grids) in [(trained, try TinyPrior.grids(model, count: 2, seed: 400)),
+                               (random, [TokenGrid(planes: (0..<3).map { l in Array(PriorGolden.tokens[(l * 35)..<((l + 1) * 35)]) }, height: 5, width: 7)])] {
+            for g in grids {
+                let flat = Array(g.planes.joined())
+                let n = g.height * g.width
+                var reference = IntegerPrior.Scratch(prior: prior)
+                var mismatches = 0
+                prior.forEachTable(planes: flat, levels: g.planes.count, height: g.height, width: g.width) { l, i, j, s in
+                    flat.withUnsafeBufferPointer { buf in
+                        let partial = IntegerPrior.partialReconstruction(stage: l, planes: buf.baseAddress!, count: n, cbq: prior.cbq,
+                                                                         latentChannels: prior.latentChannels) + [0]
+                        prior.frequencies(stage: l, planes: buf.baseAddress!, partial: partial, height: g.height, width: g.width,
+                                          row: i, col: j, scratch: &reference)
+                    }
+                    if reference.freq != s.freq || reference.cum != s.cum { mismatches += 1 }
+                }
+                #expect(mismatches == 0)
+            }
+        }
+    }
+}
+
+/// tools/vqz_dump.py, the second reader written from the specs alone, decodes the golden
+/// prior-coded file with its own integer prior and rANS; its self-test covers the corner cases.
+@Suite struct PriorSecondReaderTests {
+    static func python(_ arguments: [String]) throws -> (status: Int32, stdout: Data, stderr: String) {
+        let root = PriorGolden.dir.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", root.appendingPathComponent("tools/vqz_dump.py").path] + arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["OPENBLAS_NUM_THREADS"] = "1"
+        p.environment = environment
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return (p.terminationStatus, stdout, stderr)
+    }
+
+    @Test func decodesTheGoldenPriorCodedFile() throws {
+        let f = { PriorGolden.dir.appendingPathComponent($0).path }
+        let r = try Self.python(["--json", "--model", f("golden.vqzm"), "--prior", f("golden.vqzp"), f("golden.vqz")])
+        try #require(r.status == 0, "\(r.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any])
+        let planes = try #require(json["Planes"] as? [[Int]])
+        #expect(planes.flatMap { $0 } == PriorGolden.tokens.map(Int.init))
+        // Without the prior: the container is checked, the tokens are not decoded.
+        let bare = try Self.python(["--json", f("golden.vqz")])
+        #expect(bare.status == 0, "\(bare.stderr)")
+    }
+
+    @Test func selfTestPasses() throws {
+        let r = try Self.python(["--self-test"])
+        #expect(r.status == 0, "\(r.stderr.suffix(2000))")
+    }
+}
