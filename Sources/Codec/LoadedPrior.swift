@@ -31,15 +31,15 @@ public final class LoadedPrior: TokenPriorCoding, @unchecked Sendable {
     /// The levels this prior codes: 1 … its stage count.
     public var stages: Int { prior.stages.count }
 
-    public func encodeStreams(planes: [[UInt16]], height: Int, width: Int) throws -> [[UInt8]] {
-        guard planes.count <= prior.stages.count else {
-            throw CodecError("the token prior codes levels 1…\(prior.stages.count), not \(planes.count)")
+    public func encodeStreams(planes: [[UInt16]], codedLevel: Int, height: Int, width: Int) throws -> [[UInt8]] {
+        guard codedLevel <= prior.stages.count, planes.count <= codedLevel else {
+            throw CodecError("the token prior codes levels 1…\(prior.stages.count), not \(codedLevel)")
         }
-        return prior.encode(planes: planes, height: height, width: width)
+        return prior.encode(planes: planes, level: codedLevel, height: height, width: width)
     }
 
-    public func decodeStreams(_ streams: [ArraySlice<UInt8>], height: Int, width: Int) throws -> [[UInt16]] {
-        try prior.decode(streams: streams, height: height, width: width)
+    public func decodeStreams(_ streams: [ArraySlice<UInt8>], codedLevel: Int, height: Int, width: Int) throws -> [[UInt16]] {
+        try prior.decode(streams: streams, level: codedLevel, height: height, width: width)
     }
 
     /// The prior file beside a model file: `NAME.vqzm` → `NAME.vqzp`.

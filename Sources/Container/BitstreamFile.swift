@@ -86,10 +86,10 @@ public struct BitstreamFile: Sendable, Equatable {
 public protocol TokenPriorCoding: Sendable {
     /// The first 16 bytes of the SHA-256 of the prior file.
     var priorID: ModelID { get }
-    /// One stream per plane of `planes` (`[L][height · width]`).
-    func encodeStreams(planes: [[UInt16]], height: Int, width: Int) throws -> [[UInt8]]
+    /// One stream per plane of `planes` (`[L][height · width]`), coded for level `codedLevel` (≥ L).
+    func encodeStreams(planes: [[UInt16]], codedLevel: Int, height: Int, width: Int) throws -> [[UInt8]]
     /// The planes of `streams`; throws a one-sentence reason when a stream is not what the prior wrote.
-    func decodeStreams(_ streams: [ArraySlice<UInt8>], height: Int, width: Int) throws -> [[UInt16]]
+    func decodeStreams(_ streams: [ArraySlice<UInt8>], codedLevel: Int, height: Int, width: Int) throws -> [[UInt16]]
 }
 
 /// How `BitstreamFile.serialized` compresses.
@@ -261,11 +261,12 @@ extension BitstreamFile {
     static func priorSection(_ content: BitstreamFile, prior: any TokenPriorCoding, symbolsPerPlane n: Int) throws(ContainerError) -> [UInt8] {
         let planes = (0..<content.planeCount).map { Array(content.plane($0)) }
         let streams: [[UInt8]]
-        do { streams = try prior.encodeStreams(planes: planes, height: content.gridHeight, width: content.gridWidth) } catch {
+        do { streams = try prior.encodeStreams(planes: planes, codedLevel: content.planeCount, height: content.gridHeight, width: content.gridWidth) } catch {
             throw .badTokenStream(plane: nil, reason: "the prior could not code the tokens: \(error)")
         }
         var w = ByteWriter()
         w.raw(prior.priorID.bytes)
+        w.u8(UInt8(content.planeCount))  // Coded_Level
         for s in streams { w.u32(UInt32(s.count)) }
         for s in streams { w.raw(s) }
         return w.bytes
@@ -273,18 +274,22 @@ extension BitstreamFile {
 
     /// The layout of a prior-coded token section: its `Prior_ID` and `Stream_Size` entries, checked
     /// against the header (no token is decoded, no prior needed).
-    public static func priorSectionLayout(_ section: ArraySlice<UInt8>, header h: BitstreamHeader) throws(ContainerError) -> (priorID: ModelID, streamSizes: [Int]) {
+    public static func priorSectionLayout(_ section: ArraySlice<UInt8>, header h: BitstreamHeader) throws(ContainerError) -> (priorID: ModelID, codedLevel: Int, streamSizes: [Int]) {
         let p = h.planeCount
-        let fixed = 16 + 4 * p
+        let fixed = 17 + 4 * p
         guard section.count >= fixed else {
             throw .truncated(field: "Stream_Size", needed: fixed, available: section.count)
         }
         let base = section.startIndex
         let id = ModelID(bytes: section[base..<base + 16])!
+        let codedLevel = Int(section[base + 16])
+        guard codedLevel >= p else {
+            throw .invalidField(field: "Coded_Level", value: "\(codedLevel)", allowed: "\(p)…255 (at least Plane_Count)")
+        }
         var sizes: [Int] = []
         var total = fixed
         for i in 0..<p {
-            let o = base + 16 + 4 * i
+            let o = base + 17 + 4 * i
             let v = Int(section[o]) | Int(section[o + 1]) << 8 | Int(section[o + 2]) << 16 | Int(section[o + 3]) << 24
             guard v >= 4, v <= 4 + 2 * h.symbolsPerPlane else {
                 throw .invalidField(field: "Stream_Size[\(i)]", value: "\(v)", allowed: "4…\(4 + 2 * h.symbolsPerPlane)")
@@ -295,17 +300,17 @@ extension BitstreamFile {
         guard total == section.count else {
             throw .invalidField(field: "Stream_Size", value: "a total of \(total) bytes", allowed: "\(section.count) (Token_Section_Size)")
         }
-        return (id, sizes)
+        return (id, codedLevel, sizes)
     }
 
     static func readPriorSection(_ section: ArraySlice<UInt8>, header h: BitstreamHeader, prior: (any TokenPriorCoding)?) throws(ContainerError) -> [UInt16] {
-        let (id, sizes) = try priorSectionLayout(section, header: h)
+        let (id, codedLevel, sizes) = try priorSectionLayout(section, header: h)
         guard let prior, prior.priorID == id else { throw .priorMismatch(needed: id, available: prior?.priorID) }
         var streams: [ArraySlice<UInt8>] = []
-        var o = section.startIndex + 16 + 4 * h.planeCount
+        var o = section.startIndex + 17 + 4 * h.planeCount
         for s in sizes { streams.append(section[o..<o + s]); o += s }
         let planes: [[UInt16]]
-        do { planes = try prior.decodeStreams(streams, height: h.gridHeight, width: h.gridWidth) } catch {
+        do { planes = try prior.decodeStreams(streams, codedLevel: codedLevel, height: h.gridHeight, width: h.gridWidth) } catch {
             throw .badTokenStream(plane: nil, reason: "\(error)")
         }
         guard planes.count == h.planeCount, planes.allSatisfy({ $0.count == h.symbolsPerPlane }) else {
@@ -477,11 +482,12 @@ extension BitstreamFile {
             throw .invalidField(field: "Level", value: "\(newLevel)", allowed: "1 … \(h.level), the file's own level or lower")
         }
         let tokenStart = h.headerSize
-        let (id, sizes) = try priorSectionLayout(file[tokenStart..<tokenStart + h.tokenSectionSize], header: h)
+        let (id, codedLevel, sizes) = try priorSectionLayout(file[tokenStart..<tokenStart + h.tokenSectionSize], header: h)
         var section = ByteWriter()
         section.raw(id.bytes)
+        section.u8(UInt8(codedLevel))  // the streams keep the level they were coded for
         for s in sizes.prefix(newLevel) { section.u32(UInt32(s)) }
-        let streamsStart = tokenStart + 16 + 4 * h.planeCount
+        let streamsStart = tokenStart + 17 + 4 * h.planeCount
         section.raw(file[streamsStart..<streamsStart + sizes.prefix(newLevel).reduce(0, +)])
         let rest = file[(tokenStart + h.tokenSectionSize)...]  // alpha and metadata sections
         h.level = newLevel

@@ -78,7 +78,7 @@ public enum BitstreamFormat {
     /// The largest prior-coded token section: the prior id, the stream sizes, and per plane a
     /// 4-byte state plus at most 2 bytes per symbol (no frequency is below 2^-16).
     public static func priorSectionBound(planes: Int, symbolsPerPlane: Int) -> Int {
-        16 + planes * (8 + 2 * symbolsPerPlane)
+        17 + planes * (8 + 2 * symbolsPerPlane)
     }
 
     public static func sectionBound(_ n: Int) -> Int {

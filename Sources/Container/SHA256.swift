@@ -4,6 +4,8 @@
 /// Incremental SHA-256.
 ///
 /// `SHA256.hash(Array("abc".utf8))` starts `ba 78 16 bf`.
+import CSHA256
+
 public struct SHA256: Sendable {
     private static let k: [UInt32] = [
         0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
@@ -42,6 +44,10 @@ public struct SHA256: Sendable {
                 block.withUnsafeBufferPointer { compress($0.baseAddress!) }
                 buffer.removeAll(keepingCapacity: true)
             }
+        }
+        let blocks = (input.count - i) / 64
+        if blocks > 0, h.withUnsafeMutableBufferPointer({ vqz_sha256_blocks($0.baseAddress!, input.baseAddress! + i, blocks) }) == 1 {
+            i += 64 * blocks  // the CPU's SHA extensions
         }
         while input.count - i >= 64 {
             compress(input.baseAddress! + i)

@@ -4,8 +4,8 @@
 // used from the integer weights to the frequency table.
 //
 // Stage l (0-based), position p = (i, j) of an h × w grid, raster order:
-//   slot tokens  L, U, UL, UR, LL, UU of stage l (K = "outside the grid") and, for l ≥ 1, stage
-//                l−1 at p, right of p and below p
+//   slot tokens  L, U, UL, UR, LL, UU of stage l (K = "outside the grid"), for l ≥ 1 stage l−1 at
+//                p, right of p and below p, and the file's level − 1
 //   dense input  x = Σ_{t<l} cbq[t][token_t(p)] (the partial reconstruction in fixed point, each
 //                component clamped to ±2047), then (x_L + x_R + x_U + x_D) >> 2 (for l ≥ 1)
 //   a_j  = b1_j + Σ_d wp[j][d]·input_d + Σ_slots emb[slot][token][j]      (Int32)
@@ -18,6 +18,7 @@
 
 import Container
 import RealModule
+import CTokenPrior
 import TensorCore
 
 /// One stage's integer weights.
@@ -100,9 +101,10 @@ public struct IntegerPrior: Sendable {
         return sum
     }
 
-    /// Slot count of stage `l`: L, U, UL, UR, LL, UU of the stage itself, and for `l` ≥ 1 the previous
-    /// stage's tokens at the position, to its right and below.
-    public static func slotCount(stage l: Int) -> Int { l == 0 ? 6 : 9 }
+    /// Slot count of stage `l`: L, U, UL, UR, LL, UU of the stage itself, for `l` ≥ 1 the previous
+    /// stage's tokens at the position, to its right and below, and last the file's level − 1 (the
+    /// encoder's token choice, its λ, depends on the level).
+    public static func slotCount(stage l: Int) -> Int { l == 0 ? 7 : 10 }
 
     /// Dense inputs of stage `l`: none at stage 1, else the partial reconstruction at the position
     /// and the mean of its four neighbours (2·D).
@@ -110,7 +112,7 @@ public struct IntegerPrior: Sendable {
 
     /// The slot tokens of stage `l` at (i, j) into `out` (K for a position off the grid).
     @inline(__always)
-    public static func slotTokens(stage l: Int, planes: UnsafePointer<UInt16>, height h: Int, width w: Int, row i: Int, col j: Int,
+    public static func slotTokens(stage l: Int, level: Int, planes: UnsafePointer<UInt16>, height h: Int, width w: Int, row i: Int, col j: Int,
                                   outside k: Int, into out: UnsafeMutablePointer<Int>) {
         let n = h * w
         let cur = planes + l * n
@@ -127,6 +129,7 @@ public struct IntegerPrior: Sendable {
             out[7] = j + 1 < w ? Int(prev[p + 1]) : k
             out[8] = i + 1 < h ? Int(prev[p + w]) : k
         }
+        out[slotCount(stage: l) - 1] = level - 1
     }
 
     /// The partial reconstruction of stage `l` (Σ of stages < `l`'s fixed-point code vectors, each
@@ -175,7 +178,7 @@ public struct IntegerPrior: Sendable {
         public var cum: [UInt32]
         public init(prior: IntegerPrior) {
             dense = Array(repeating: 0, count: 2 * prior.latentChannels)
-            slots = Array(repeating: 0, count: 9)
+            slots = Array(repeating: 0, count: 10)
             hidden = Array(repeating: 0, count: prior.hidden)
             hidden16 = Array(repeating: 0, count: prior.hidden)
             logits = Array(repeating: 0, count: prior.codebookSize)
@@ -189,11 +192,11 @@ public struct IntegerPrior: Sendable {
     /// (`scratch.cum`) for the stage-`l` token at (i, j), from the stage-`l` tokens before it in
     /// raster order and every token of the stages before `l` (`planes`: stage-major, row-major;
     /// `partial`: `partialReconstruction(stage: l, …)`, unused at stage 1).
-    public func frequencies(stage l: Int, planes: UnsafePointer<UInt16>, partial: UnsafePointer<Int16>, height h: Int, width w: Int,
+    public func frequencies(stage l: Int, level: Int, planes: UnsafePointer<UInt16>, partial: UnsafePointer<Int16>, height h: Int, width w: Int,
                             row i: Int, col j: Int, scratch s: inout Scratch) {
         let st = stages[l]
         let K = codebookSize, D = latentChannels, H = hidden
-        s.slots.withUnsafeMutableBufferPointer { Self.slotTokens(stage: l, planes: planes, height: h, width: w, row: i, col: j, outside: K, into: $0.baseAddress!) }
+        s.slots.withUnsafeMutableBufferPointer { Self.slotTokens(stage: l, level: level, planes: planes, height: h, width: w, row: i, col: j, outside: K, into: $0.baseAddress!) }
 
         // Hidden layer.
         s.hidden.withUnsafeMutableBufferPointer { hid in
@@ -280,14 +283,13 @@ public struct IntegerPrior: Sendable {
     /// (bias, dense input, the previous stage's slots) is computed a band of rows at a time, spread
     /// over the thread pool; the output layer adds only the columns of `w2` whose hidden unit is
     /// non-zero. Integer sums wrap, so the order does not change a single bit.
-    func runPlane<E: Error>(stage l: Int, planes: UnsafeMutablePointer<UInt16>, partial: UnsafePointer<Int16>, height h: Int, width w: Int,
+    func runPlane<E: Error>(stage l: Int, level: Int, planes: UnsafeMutablePointer<UInt16>, partial: UnsafePointer<Int16>, height h: Int, width w: Int,
                             scratch s: inout Scratch, _ body: (Int, Int, inout Scratch) throws(E) -> Void) throws(E) {
         let st = stages[l]
         let K = codebookSize, D = latentChannels, H = hidden
         let F = Self.denseCount(stage: l, latentChannels: D)
         let n = h * w
         var base = [Int32](repeating: 0, count: min(Self.band, h) * w * H)
-        var active = [Int](repeating: 0, count: H)
         for bandStart in stride(from: 0, to: h, by: Self.band) {
             let rows = min(Self.band, h - bandStart)
             base.withUnsafeMutableBufferPointer { bp in
@@ -302,15 +304,11 @@ public struct IntegerPrior: Sendable {
                     x.withUnsafeMutableBufferPointer { xb in
                         for j in 0..<w {
                             let a = basePtr + (r * w + j) * H
-                            for jj in 0..<H { a[jj] = b1[jj] }
+                            let levelRow = emb.baseAddress! + ((Self.slotCount(stage: l) - 1) * (K + 1) + level - 1) * H
+                            for jj in 0..<H { a[jj] = b1[jj] &+ levelRow[jj] }
                             guard l > 0 else { continue }
                             Self.denseInput(partial, height: h, width: w, row: i, col: j, latentChannels: D, into: xb.baseAddress!)
-                            for jj in 0..<H {
-                                let row = wp.baseAddress! + jj * F
-                                var acc: Int32 = 0
-                                for d in 0..<F { acc &+= Int32(row[d]) &* Int32(xb[d]) }
-                                a[jj] &+= acc
-                            }
+                            vqz_prior_dense(xb.baseAddress!, wp.baseAddress!, Int32(H), Int32(F), a)
                             let p = i * w + j, prev = planesC + (l - 1) * n
                             let tokens = (Int(prev[p]), j + 1 < w ? Int(prev[p + 1]) : K, i + 1 < h ? Int(prev[p + w]) : K)
                             for (slot, t) in [(6, tokens.0), (7, tokens.1), (8, tokens.2)] {
@@ -329,68 +327,31 @@ public struct IntegerPrior: Sendable {
                     let near = (j > 0 ? Int(cur[p - 1]) : K, i > 0 ? Int(cur[p - w]) : K,
                                 i > 0 && j > 0 ? Int(cur[p - w - 1]) : K, i > 0 && j + 1 < w ? Int(cur[p - w + 1]) : K,
                                 j > 1 ? Int(cur[p - 2]) : K, i > 1 ? Int(cur[p - 2 * w]) : K)
-                    var count = 0
-                    var best: Int32 = .min
-                    var bestK = 0
-                    var sum: UInt64 = 0
+                    let stride = (K + 1) * H
                     base.withUnsafeBufferPointer { bp in
                     st.emb.withUnsafeBufferPointer { emb in
                     st.mult.withUnsafeBufferPointer { m in
-                    s.hidden.withUnsafeMutableBufferPointer { hid in
-                    s.hidden16.withUnsafeMutableBufferPointer { h16 in
-                    active.withUnsafeMutableBufferPointer { act in
-                        let a = bp.baseAddress! + (r * w + j) * H
-                        for jj in 0..<H { hid[jj] = a[jj] }
-                        let stride = (K + 1) * H
-                        for (slot, t) in [near.0, near.1, near.2, near.3, near.4, near.5].enumerated() {
-                            let e = emb.baseAddress! + slot * stride + t * H
-                            for jj in 0..<H { hid[jj] &+= e[jj] }
-                        }
-                        for jj in 0..<H {
-                            let v = (Int64(hid[jj]) &* m[jj] &+ (1 << 23)) >> 24
-                            let q = Int16(max(0, min(Int64(Self.maxHidden), v)))
-                            h16[jj] = q
-                            if q != 0 { act[count] = jj; count += 1 }
-                        }
-                    } } } } } }
-                    s.logits.withUnsafeMutableBufferPointer { z in
-                    st.b2.withUnsafeBufferPointer { b2 in
                     st.w2.withUnsafeBufferPointer { w2 in
-                    s.hidden16.withUnsafeBufferPointer { h16 in
-                        for k in 0..<K {
-                            let row = w2.baseAddress! + k * H
-                            var acc: Int32 = 0
-                            for jj in 0..<H { acc &+= Int32(row[jj]) &* Int32(h16[jj]) }
-                            z[k] = acc &+ b2[k]
-                        }
-                        for k in 0..<K where z[k] > best { best = z[k]; bestK = k }
-                    } } } }
-                    s.logits.withUnsafeBufferPointer { z in
-                    s.weights.withUnsafeMutableBufferPointer { wts in
+                    st.b2.withUnsafeBufferPointer { b2 in
                     Self.expTable.withUnsafeBufferPointer { table in
-                        let scale = st.logitScale
-                        for k in 0..<K {
-                            let t = min(((Int64(best) - Int64(z[k])) &* scale) >> 24, Self.maxBitUnits)
-                            let e = table[Int(t & 255)] >> UInt32(t >> 8)
-                            wts[k] = e
-                            sum &+= UInt64(e)
-                        }
-                    } } }
-                    let rr = (UInt64(RANS.total - UInt32(K)) << 32) / sum
-                    s.weights.withUnsafeBufferPointer { wts in
+                    s.hidden16.withUnsafeMutableBufferPointer { h16 in
+                    s.logits.withUnsafeMutableBufferPointer { z in
+                    s.weights.withUnsafeMutableBufferPointer { wts in
                     s.freq.withUnsafeMutableBufferPointer { f in
                     s.cum.withUnsafeMutableBufferPointer { cum in
-                        var used: UInt32 = 0
-                        for k in 0..<K {
-                            let v = 1 + UInt32(truncatingIfNeeded: (UInt64(wts[k]) &* rr) >> 32)
-                            f[k] = v
-                            used &+= v
+                        let e = emb.baseAddress!
+                        var rows: (UnsafePointer<Int32>?, UnsafePointer<Int32>?, UnsafePointer<Int32>?,
+                                   UnsafePointer<Int32>?, UnsafePointer<Int32>?, UnsafePointer<Int32>?) =
+                            (e + near.0 * H, e + stride + near.1 * H, e + 2 * stride + near.2 * H,
+                             e + 3 * stride + near.3 * H, e + 4 * stride + near.4 * H, e + 5 * stride + near.5 * H)
+                        withUnsafePointer(to: &rows) { rp in
+                            rp.withMemoryRebound(to: UnsafePointer<Int32>?.self, capacity: 6) { r6 in
+                                _ = vqz_prior_token(bp.baseAddress! + (r * w + j) * H, r6, m.baseAddress!, w2.baseAddress!, b2.baseAddress!,
+                                                    st.logitScale, table.baseAddress!, Int32(H), Int32(K), h16.baseAddress!, z.baseAddress!,
+                                                    wts.baseAddress!, f.baseAddress!, cum.baseAddress!)
+                            }
                         }
-                        f[bestK] &+= RANS.total &- used
-                        var c: UInt32 = 0
-                        for k in 0..<K { cum[k] = c; c &+= f[k] }
-                        cum[K] = c
-                    } } }
+                    } } } } } } } } } } }
                     try body(i, j, &s)
                 }
             }
@@ -399,7 +360,7 @@ public struct IntegerPrior: Sendable {
 
     /// Calls `body(l, i, j, scratch)` after computing the table of every token of `planes`, stage
     /// by stage, raster order (the decoder's order).
-    public func forEachTable(planes flat: [UInt16], levels: Int, height h: Int, width w: Int, _ body: (Int, Int, Int, inout Scratch) -> Void) {
+    public func forEachTable(planes flat: [UInt16], levels: Int, level: Int, height h: Int, width w: Int, _ body: (Int, Int, Int, inout Scratch) -> Void) {
         var s = Scratch(prior: self)
         let n = h * w
         var planes = flat
@@ -407,7 +368,7 @@ public struct IntegerPrior: Sendable {
             for l in 0..<levels {
                 let partial = l == 0 ? [Int16(0)] : Self.partialReconstruction(stage: l, planes: buf.baseAddress!, count: n, cbq: cbq, latentChannels: latentChannels)
                 partial.withUnsafeBufferPointer { x in
-                    runPlane(stage: l, planes: buf.baseAddress!, partial: x.baseAddress!, height: h, width: w, scratch: &s) { (i: Int, j: Int, s: inout Scratch) throws(Never) in
+                    runPlane(stage: l, level: level, planes: buf.baseAddress!, partial: x.baseAddress!, height: h, width: w, scratch: &s) { (i: Int, j: Int, s: inout Scratch) throws(Never) in
                         body(l, i, j, &s)
                     }
                 }
@@ -419,18 +380,18 @@ public struct IntegerPrior: Sendable {
     public func codeLength(planes: [[UInt16]], height h: Int, width w: Int) -> [Double] {
         let flat = Array(planes.joined())
         var bits = [Double](repeating: 0, count: planes.count)
-        forEachTable(planes: flat, levels: planes.count, height: h, width: w) { l, i, j, s in
+        forEachTable(planes: flat, levels: planes.count, level: planes.count, height: h, width: w) { l, i, j, s in
             bits[l] += 16 - Double.log2(Double(s.freq[Int(flat[l * h * w + i * w + j])]))
         }
         return bits
     }
 
     /// One rANS stream per stage (`planes` `[L][h · w]`, L ≤ the prior's stages).
-    public func encode(planes: [[UInt16]], height h: Int, width w: Int) -> [[UInt8]] {
+    public func encode(planes: [[UInt16]], level: Int? = nil, height h: Int, width w: Int) -> [[UInt8]] {
         let n = h * w
         let flat = Array(planes.joined())
         var starts = [UInt32](repeating: 0, count: planes.count * n), freqs = starts
-        forEachTable(planes: flat, levels: planes.count, height: h, width: w) { l, i, j, s in
+        forEachTable(planes: flat, levels: planes.count, level: level ?? planes.count, height: h, width: w) { l, i, j, s in
             let q = l * n + i * w + j
             let tok = Int(flat[q])
             starts[q] = s.cum[tok]
@@ -444,9 +405,12 @@ public struct IntegerPrior: Sendable {
     }
 
     /// The token grid `[L][h · w]` of `streams` (one per stage, L = streams.count).
-    public func decode(streams: [ArraySlice<UInt8>], height h: Int, width w: Int) throws(RANSError) -> [[UInt16]] {
+    public func decode(streams: [ArraySlice<UInt8>], level: Int? = nil, height h: Int, width w: Int) throws(RANSError) -> [[UInt16]] {
         let n = h * w, levels = streams.count, K = codebookSize
-        guard levels <= stages.count else { throw RANSError(description: "\(levels) token streams; the prior has \(stages.count) stages") }
+        let level = level ?? levels
+        guard levels <= level, level <= stages.count else {
+            throw RANSError(description: "\(levels) token streams coded for level \(level); the prior codes levels 1…\(stages.count)")
+        }
         var flat = [UInt16](repeating: 0, count: levels * n)
         var s = Scratch(prior: self)
         try flat.withUnsafeMutableBufferPointer { (buf) throws(RANSError) in
@@ -455,7 +419,7 @@ public struct IntegerPrior: Sendable {
                 var dec = try RANSDecoder(streams[l])
                 let partial = l == 0 ? [Int16(0)] : Self.partialReconstruction(stage: l, planes: planes, count: n, cbq: cbq, latentChannels: latentChannels)
                 try partial.withUnsafeBufferPointer { (x) throws(RANSError) in
-                    try runPlane(stage: l, planes: planes, partial: x.baseAddress!, height: h, width: w, scratch: &s) { (i: Int, j: Int, s: inout Scratch) throws(RANSError) in
+                    try runPlane(stage: l, level: level, planes: planes, partial: x.baseAddress!, height: h, width: w, scratch: &s) { (i: Int, j: Int, s: inout Scratch) throws(RANSError) in
                         let slot = dec.slot
                         // The symbol whose interval holds the slot: binary search of the cumulative table.
                         var lo = 0, hi = K

@@ -90,6 +90,9 @@ public struct PriorFile: Sendable {
         latentChannels = try int("prior.latent_channels", 1...1024)
         hidden = try int("prior.hidden", 1...1024)
         inputShift = try int("prior.input_shift", -24...24)
+        guard count <= codebookSize + 1 else {
+            throw ReadError(description: "the prior's prior.stages is \(count), more than prior.codebook_size + 1 = \(codebookSize + 1) (the level slot)")
+        }
         let K = codebookSize, D = latentChannels, H = hidden
         var stages: [IntegerPriorStage] = []
         for l in 0..<count {

@@ -12,6 +12,8 @@ public struct TokenGrid: Sendable {
     public var planes: [[UInt16]]
     public var height: Int
     public var width: Int
+    /// The level the tokens were chosen for (a file of this level codes them): `planes.count`.
+    public var level: Int { planes.count }
     public init(planes: [[UInt16]], height: Int, width: Int) { (self.planes, self.height, self.width) = (planes, height, width) }
 }
 
@@ -118,7 +120,7 @@ public struct PriorTrainer {
         ex.target.reserveCapacity(positions.count)
         // Per grid: its planes, flat, and (l ≥ 1) the partial reconstruction of stage l.
         var flats: [Int: ([UInt16], [Int16])] = [:]
-        var tokens = [Int](repeating: 0, count: 9)
+        var tokens = [Int](repeating: 0, count: 10)
         var x = [Int16](repeating: 0, count: max(F, 1))
         for (gi, p) in positions {
             let g = grids[gi]
@@ -133,7 +135,7 @@ public struct PriorTrainer {
             let w = g.width, i = p / w, j = p % w
             flat.withUnsafeBufferPointer { buf in
                 tokens.withUnsafeMutableBufferPointer {
-                    IntegerPrior.slotTokens(stage: l, planes: buf.baseAddress!, height: g.height, width: w, row: i, col: j, outside: K, into: $0.baseAddress!)
+                    IntegerPrior.slotTokens(stage: l, level: g.level, planes: buf.baseAddress!, height: g.height, width: w, row: i, col: j, outside: K, into: $0.baseAddress!)
                 }
             }
             for s in 0..<slots { ex.slotTokens.append(Int32(tokens[s])) }
@@ -152,14 +154,16 @@ public struct PriorTrainer {
 
     /// Trains every stage; `log` gets a line per epoch. Returns the integer prior and the reports.
     public func train(grids: [TokenGrid], validation: [TokenGrid], log: (String) -> Void) -> (IntegerPrior, [PriorStageReport]) {
-        let stagesCount = grids.map { $0.planes.count }.min() ?? 0
+        let stagesCount = grids.map { $0.planes.count }.max() ?? 0
         let cbq = codebooks.map { IntegerPrior.fixedPoint($0, shift: inputShift) }
         let scale = Float(sign: .plus, exponent: -inputShift, significand: 1)
         var rng = Xoshiro256(seed: options.seed)
-        var all: [(Int, Int)] = []
-        for (gi, g) in grids.enumerated() { for p in 0..<(g.height * g.width) { all.append((gi, p)) } }
-        var valPositions: [(Int, Int)] = []
-        for (gi, g) in validation.enumerated() { for p in 0..<(g.height * g.width) { valPositions.append((gi, p)) } }
+        // Stage l is trained on every grid of level > l (a level-L grid holds the tokens chosen for level L).
+        func positions(_ set: [TokenGrid], stage l: Int) -> [(Int, Int)] {
+            var out: [(Int, Int)] = []
+            for (gi, g) in set.enumerated() where g.level > l { for p in 0..<(g.height * g.width) { out.append((gi, p)) } }
+            return out
+        }
 
         var stages: [IntegerPriorStage] = []
         var reports: [PriorStageReport] = []
@@ -167,6 +171,12 @@ public struct PriorTrainer {
             let started = Clock.now
             let slots = IntegerPrior.slotCount(stage: l)
             var net = FloatStage(K: K, D: IntegerPrior.denseCount(stage: l, latentChannels: D), H: options.hidden, slots: slots, rng: &rng)
+            let all = positions(grids, stage: l)
+            var valPositions = positions(validation, stage: l)
+            if valPositions.count > 200_000 {  // a seeded subset bounds the validation memory and time
+                var vrng = Xoshiro256(seed: options.seed &+ UInt64(l))
+                valPositions = (0..<200_000).map { _ in valPositions[Int(vrng.next() % UInt64(valPositions.count))] }
+            }
             let val = examples(stage: l, grids: validation, positions: valPositions, cbq: cbq, scale: scale)
             var opt = (wp: AdamSlot(net.wp.count), b1: AdamSlot(net.b1.count), emb: AdamSlot(net.emb.count), w2: AdamSlot(net.w2.count), b2: AdamSlot(net.b2.count))
             var t = 0

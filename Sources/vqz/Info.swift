@@ -70,7 +70,7 @@ struct InfoReport {
     /// The metadata entries (nil when the payload was not decoded).
     let metadata: [MetadataEntry]?
     /// A prior-coded file's `Prior_ID` and `Stream_Size` entries.
-    var prior: (priorID: ModelID, streamSizes: [Int])?
+    var prior: (priorID: ModelID, codedLevel: Int, streamSizes: [Int])?
 
     init(path: String, limits: BitstreamLimits) throws {
         let bytes = try FileIO.read(path)
@@ -105,7 +105,7 @@ struct InfoReport {
     var priorFields: [(String, String)] {
         guard let prior else { return [] }
         let sizes: [String] = prior.streamSizes.map { String($0) }
-        return [("Prior_ID", prior.priorID.hex), ("Stream_Size", sizes.joined(separator: " "))]
+        return [("Prior_ID", prior.priorID.hex), ("Coded_Level", "\(prior.codedLevel)"), ("Stream_Size", sizes.joined(separator: " "))]
     }
 
     /// (name, text value) for each header field, in the spec's order.
@@ -177,6 +177,7 @@ struct InfoReport {
         var payloadChecked: Bool
         var metadata: [Entry]?
         var priorID: String?
+        var codedLevel: Int?
         var streamSize: [Int]?
 
         struct Entry: Encodable {
@@ -192,7 +193,7 @@ struct InfoReport {
             case level = "Level", planeCount = "Plane_Count", alphabetCount = "Alphabet_Count", symbolLayout = "Symbol_Layout"
             case quantStep = "Quant_Step", modelID = "Model_ID", tokenSectionSize = "Token_Section_Size"
             case alphaSectionSize = "Alpha_Section_Size", payloadCRC32 = "Payload_CRC32", alphabetSize = "Alphabet_Size"
-            case metadataSectionSize = "Metadata_Section_Size", metadata, priorID = "Prior_ID", streamSize = "Stream_Size"
+            case metadataSectionSize = "Metadata_Section_Size", metadata, priorID = "Prior_ID", codedLevel = "Coded_Level", streamSize = "Stream_Size"
             case headerCRC32 = "Header_CRC32", file, fileSize = "file_size", bpp, payloadChecked = "payload_checked"
         }
     }
@@ -211,6 +212,6 @@ struct InfoReport {
             metadataSectionSize: h.versionMinor >= 1 ? h.metadataSectionSize : nil, headerCRC32: h.headerCRC32,
             file: path, fileSize: fileSize, bpp: jsonFigure(bitsPerPixel, 6), payloadChecked: payloadChecked,
             metadata: metadata.map { $0.map { JSON.Entry(type: $0.type, bytes: $0.data.count) } },
-            priorID: prior?.priorID.hex, streamSize: prior?.streamSizes)
+            priorID: prior?.priorID.hex, codedLevel: prior?.codedLevel, streamSize: prior?.streamSizes)
     }
 }

@@ -59,11 +59,15 @@ struct TrainPrior: ParsableCommand {
             for (i, name) in names.enumerated() where i % 25 == 0 || i % every == 0 {
                 let path = (dir as NSString).appendingPathComponent(name)
                 let (image, _) = try decodePNG(try Streams.read(path, maxBytes: Streams.maxInputBytes), name: path)
-                let g = try ImageCodec.tokens(image, model: loaded, level: top)
-                let grid = TokenGrid(planes: g.planes, height: g.height, width: g.width)
-                if i % 25 == 0 { heldOut.append(grid) } else { train.append(grid) }
+                // Every level's tokens: the encoder's token choice (its λ) differs by level.
+                let f = loaded.config.downsampleFactor
+                let (gh, gw) = ((image.height + f - 1) / f, (image.width + f - 1) / f)
+                for planes in try ImageCodec.tokenPlanes(image, model: loaded, levels: loaded.levels) {
+                    let grid = TokenGrid(planes: planes, height: gh, width: gw)
+                    if i % 25 == 0 { heldOut.append(grid) } else { train.append(grid) }
+                }
             }
-            printError("tokens of \(train.count) training and \(heldOut.count) held-out images at level \(top) in \(Int(Date().timeIntervalSince(started))) s")
+            printError("tokens of \(train.count / top) training and \(heldOut.count / top) held-out images at levels 1…\(top) in \(Int(Date().timeIntervalSince(started))) s")
             guard !train.isEmpty, !heldOut.isEmpty else { throw CodecError("\(dir) needs at least 26 PNG files (every 25th is held out)") }
 
             var options = PriorTrainingOptions()
@@ -76,30 +80,24 @@ struct TrainPrior: ParsableCommand {
                                        latentChannels: vq.quantizer.dimension, grids: train, options: options)
             let (prior, reports) = trainer.train(grids: train, validation: heldOut) { printError($0) }
 
-            // Held-out report: zstd bytes per plane (level 19, one frame per plane) against the prior.
-            var zstdBytes = [Int](repeating: 0, count: top), priorBytes = [Int](repeating: 0, count: top)
-            var idealBits = [Double](repeating: 0, count: top)
-            var tokens = 0
-            for g in heldOut {
-                tokens += g.height * g.width
-                let streams = prior.encode(planes: g.planes, height: g.height, width: g.width)
-                let back = try prior.decode(streams: streams.map { $0[...] }, height: g.height, width: g.width)
-                guard back == g.planes else { throw CodecError("the prior's decoder did not give back the encoded tokens") }
-                let bits = prior.codeLength(planes: g.planes, height: g.height, width: g.width)
-                for l in 0..<top {
-                    zstdBytes[l] += try Zstd.compress(g.planes[l].map { UInt8(truncatingIfNeeded: $0) }, level: 19).count
-                    priorBytes[l] += streams[l].count
-                    idealBits[l] += bits[l]
+            // Held-out report, per level: the level's token planes coded by zstd (level 19, one frame
+            // per plane) and by the prior; decoding must give the tokens back.
+            print("level | zstd bits/token | prior ideal | prior coded | saving")
+            for level in 1...top {
+                var zstdBytes = 0, priorBytes = 0, ideal = 0.0, tokens = 0
+                for g in heldOut where g.level == level {
+                    tokens += g.height * g.width
+                    let streams = prior.encode(planes: g.planes, height: g.height, width: g.width)
+                    let back = try prior.decode(streams: streams.map { $0[...] }, height: g.height, width: g.width)
+                    guard back == g.planes else { throw CodecError("the prior's decoder did not give back the encoded tokens") }
+                    ideal += prior.codeLength(planes: g.planes, height: g.height, width: g.width).reduce(0, +)
+                    priorBytes += streams.map(\.count).reduce(0, +)
+                    for plane in g.planes { zstdBytes += try Zstd.compress(plane.map { UInt8(truncatingIfNeeded: $0) }, level: 19).count }
                 }
+                let z = Double(zstdBytes * 8) / Double(tokens), p = Double(priorBytes * 8) / Double(tokens)
+                print(String(format: "%5d | %15.3f | %11.3f | %11.3f | %5.1f %%", level, z, ideal / Double(tokens), p, 100 * (1 - p / z)))
             }
-            print("stage | zstd bits/token | prior float | prior integer | prior coded | saving")
-            var zTotal = 0, pTotal = 0
-            for l in 0..<top {
-                zTotal += zstdBytes[l]; pTotal += priorBytes[l]
-                let z = Double(zstdBytes[l] * 8) / Double(tokens), p = Double(priorBytes[l] * 8) / Double(tokens)
-                print(String(format: "%5d | %15.3f | %11.3f | %13.3f | %11.3f | %5.1f %% (level %d: %5.1f %%)", l + 1, z, reports[l].floatBits,
-                             idealBits[l] / Double(tokens), p, 100 * (1 - p / z), l + 1, 100 * (1 - Double(pTotal) / Double(zTotal))))
-            }
+            _ = reports
             let file = PriorFile(modelID: loaded.id, modelName: loaded.name, codebookSize: prior.codebookSize,
                                  latentChannels: prior.latentChannels, hidden: prior.hidden, inputShift: prior.inputShift,
                                  stages: prior.stages, provenance: [

@@ -108,17 +108,20 @@ enum TinyPrior {
                     let partial = IntegerPrior.partialReconstruction(stage: l, planes: buf.baseAddress!, count: g.height * g.width,
                                                                      cbq: prior.prior.cbq, latentChannels: prior.prior.latentChannels) + [0]
                     for i in [0, g.height - 1] { for j in [0, g.width / 2, g.width - 1] {
-                        prior.prior.frequencies(stage: l, planes: buf.baseAddress!, partial: partial, height: g.height, width: g.width, row: i, col: j, scratch: &s)
+                        prior.prior.frequencies(stage: l, level: g.planes.count, planes: buf.baseAddress!, partial: partial, height: g.height, width: g.width, row: i, col: j, scratch: &s)
                         #expect(s.freq.allSatisfy { $0 >= 1 })
                         #expect(s.cum.last == RANS.total)
                     } }
                 }
             }
-            let streams = try prior.encodeStreams(planes: g.planes, height: g.height, width: g.width)
-            #expect(try prior.decodeStreams(streams.map { $0[...] }, height: g.height, width: g.width) == g.planes)
-            // A lower level is a prefix of the streams: plane l is coded given planes < l only.
-            let two = try prior.encodeStreams(planes: Array(g.planes.prefix(2)), height: g.height, width: g.width)
+            let streams = try prior.encodeStreams(planes: g.planes, codedLevel: g.level, height: g.height, width: g.width)
+            #expect(try prior.decodeStreams(streams.map { $0[...] }, codedLevel: g.level, height: g.height, width: g.width) == g.planes)
+            // Fewer planes coded for the same level are a prefix of the streams: plane l is coded
+            // given planes < l only (what trimming relies on).
+            let two = try prior.encodeStreams(planes: Array(g.planes.prefix(2)), codedLevel: g.level, height: g.height, width: g.width)
             #expect(two == Array(streams.prefix(2)))
+            #expect(try prior.decodeStreams(Array(streams.prefix(2)).map { $0[...] }, codedLevel: g.level, height: g.height, width: g.width)
+                    == Array(g.planes.prefix(2)))
         }
     }
 
@@ -177,7 +180,7 @@ enum TinyPrior {
         let h = try BitstreamHeader.parse(bytes)
         for _ in 0..<300 {
             var damaged = bytes
-            let o = h.headerSize + 16 + Int(rng.next() % UInt64(h.tokenSectionSize - 16))
+            let o = h.headerSize + 17 + Int(rng.next() % UInt64(h.tokenSectionSize - 17))
             damaged[o] ^= UInt8(1 + rng.next() % 255)
             let crc = CRC32.checksum(damaged[h.headerSize...])
             for k in 0..<4 { damaged[64 + k] = UInt8(truncatingIfNeeded: crc >> (8 * UInt32(k))) }
@@ -235,8 +238,12 @@ extension PriorTests {
         let priorBytes = try pf.serialized()
         struct Coder: TokenPriorCoding {
             let priorID: ModelID, prior: IntegerPrior
-            func encodeStreams(planes: [[UInt16]], height: Int, width: Int) throws -> [[UInt8]] { prior.encode(planes: planes, height: height, width: width) }
-            func decodeStreams(_ s: [ArraySlice<UInt8>], height: Int, width: Int) throws -> [[UInt16]] { try prior.decode(streams: s, height: height, width: width) }
+            func encodeStreams(planes: [[UInt16]], codedLevel: Int, height: Int, width: Int) throws -> [[UInt8]] {
+                prior.encode(planes: planes, level: codedLevel, height: height, width: width)
+            }
+            func decodeStreams(_ s: [ArraySlice<UInt8>], codedLevel: Int, height: Int, width: Int) throws -> [[UInt16]] {
+                try prior.decode(streams: s, level: codedLevel, height: height, width: width)
+            }
         }
         let coder = Coder(priorID: ModelID(modelFile: priorBytes), prior: pf.prior(codebooks: PriorGolden.codebooks))
         let content = BitstreamFile(payloadKind: .vqTokens, downsampleFactor: 8, imageWidth: 8 * PriorGolden.gw - 3, imageHeight: 8 * PriorGolden.gh,
@@ -266,9 +273,11 @@ extension PriorTests {
         for level in 1...3 {
             let trimmed = try BitstreamFile.trimmedPriorCoded(top, toLevel: level)
             let direct = try ImageCodec.encode(image, model: model, level: level, prior: prior)
-            // The tiny model chooses nearest codes at every level, so level L is the first L stages.
-            #expect(trimmed == direct, "level \(level)")
-            #expect(try ImageCodec.decode(trimmed, model: model, prior: prior) == ImageCodec.decode(direct, model: model, prior: prior))
+            // The tiny model chooses nearest codes at every level, so level L is the first L stages;
+            // the trimmed streams keep the level they were coded for (Coded_Level 3).
+            let h = try BitstreamHeader.parse(trimmed)
+            #expect(try BitstreamFile.priorSectionLayout(trimmed[h.headerSize..<h.headerSize + h.tokenSectionSize], header: h).codedLevel == 3)
+            #expect(try ImageCodec.decode(trimmed, model: model, prior: prior) == ImageCodec.decode(direct, model: model, prior: prior), "level \(level)")
         }
         #expect(throws: ContainerError.self) { _ = try BitstreamFile.trimmedPriorCoded(top, toLevel: 4) }
         #expect(throws: ContainerError.self) { _ = try BitstreamFile.trimmedPriorCoded(try ImageCodec.encode(image, model: model, level: 2), toLevel: 1) }
@@ -303,11 +312,11 @@ extension PriorTests {
                 let n = g.height * g.width
                 var reference = IntegerPrior.Scratch(prior: prior)
                 var mismatches = 0
-                prior.forEachTable(planes: flat, levels: g.planes.count, height: g.height, width: g.width) { l, i, j, s in
+                prior.forEachTable(planes: flat, levels: g.planes.count, level: g.planes.count, height: g.height, width: g.width) { l, i, j, s in
                     flat.withUnsafeBufferPointer { buf in
                         let partial = IntegerPrior.partialReconstruction(stage: l, planes: buf.baseAddress!, count: n, cbq: prior.cbq,
                                                                          latentChannels: prior.latentChannels) + [0]
-                        prior.frequencies(stage: l, planes: buf.baseAddress!, partial: partial, height: g.height, width: g.width,
+                        prior.frequencies(stage: l, level: g.planes.count, planes: buf.baseAddress!, partial: partial, height: g.height, width: g.width,
                                           row: i, col: j, scratch: &reference)
                     }
                     if reference.freq != s.freq || reference.cum != s.cum { mismatches += 1 }

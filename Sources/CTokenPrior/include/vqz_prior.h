@@ -1,0 +1,16 @@
+// The token prior's per-token integer kernel (docs/MODEL-FORMAT.md "Token prior files", steps
+// 3–6) in C, so that it is vectorised with AVX2 where the CPU has it (chosen at run time) and
+// with SSE2 elsewhere. Integer only, wrapping (-fwrapv): every path gives the same bits.
+#pragma once
+#include <stdint.h>
+
+/// From the hidden pre-activation without the six same-stage slots (`base`, H values), the six
+/// slot rows (`rows[s]`, H values each), the stage's weights and the EXP table: the frequency table
+/// `freq` (K values, each ≥ 1, summing to 2^16) and its cumulative table `cum` (K + 1 values).
+/// `h16` (H) and `z` (K) are scratch. Returns the index of the largest logit.
+int vqz_prior_token(const int32_t *base, const int32_t *const rows[6], const int64_t *mult,
+                    const int16_t *w2, const int32_t *b2, int64_t logit_scale, const uint32_t *exp_table,
+                    int H, int K, int16_t *h16, int32_t *z, uint32_t *weights, uint32_t *freq, uint32_t *cum);
+
+/// `out[j] += Σ_f wp[j·F + f]·x[f]` for j < H (wrapping 32-bit sums).
+void vqz_prior_dense(const int16_t *x, const int16_t *wp, int H, int F, int32_t *out);
