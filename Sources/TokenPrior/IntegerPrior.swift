@@ -40,6 +40,14 @@ public struct IntegerPriorStage: Sendable, Equatable {
     /// Logit difference → 1/256-bit units, 2^24 fixed point.
     public var logitScale: Int64
 
+    /// The smallest left shift (0 … 16) that brings every embedding within ±32767 after rounding.
+    public static func embeddingShift(_ emb: [Int32]) -> Int {
+        let m = emb.map { abs(Int64($0)) }.max() ?? 0
+        var s = 0
+        while s < 16, (m + (1 << s) / 2) >> s > 32767 { s += 1 }
+        return s
+    }
+
     public init(slots: Int, wp: [Int16], b1: [Int32], emb: [Int32], mult: [Int64], w2: [Int16], b2: [Int32], logitScale: Int64) {
         (self.slots, self.wp, self.b1, self.emb, self.mult, self.w2, self.b2, self.logitScale) = (slots, wp, b1, emb, mult, w2, b2, logitScale)
     }

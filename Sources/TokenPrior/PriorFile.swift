@@ -48,13 +48,20 @@ public struct PriorFile: Sendable {
             .init("prior.hidden", .int(Int64(hidden))),
             .init("prior.input_shift", .int(Int64(inputShift))),
         ]
-        for (l, s) in stages.enumerated() { meta.append(.init("prior.\(l).logit_scale", .int(s.logitScale))) }
+        for (l, s) in stages.enumerated() {
+            meta.append(.init("prior.\(l).logit_scale", .int(s.logitScale)))
+            meta.append(.init("prior.\(l).emb_shift", .int(Int64(IntegerPriorStage.embeddingShift(s.emb)))))
+        }
         for (k, v) in provenance { meta.append(.init(k, .string(v))) }
         var arrays: [ModelFile.NamedArray] = []
         for (l, s) in stages.enumerated() {
             if l > 0 { arrays.append(.init(name: "prior.\(l).wp", bytes: Self.bytes(s.wp))) }
             arrays.append(.init(name: "prior.\(l).b1", bytes: Self.bytes(s.b1)))
-            arrays.append(.init(name: "prior.\(l).emb", bytes: Self.bytes(s.emb)))
+            // i16 values v with emb = v << emb_shift; the writer refuses embeddings off that grid.
+            let shift = IntegerPriorStage.embeddingShift(s.emb)
+            precondition(s.emb.allSatisfy({ ($0 >> shift) << shift == $0 && abs($0 >> shift) <= 32767 }),
+                         "PriorFile: stage \(l)'s embeddings are not i16 values shifted by \(shift) (quantize() makes them so)")
+            arrays.append(.init(name: "prior.\(l).emb", bytes: Self.bytes(s.emb.map { Int16($0 >> shift) })))
             arrays.append(.init(name: "prior.\(l).mult", bytes: Self.bytes(s.mult)))
             arrays.append(.init(name: "prior.\(l).w2", bytes: Self.bytes(s.w2)))
             arrays.append(.init(name: "prior.\(l).b2", bytes: Self.bytes(s.b2)))
@@ -110,7 +117,8 @@ public struct PriorFile: Sendable {
             guard wp.allSatisfy({ abs($0) <= limit }), w2.allSatisfy({ abs($0) <= limit }) else {
                 throw ReadError(description: "the prior's stage \(l + 1) has a weight outside −2047 … 2047")
             }
-            let emb: [Int32] = Self.values(try blob("emb", elements: slots * (K + 1) * H, width: 4))
+            let embShift = try int("prior.\(l).emb_shift", 0...16)
+            let emb: [Int32] = (Self.values(try blob("emb", elements: slots * (K + 1) * H, width: 2)) as [Int16]).map { Int32($0) << embShift }
             let b1: [Int32] = Self.values(try blob("b1", elements: H, width: 4))
             guard emb.allSatisfy({ abs($0) <= 1 << 26 }), b1.allSatisfy({ abs($0) <= 1 << 26 }) else {
                 throw ReadError(description: "the prior's stage \(l + 1) has an embedding or bias beyond ±2^26")

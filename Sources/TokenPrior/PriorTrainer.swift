@@ -369,7 +369,11 @@ public struct PriorTrainer {
         let b2q = net.b2.map { Int32((Double($0) * s2 * hiddenScale).rounded()) }
         // Logit unit = 1 / (s2 · hiddenScale) nats; 1/256-bit units per logit unit, 2^24 fixed point.
         let logitScale = Int64((16_777_216 * 256 * 1.442_695_040_888_963_4 / (s2 * hiddenScale)).rounded())
-        return IntegerPriorStage(slots: net.slots, wp: wq, b1: b1q, emb: embq, mult: mult, w2: w2q, b2: b2q, logitScale: logitScale)
+        // The embeddings are stored as i16 with one left shift per stage (docs/MODEL-FORMAT.md):
+        // round to that grid here, so training's own figures use exactly the stored values.
+        let shift = IntegerPriorStage.embeddingShift(embq)
+        let stored = embq.map { Int32((Double($0) / Double(1 << shift)).rounded()) << shift }
+        return IntegerPriorStage(slots: net.slots, wp: wq, b1: b1q, emb: stored, mult: mult, w2: w2q, b2: b2q, logitScale: logitScale)
     }
 }
 

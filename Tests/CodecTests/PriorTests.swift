@@ -218,7 +218,7 @@ enum PriorGolden {
             let slots = IntegerPrior.slotCount(stage: l)
             return IntegerPriorStage(
                 slots: slots, wp: ints(H * IntegerPrior.denseCount(stage: l, latentChannels: D), 2047).map { Int16($0) }, b1: ints(H, 1 << 20).map { Int32($0) },
-                emb: ints(slots * (K + 1) * H, 1 << 20).map { Int32($0) }, mult: (0..<H).map { _ in Int64(rng.next() % 4096) },
+                emb: ints(slots * (K + 1) * H, 32767).map { Int32($0) << 5 }, mult: (0..<H).map { _ in Int64(rng.next() % 4096) },
                 w2: ints(K * H, 2047).map { Int16($0) }, b2: ints(K, 1 << 16).map { Int32($0) }, logitScale: 1 + Int64(rng.next() % 400))
         }
     }
