@@ -6,13 +6,17 @@ Usage:
 
 DIR holds models `*.vqzm`, priors `*.vqzp`, and prior-coded `NAME.vqz` files, most with their
 expected tokens `NAME.npy` (uint16 arrays [levels, Grid_Height, Grid_Width], written by another
-implementation). Each .vqz is decoded with the model and the prior whose ids (first 16 bytes of
-the SHA-256) are its `Model_ID` and `Prior_ID`. For every pair: the tokens decoded by vqz_dump.py
-must equal the .npy exactly; a .vqz without a .npy must decode (its tokens are printed, plane by
-plane). Also: a pure-Python, spec-literal decode of the small files (to check the vectorised
-arithmetic against the spec's integer semantics on real weights), trimming (the first L streams
-decode to the first L planes), the command line (JSON with and without the prior), and damaged
-variants with recomputed CRCs (one error line or other tokens, never a traceback).
+implementation). A trimmed file `NAME-trimL.vqz` without its own .npy is expected to hold the
+first L planes of `NAME.npy`, with the Coded_Level of `NAME.vqz` (trimming keeps it). Each .vqz
+is decoded with the model and the prior whose ids (first 16 bytes of the SHA-256) are its
+`Model_ID` and `Prior_ID`. For every pair: the tokens decoded by vqz_dump.py must equal the .npy
+exactly; a .vqz without an expected array must decode (its tokens are printed, plane by plane).
+Also: Coded_Level (= Plane_Count in an untrimmed file), a pure-Python, spec-literal decode of the
+small files (to check the vectorised arithmetic against the spec's integer semantics on real
+weights), trimming (the first L streams, Coded_Level kept, decode to the first L planes), the
+command line (JSON with and without the prior, Coded_Level reported), and damaged variants with
+recomputed CRCs (one error line or other tokens, never a traceback; Coded_Level out of range
+named).
 
 Without DIR it prints this help and exits 2. Needs NumPy.
 """
@@ -21,6 +25,7 @@ import glob
 import hashlib
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -51,11 +56,12 @@ def refix(data):
 
 
 def section_layout(data):
-    """(header size, token section offset, plane count, stream offsets and sizes)."""
+    """(header size, plane count, stream offsets and sizes). The section: Prior_ID (16 bytes),
+    Coded_Level (u8), the Stream_Size table (u32 per plane), the streams."""
     hs = struct.unpack_from("<H", data, 10)[0]
     planes = data[33]
-    sizes = struct.unpack_from(f"<{planes}I", data, hs + 16)
-    pos = hs + 16 + 4 * planes
+    sizes = struct.unpack_from(f"<{planes}I", data, hs + 17)
+    pos = hs + 17 + 4 * planes
     streams = []
     for s in sizes:
         streams.append((pos, s))
@@ -70,11 +76,14 @@ def trimmable(data):
             and struct.unpack_from("<I", data, 72)[0] == 0)
 
 
-def trim(data, level):
-    """The level-`level` file of a prior-coded file, as FORMAT.md "Trimming" describes."""
+def trim(data, level, coded_level=None):
+    """The level-`level` file of a prior-coded file, as FORMAT.md "Trimming" describes: Prior_ID
+    and Coded_Level unchanged (`coded_level` replaces the latter, to test that it matters)."""
     hs, planes, streams = section_layout(data)
     assert trimmable(data)
-    section = data[hs:hs + 16] + struct.pack(f"<{level}I", *(s for _, s in streams[:level]))
+    cl = data[hs + 16] if coded_level is None else coded_level
+    section = data[hs:hs + 16] + bytes([cl])
+    section += struct.pack(f"<{level}I", *(s for _, s in streams[:level]))
     section += b"".join(data[o:o + s] for o, s in streams[:level])
     head = bytearray(data[:hs])
     head[32] = head[33] = level
@@ -87,6 +96,8 @@ def reference_decode(data, decoder):
     info, _ = V.parse_vqz(data)           # container checks; Planes is None
     hs, planes, streams = section_layout(data)
     w, h = info["Grid_Width"], info["Grid_Height"]
+    coded_level = info["Coded_Level"]
+    assert data[hs + 16] == coded_level
     pr, cbq = decoder._prior, decoder._cbq
     out = []
     for l, (off, size) in enumerate(streams):
@@ -98,7 +109,7 @@ def reference_decode(data, decoder):
         out.append(plane)
         for i in range(h):
             for j in range(w):
-                freq = V.prior_freq_reference(pr, cbq, out, l, i, j, h, w)
+                freq = V.prior_freq_reference(pr, cbq, out, l, i, j, h, w, coded_level)
                 slot = x & 0xFFFF
                 cum = 0
                 k = 0
@@ -112,6 +123,24 @@ def reference_decode(data, decoder):
                 plane[i * w + j] = k
         assert x == V.RANS_LOW and pos == size, (x, pos, size)
     return out
+
+
+def trim_base(name):
+    """(base name, L) for a trimmed sample NAME-trimL, else (None, None)."""
+    m = re.fullmatch(r"(.+)-trim(\d+)", name)
+    return (m.group(1), int(m.group(2))) if m else (None, None)
+
+
+def expected_tokens(d, name):
+    """(array, where from) for NAME: NAME.npy; for NAME-trimL without one, the first L planes of
+    NAME.npy; else (None, None)."""
+    own = os.path.join(d, name + ".npy")
+    if os.path.exists(own):
+        return np.load(own), f"{name}.npy"
+    base, level = trim_base(name)
+    if base is not None and os.path.exists(os.path.join(d, base + ".npy")):
+        return np.load(os.path.join(d, base + ".npy"))[:level], f"the first {level} planes of {base}.npy"
+    return None, None
 
 
 def run_cli(*args):
@@ -158,17 +187,20 @@ def main(argv):
         paths[name] = (mp, pp)
         if (mp, pp) not in decoders:
             decoders[(mp, pp)] = V.PriorDecoder(open(mp, "rb").read(), open(pp, "rb").read())
-    samples = sorted(n for n in paths if os.path.exists(os.path.join(d, n + ".npy")))
+    expected = {n: expected_tokens(d, n) for n in paths}
+    samples = sorted(n for n in paths if expected[n][0] is not None)
     unchecked = sorted(n for n in paths if n not in samples)
-    if not samples:
-        print(f"no prior-coded NAME.vqz with NAME.npy in {d}")
+    if not paths:
+        print(f"no prior-coded NAME.vqz with its model and prior in {d}")
         return 2
 
     def decoder_of(name):
         return decoders[paths[name]]
 
-    # 1. Every sample decodes to its .npy exactly; the others decode, and are printed.
+    # 1. Every sample decodes to its expected tokens exactly; the others decode, and are printed.
+    # Coded_Level: Plane_Count in an untrimmed sample, the original's in a trimmed one.
     decoded = {}
+    coded = {}
     for name in samples + unchecked:
         base = os.path.join(d, name)
         data = open(base + ".vqz", "rb").read()
@@ -182,21 +214,50 @@ def main(argv):
         shape = (info["Plane_Count"], info["Grid_Height"], info["Grid_Width"])
         got = np.array(info["Planes"], dtype=np.int64).reshape(shape)
         mname, pname = (os.path.basename(x) for x in paths[name])
+        coded[name] = info["Coded_Level"]
+        tb, tl = trim_base(name)
+        if tb is None:
+            check(info["Coded_Level"] == info["Plane_Count"],
+                  f"{name}: Coded_Level {info['Coded_Level']}, expected Plane_Count "
+                  f"{info['Plane_Count']} (an encoder writes Coded_Level = Plane_Count)")
+        cl = f"Coded_Level {info['Coded_Level']}"
         if name in unchecked:
             decoded[name] = (data, got)
-            print(f"{name}: {shape[0]} planes of {shape[1]} x {shape[2]} ({mname}, {pname}), "
-                  f"no {name}.npy: decoded in {dt:.2f} s, tokens:")
+            print(f"{name}: {shape[0]} planes of {shape[1]} x {shape[2]} ({mname}, {pname}), {cl}, "
+                  f"no expected tokens: decoded in {dt:.2f} s, tokens:")
             for p_, plane in enumerate(got):
                 print(f"  plane {p_}: " + " / ".join(" ".join(map(str, row)) for row in plane))
             continue
-        want = np.load(base + ".npy")
+        want, source = expected[name]
         ok = got.shape == want.shape and bool((got == want).all())
-        check(ok, f"{name}: tokens differ from {name}.npy"
+        check(ok, f"{name}: tokens differ from {source}"
               + (f" at {int((got != want).sum())} positions" if got.shape == want.shape else
-                 f" (shape {got.shape}, .npy {want.shape})"))
+                 f" (shape {got.shape}, expected {want.shape})"))
         decoded[name] = (data, want)
         print(f"{name}: {want.shape[0]} planes of {want.shape[1]} x {want.shape[2]} ({mname}, "
-              f"{pname}), tokens match: {'yes' if ok else 'NO'}, decode {dt:.2f} s")
+              f"{pname}), {cl}, tokens match {source}: {'yes' if ok else 'NO'}, decode {dt:.2f} s")
+    # A trimmed sample: the original's Coded_Level and its first L planes; and the bytes that
+    # FORMAT.md "Trimming" describes (when this script's trim() handles the original).
+    for name in sorted(decoded):
+        tb, tl = trim_base(name)
+        if tb is None or tb not in decoded:
+            continue
+        data, _ = decoded[name]
+        odata, owant = decoded[tb]
+        check(coded[name] == coded[tb] and data[33] == tl,
+              f"{name}: Coded_Level {coded[name]} and {data[33]} planes, expected the original's "
+              f"Coded_Level {coded[tb]} (trimming keeps it) and {tl} planes")
+        if expected[name][0] is not None and expected[tb][0] is not None:
+            check(np.array_equal(expected[name][0], expected[tb][0][:tl]),
+                  f"{name}: expected tokens are not the first {tl} planes of {tb}'s")
+        if trimmable(odata):
+            mine = trim(odata, tl)
+            same = mine == data
+            check(same, f"{name}: differs from trim({tb}.vqz, {tl}) as FORMAT.md describes it "
+                  f"({len(data)} vs {len(mine)} bytes, first difference at byte "
+                  f"{next((i for i, (a, b) in enumerate(zip(data, mine)) if a != b), min(len(data), len(mine)))})")
+            print(f"{name}: Coded_Level {coded[name]} = {tb}'s; byte-identical to this script's "
+                  f"trim of {tb}.vqz to level {tl}: {'yes' if same else 'NO'}")
 
     # 2. The vectorised decoder against the spec-literal pure-Python decoder: for each model
     # and prior, the deepest file of at most 200 positions (all its planes).
@@ -215,18 +276,29 @@ def main(argv):
         print(f"{name}: spec-literal pure-Python decode of all {want.shape[0]} planes agrees "
               f"({time.perf_counter() - t0:.1f} s)")
 
-    # 3. Trimming: the first L streams are a level-L file of the first L planes.
-    for name, (data, want) in decoded.items():
+    # 3. Trimming: the first L streams, Coded_Level kept, are a level-L file of the first L
+    # planes. The same streams with Coded_Level = L (not what trimming writes) are printed.
+    for name, (data, want) in sorted(decoded.items()):
         if want.shape[0] < 2 or want.size > 20000 or not trimmable(data):
             continue
+        other = {}
         for level in sorted({1, want.shape[0] // 2}):
-            got = V.parse_vqz(trim(data, level), prior_decoder=decoder_of(name))[0]["Planes"]
-            check(np.array_equal(np.array(got).reshape(level, *want.shape[1:]), want[:level]),
+            info = V.parse_vqz(trim(data, level), prior_decoder=decoder_of(name))[0]
+            check(np.array_equal(np.array(info["Planes"]).reshape(level, *want.shape[1:]),
+                                 want[:level]) and info["Coded_Level"] == coded[name],
                   f"{name} trimmed to {level}")
-        print(f"{name}: trimmed files decode to the first planes")
+            try:
+                got = V.parse_vqz(trim(data, level, coded_level=level),
+                                  prior_decoder=decoder_of(name))[0]["Planes"]
+                same = np.array_equal(np.array(got).reshape(level, *want.shape[1:]), want[:level])
+                other[level] = "same tokens" if same else "other tokens"
+            except V.Reject as e:
+                other[level] = f"rejected ({e.field})"
+        print(f"{name}: trimmed files (Coded_Level {coded[name]} kept) decode to the first planes; "
+              f"with Coded_Level = L instead: {other}")
 
-    # 4. The command line.
-    samples = [n for n in samples if n in decoded]
+    # 4. The command line (files without expected tokens: their tokens as decoded above).
+    samples = sorted(decoded)
     if not samples:
         print(f"test_vqz_dump_prior: {len(failures)} of {checks} checks FAILED")
         return 1
@@ -238,14 +310,16 @@ def main(argv):
     obj = json.loads(r.stdout) if r.returncode == 0 else {}
     check(r.returncode == 0 and r.stderr == "" and obj.get("Planes", 0) is None
           and obj.get("Token_Prior") is True and len(obj.get("Prior_ID", "")) == 32
+          and obj.get("Coded_Level") == coded[name]
+          and list(obj).index("Coded_Level") == list(obj).index("Prior_ID") + 1
           and isinstance(obj.get("Stream_Size"), list), f"CLI {name} --json without the prior")
     r = run_cli(path, "--json", "--model", model_path, "--prior", prior_path)
     obj = json.loads(r.stdout) if r.returncode == 0 else {}
     check(r.returncode == 0 and np.array_equal(np.array(obj.get("Planes")).reshape(want.shape), want),
           f"CLI {name} --json --model --prior: {r.returncode} {r.stderr!r}")
     r = run_cli(path, "--model", model_path, "--prior", prior_path)
-    check(r.returncode == 0 and "Flags: 8 (Token_Prior)" in r.stdout and "plane 0: min" in r.stdout,
-          "CLI human mode with the prior")
+    check(r.returncode == 0 and "Flags: 8 (Token_Prior)" in r.stdout and "plane 0: min" in r.stdout
+          and f"\n  Coded_Level: {coded[name]}\n" in r.stdout, "CLI human mode with the prior")
     biggest = max(samples, key=lambda n: decoded[n][1].size)
     t0 = time.perf_counter()
     r = run_cli(os.path.join(d, biggest + ".vqz"), "--json", "--model", paths[biggest][0],
@@ -278,7 +352,8 @@ def main(argv):
         return lines[0] if lines else ""
 
     name = max((n for n in samples if decoded[n][1].size <= 2000),
-               key=lambda n: decoded[n][1].size)
+               key=lambda n: (decoded[n][1].size, n in expected and expected[n][0] is not None),
+               default=min(samples, key=lambda n: decoded[n][1].size))
     model_path, prior_path = paths[name]
     data, want = decoded[name]
     hs, planes, streams = section_layout(data)
@@ -297,8 +372,29 @@ def main(argv):
     b[hs] ^= 1
     expect_error(refix(bytes(b)), "Prior_ID changed", "Prior_ID")
     b = bytearray(data)
-    struct.pack_into("<I", b, hs + 16, streams[0][1] + 1)
+    struct.pack_into("<I", b, hs + 17, streams[0][1] + 1)
     expect_error(refix(bytes(b)), "Stream_Size[0] + 1", "Stream_Size")
+    # Coded_Level: below Plane_Count (container), above prior.stages (decoder), another level.
+    stages = decoder_of(name)._prior.S
+    cl0 = data[hs + 16]
+    for cl, field in ((planes - 1, "Coded_Level"), (0, "Coded_Level"), (stages + 1, "Coded_Level"),
+                      (255, "Coded_Level")):
+        if 0 <= cl <= 255 and (cl < planes or cl > stages):
+            b = bytearray(data)
+            b[hs + 16] = cl
+            expect_error(refix(bytes(b)), f"Coded_Level {cl} (Plane_Count {planes}, stages "
+                         f"{stages})", field)
+    moved = {}
+    for cl in sorted({planes, cl0 - 1, cl0 + 1, stages} - {cl0}):
+        if planes <= cl <= stages:
+            b = bytearray(data)
+            b[hs + 16] = cl
+            res = expect_error(refix(bytes(b)), f"Coded_Level {cl0} -> {cl}")
+            check(res == "other tokens" or "token stream" in res,
+                  f"Coded_Level {cl0} -> {cl}: {res}")
+            moved[cl] = res if res == "other tokens" else "rejected (token stream)"
+    print(f"{name}: Coded_Level {cl0} changed to another level within Plane_Count {planes} .. "
+          f"stages {stages}: {moved or 'no such level'}")
     expect_error(data, "model and prior swapped", "Model_ID", model=prior_path, prior=model_path)
     for other in sorted(set(priors.values()) - {prior_path}):
         expect_error(data, f"the prior {os.path.basename(other)}", "Prior_ID", prior=other)
@@ -307,7 +403,7 @@ def main(argv):
     # A stream one byte short, the sizes and Token_Section_Size adjusted.
     off, size = streams[-1]
     b = bytearray(data[:off + size - 1])
-    struct.pack_into("<I", b, hs + 16 + 4 * (planes - 1), size - 1)
+    struct.pack_into("<I", b, hs + 17 + 4 * (planes - 1), size - 1)
     struct.pack_into("<I", b, 56, struct.unpack_from("<I", b, 56)[0] - 1)
     expect_error(refix(bytes(b)), "last stream one byte short", "token stream")
     # The largest sample: one damaged stream, decoded in-process.

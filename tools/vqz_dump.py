@@ -23,9 +23,10 @@ after the `Alphabet_Size` table and the metadata section (PNG ancillary chunks, 
 A 1.0 file has no such field: it is reported as 0, and `Metadata` as an empty list.
 
 Version 1.2 (read by this reader; every 1.1 file is a valid 1.2 file) adds Flags bit 3
-`Token_Prior`: the token section is `Prior_ID`, the `Stream_Size` table and one rANS stream per
-plane, driven by a learned integer-only token prior (a `.vqzp` file, in the model-file container
-of docs/MODEL-FORMAT.md). Such a file reports `Prior_ID` and `Stream_Size`; without `--model` and
+`Token_Prior`: the token section is `Prior_ID`, `Coded_Level`, the `Stream_Size` table and one
+rANS stream per plane, driven by a learned integer-only token prior (a `.vqzp` file, in the
+model-file container of docs/MODEL-FORMAT.md) whose last input slot is the level slot
+Λ = `Coded_Level` − 1. Such a file reports `Prior_ID`, `Coded_Level` and `Stream_Size`; without `--model` and
 `--prior` the whole container is checked but the token values are not decoded (`Planes` is null);
 with them the streams are decoded exactly as docs/FORMAT.md and docs/MODEL-FORMAT.md specify.
 
@@ -81,6 +82,9 @@ TOKEN_PRIOR_MIN_MINOR = 2         # a writer MUST write Version_Minor 2 with Tok
 
 # Prior-coded token section (version 1.2).
 PRIOR_ID_BYTES = 16
+CODED_LEVEL_OFFSET = 16           # Coded_Level (u8) right after Prior_ID
+PRIOR_HEAD_BYTES = 17             # Prior_ID + Coded_Level, before the Stream_Size table
+CODED_LEVEL_MAX = 255
 STREAM_SIZE_MIN = 4               # the 4-byte final coder state
 RANS_LOW = 1 << 23                # state x in [2^23, 2^31)
 RANS_HIGH = 1 << 31
@@ -321,17 +325,23 @@ def check_frame(section, name, size_field, expected_size, want_dictionary, decom
 
 
 def split_prior_section(section, plane_count, grid_w, grid_h):
-    """Split a prior-coded token section (Token_Prior, version 1.2) into Prior_ID, the
-    Stream_Size table and the streams. Order: the section holds Prior_ID and the whole table;
-    each Stream_Size in 4 .. 4 + 2 * Grid_Width * Grid_Height, plane 0 first; then the sizes add
-    up to Token_Section_Size exactly. The streams are not decoded here."""
-    table_end = PRIOR_ID_BYTES + 4 * plane_count
+    """Split a prior-coded token section (Token_Prior, version 1.2) into Prior_ID, Coded_Level,
+    the Stream_Size table and the streams. Order (the table's field order): the section holds
+    Prior_ID, Coded_Level and the whole table; Coded_Level in Plane_Count .. 255; each Stream_Size
+    in 4 .. 4 + 2 * Grid_Width * Grid_Height, plane 0 first; then the sizes add up to
+    Token_Section_Size exactly. The streams are not decoded here, and Coded_Level is compared
+    with the prior's stage count only by the decoder."""
+    table_end = PRIOR_HEAD_BYTES + 4 * plane_count
     if len(section) < table_end:
         raise Reject("Stream_Size", f"Token_Section_Size = {len(section)} bytes, too short for "
-                     f"Prior_ID and the Stream_Size table: expected >= 16 + 4 * Plane_Count = "
-                     f"{table_end}")
+                     f"Prior_ID, Coded_Level and the Stream_Size table: expected >= 17 + 4 * "
+                     f"Plane_Count = {table_end}")
     prior_id = section[:PRIOR_ID_BYTES]
-    sizes = list(struct.unpack_from(f"<{plane_count}I", section, PRIOR_ID_BYTES))
+    coded_level = section[CODED_LEVEL_OFFSET]
+    if not plane_count <= coded_level <= CODED_LEVEL_MAX:
+        raise Reject("Coded_Level", f"found {coded_level}, expected Plane_Count = {plane_count} "
+                     f".. {CODED_LEVEL_MAX} (the level the streams were coded for)")
+    sizes = list(struct.unpack_from(f"<{plane_count}I", section, PRIOR_HEAD_BYTES))
     hi = STREAM_SIZE_MIN + 2 * grid_w * grid_h
     for p, size in enumerate(sizes):
         if not STREAM_SIZE_MIN <= size <= hi:
@@ -339,14 +349,14 @@ def split_prior_section(section, plane_count, grid_w, grid_h):
                          f"4 + 2 * Grid_Width * Grid_Height = {hi}")
     total = table_end + sum(sizes)
     if total != len(section):
-        raise Reject("Stream_Size", f"16 + 4 * Plane_Count + sum(Stream_Size) = {table_end} + "
+        raise Reject("Stream_Size", f"17 + 4 * Plane_Count + sum(Stream_Size) = {table_end} + "
                      f"{sum(sizes)} = {total}, expected Token_Section_Size = {len(section)}")
     streams = []
     pos = table_end
     for size in sizes:
         streams.append(section[pos:pos + size])
         pos += size
-    return prior_id, sizes, streams
+    return prior_id, coded_level, sizes, streams
 
 
 # ---------------------------------------------------------------------------------------------
@@ -610,9 +620,9 @@ PRIOR_DENSE_MAX = 2047            # clamp of the partial reconstruction r_d
 PRIOR_CBQ_MAX = 1 << 30           # clamp of cbq_m[k][d], each within +-2^30
 PRIOR_K_MIN, PRIOR_K_MAX = 2, 65_536   # prior.codebook_size
 PRIOR_D_MAX = 1024                # prior.latent_channels, 1 .. 1024
-PRIOR_SLOTS_FIRST = 6             # stage 0: L, U, UL, UR, LL, UU
-PRIOR_SLOTS_LATER = 9             # stages >= 1: ... and P, PR, PD
-PRIOR_SLOT_NAMES = ("L", "U", "UL", "UR", "LL", "UU", "P", "PR", "PD")
+PRIOR_SLOTS_FIRST = 7             # stage 0: L, U, UL, UR, LL, UU, and last the level slot
+PRIOR_SLOTS_LATER = 10            # stages >= 1: L .. UU, P, PR, PD, and last the level slot
+PRIOR_SLOT_NAMES = ("L", "U", "UL", "UR", "LL", "UU", "P", "PR", "PD")   # then the level slot
 PRIOR_B1_MAX = 1 << 26            # b1, emb (i32)
 PRIOR_B2_MAX = 1 << 28            # b2 (i32)
 PRIOR_MULT_MAX = 1 << 31          # mult (i64), 0 .. 2^31
@@ -682,7 +692,8 @@ class PriorStage:
 
 
 def prior_slots(l):
-    """Number of slot tokens of stage `l`: 6 at stage 0, 9 at later stages."""
+    """Number of slot tokens of stage `l`: 7 at stage 0, 10 at later stages (the last one the
+    level slot Λ = Coded_Level - 1)."""
     return PRIOR_SLOTS_FIRST if l == 0 else PRIOR_SLOTS_LATER
 
 
@@ -731,6 +742,10 @@ def load_token_prior(mf):
     pr.model_id = bytes.fromhex(mid)
     pr.S = get_int("prior.stages", 1, PRIOR_STAGES_MAX)
     pr.K = get_int("prior.codebook_size", PRIOR_K_MIN, PRIOR_K_MAX)
+    if pr.S > pr.K + 1:
+        raise rej("prior.stages", f"found {pr.S}, expected at most K + 1 = {pr.K + 1} "
+                  f"(prior.codebook_size K = {pr.K}: the level slot's token Λ = Coded_Level - 1 "
+                  f"<= S - 1 must be <= K)")
     pr.D = get_int("prior.latent_channels", 1, PRIOR_D_MAX)
     pr.H = get_int("prior.hidden", 1, PRIOR_HIDDEN_MAX)
     pr.F = get_int("prior.input_shift", -PRIOR_INPUT_SHIFT_MAX, PRIOR_INPUT_SHIFT_MAX)
@@ -800,10 +815,11 @@ def quantized_codebook(mf, m, K, D, F):
     return out
 
 
-def prior_slot_tokens(planes, l, i, j, h, w, K):
+def prior_slot_tokens(planes, l, i, j, h, w, K, coded_level):
     """Step 1, literally: the slot tokens of the stage-`l` token at (i, j), in slot order L, U,
-    UL, UR, LL, UU (and P, PR, PD for l >= 1), K for a position outside the grid. `planes[m]`
-    is plane m as a flat raster list (only the positions decoded before (i, j) are read)."""
+    UL, UR, LL, UU (and P, PR, PD for l >= 1), K for a position outside the grid, and last the
+    level slot Λ = Coded_Level - 1. `planes[m]` is plane m as a flat raster list (only the
+    positions decoded before (i, j) are read)."""
     def t(m, ii, jj):
         return planes[m][ii * w + jj] if 0 <= ii < h and 0 <= jj < w else K
 
@@ -811,6 +827,7 @@ def prior_slot_tokens(planes, l, i, j, h, w, K):
             t(l, i, j - 2), t(l, i - 2, j)]
     if l >= 1:
         toks += [t(l - 1, i, j), t(l - 1, i, j + 1), t(l - 1, i + 1, j)]
+    toks.append(coded_level - 1)
     return toks
 
 
@@ -852,19 +869,20 @@ def prior_table_from_logits(z, c, K):
     return freq
 
 
-def prior_freq_reference(pr, cbq, planes, l, i, j, h, w):
-    """The frequency table of the stage-`l` token at (i, j), literally as MODEL-FORMAT.md states
-    it, with Python integers (exact) and an explicit 32-bit wrap after each 32-bit sum. Slow: the
-    self-test uses it to check the vectorised decoder (`planes[m]` is a flat raster list)."""
-    z = prior_logits_reference(pr, cbq, planes, l, i, j, h, w)
+def prior_freq_reference(pr, cbq, planes, l, i, j, h, w, coded_level):
+    """The frequency table of the stage-`l` token at (i, j) of a file with `coded_level`,
+    literally as MODEL-FORMAT.md states it, with Python integers (exact) and an explicit 32-bit
+    wrap after each 32-bit sum. Slow: the self-test uses it to check the vectorised decoder
+    (`planes[m]` is a flat raster list)."""
+    z = prior_logits_reference(pr, cbq, planes, l, i, j, h, w, coded_level)
     return prior_table_from_logits(z, pr.stages[l].c, pr.K)
 
 
-def prior_logits_reference(pr, cbq, planes, l, i, j, h, w):
+def prior_logits_reference(pr, cbq, planes, l, i, j, h, w, coded_level):
     """Steps 1 to 4, literally: the logits z_0 .. z_{K-1}."""
     K, D, H = pr.K, pr.D, pr.H
     st = pr.stages[l]
-    slot_tokens = prior_slot_tokens(planes, l, i, j, h, w, K)
+    slot_tokens = prior_slot_tokens(planes, l, i, j, h, w, K, coded_level)
     x = prior_dense_input(cbq, planes, l, i, j, h, w, D)
     G = len(x)
     assert len(slot_tokens) == st.slots and G == prior_dense_size(l, D)
@@ -911,7 +929,7 @@ class PriorDecoder:
             self._np = numpy
         return self._np
 
-    def decode(self, model_id, prior_id, streams, grid_w, grid_h, alphabet):
+    def decode(self, model_id, prior_id, coded_level, streams, grid_w, grid_h, alphabet):
         """Return the planes (lists of ints, raster order) of a prior-coded token section."""
         np = self._numpy()
         plane_count = len(streams)
@@ -932,6 +950,9 @@ class PriorDecoder:
         if plane_count > pr.S:
             raise Reject("prior.stages", f"found {pr.S}, expected >= Plane_Count = {plane_count} "
                          f"(the prior codes planes 0 .. {pr.S - 1})")
+        if coded_level > pr.S:
+            raise Reject("Coded_Level", f"found {coded_level}, expected <= the prior's stages "
+                         f"S = {pr.S} (the level slot Λ = Coded_Level - 1 <= S - 1)")
         for p in range(plane_count):
             a = alphabet[p] if len(alphabet) > 1 else alphabet[0]
             if a != pr.K:
@@ -943,7 +964,7 @@ class PriorDecoder:
         planes = []
         arrays = []
         for p, stream in enumerate(streams):
-            arr = self._decode_plane(np, p, stream, arrays, grid_h, grid_w)
+            arr = self._decode_plane(np, p, stream, arrays, grid_h, grid_w, coded_level)
             arrays.append(arr)
             planes.append([int(t) for t in arr.ravel()])
         return planes
@@ -980,7 +1001,7 @@ class PriorDecoder:
         n = (rp[1:-1, :-2] + rp[1:-1, 2:] + rp[:-2, 1:-1] + rp[2:, 1:-1]) >> 2
         return np.concatenate((r, n), axis=2).reshape(h * w, 2 * D)
 
-    def _decode_plane(self, np, l, stream, prev, h, w):
+    def _decode_plane(self, np, l, stream, prev, h, w, coded_level):
         """rANS-decode plane `l` (FORMAT.md), computing each token's table as MODEL-FORMAT.md
         states. Integer semantics: int64 numpy arrays throughout; every 32-bit sum is computed
         exactly in 64 bits (it cannot overflow there: see the bounds below) and then reduced
@@ -999,9 +1020,12 @@ class PriorDecoder:
 
         emb = arr["emb"]
         # Everything that does not depend on plane l's own tokens, for all positions at once:
-        # b1 + sum_g wp[j][g] * x_g + emb[P][.] + emb[PR][.] + emb[PD][.]. Bounds: |b1| <= 2^26,
+        # b1 + sum_g wp[j][g] * x_g + emb[P][.] + emb[PR][.] + emb[PD][.] + emb[Λ][.], the level
+        # slot Λ = Coded_Level - 1 last (slot 6 at stage 0, slot 9 after). Bounds: |b1| <= 2^26,
         # |sum_g| <= 2048 * 2047 * 2047 < 2^34, so the int64 sums are exact.
-        base = np.broadcast_to(arr["b1"], (npos, H)).astype(i64)
+        lam = coded_level - 1
+        assert 0 <= lam <= K and emb.shape[0] == st.slots
+        base = np.broadcast_to(arr["b1"] + emb[st.slots - 1][lam], (npos, H)).astype(i64)
         if l >= 1:
             base += self._dense_input(np, l, prev, h, w) @ arr["wp"].T   # integer matmul, exact
             q = prev[l - 1]
@@ -1033,7 +1057,7 @@ class PriorDecoder:
             rowbase = base[i * w:(i + 1) * w] + e_u[up] + e_ul[ul] + e_ur[ur] + e_uu[uu]
             left = left2 = K
             for j in range(w):
-                # a_j (32-bit wrapping): |b1 + dense + 9 emb| < 2^35, exact in int64, then wrapped.
+                # a_j (32-bit wrapping): |b1 + dense + 10 emb| < 2^35, exact in int64, then wrapped.
                 a = wrap(rowbase[j] + e_l[left] + e_ll[left2])
                 hid = np.clip((a * mult + (1 << 23)) >> 24, 0, PRIOR_HIDDEN_CLAMP)
                 # z_k (32-bit wrapping): |b2 + sum_j w2 * h| <= 2^28 + 1024 * 2047 * 4095 < 2^34.
@@ -1230,11 +1254,12 @@ def parse_vqz(data, max_pixels=MAX_PIXELS_DEFAULT, max_token_bytes=MAX_TOKEN_BYT
         raise Reject("Max_Token_Bytes", f"decompressed token section Grid_Width * Grid_Height * "
                      f"Plane_Count * Symbol_Bytes = {token_bytes}, expected <= {max_token_bytes}")
     if token_prior:
-        # Prior_ID + the Stream_Size table + streams of at most 4 + 2 bytes per token each.
-        token_bound = PRIOR_ID_BYTES + plane_count * (8 + 2 * plane_symbols)
+        # Prior_ID, Coded_Level + the Stream_Size table + streams of at most 4 + 2 bytes per
+        # token each.
+        token_bound = PRIOR_HEAD_BYTES + plane_count * (8 + 2 * plane_symbols)
         if token_section_size > token_bound:
-            raise Reject("Token_Section_Size", f"found {token_section_size}, expected <= 16 + "
-                         f"Plane_Count * (8 + 2 * Grid_Width * Grid_Height) = 16 + {plane_count} * "
+            raise Reject("Token_Section_Size", f"found {token_section_size}, expected <= 17 + "
+                         f"Plane_Count * (8 + 2 * Grid_Width * Grid_Height) = 17 + {plane_count} * "
                          f"(8 + 2 * {plane_symbols}) = {token_bound} (prior-coded token section)")
     else:
         token_bound = zstd_compress_bound(token_bytes)
@@ -1278,13 +1303,15 @@ def parse_vqz(data, max_pixels=MAX_PIXELS_DEFAULT, max_token_bytes=MAX_TOKEN_BYT
     planes = None
     values = None
     prior_id = None
+    coded_level = None
     stream_sizes = None
     token_data = None
     if token_prior:
-        prior_id, stream_sizes, streams = split_prior_section(token_section, plane_count, grid_w,
-                                                              grid_h)
+        prior_id, coded_level, stream_sizes, streams = split_prior_section(
+            token_section, plane_count, grid_w, grid_h)
         if prior_decoder is not None:
-            planes = prior_decoder.decode(model_id, prior_id, streams, grid_w, grid_h, alphabet)
+            planes = prior_decoder.decode(model_id, prior_id, coded_level, streams, grid_w, grid_h,
+                                          alphabet)
     else:
         token_data = check_frame(token_section, "token", "Token_Section_Size", token_bytes,
                                  token_dictionary, decompress=not token_dictionary)
@@ -1342,6 +1369,7 @@ def parse_vqz(data, max_pixels=MAX_PIXELS_DEFAULT, max_token_bytes=MAX_TOKEN_BYT
     }
     if token_prior:
         info["Prior_ID"] = prior_id.hex()
+        info["Coded_Level"] = coded_level
         info["Stream_Size"] = stream_sizes
     info["Planes"] = planes
     if payload_kind == 1:
@@ -1475,6 +1503,7 @@ def format_human(info, extra):
                  f"{extra['symbol_bytes']} byte(s) each)")
     if info["Token_Prior"]:
         lines.append(f"  Prior_ID: {info['Prior_ID']}")
+        lines.append(f"  Coded_Level: {info['Coded_Level']}")
         lines.append(f"  Stream_Size: {' '.join(str(v) for v in info['Stream_Size'])}")
     if info["Planes"] is None and info["Token_Prior"]:
         lines.append("  symbols not decoded (needs the model and the prior: "
@@ -1757,12 +1786,17 @@ def rans_encode(tables, tokens):
 
 
 def prior_fixture(rng, *, K=6, D=3, H=5, S=3, F=3, gw=5, gh=4, planes=None, level=None,
-                  codebook_dtype=DTYPE_F16, cb_range=40.0, extreme=False, scale=1.0,
-                  dense_heavy=False, spread=False):
+                  coded_level=None, codebook_dtype=DTYPE_F16, cb_range=40.0, extreme=False,
+                  scale=1.0, dense_heavy=False, spread=False, tune=None):
     """A model with S codebooks, a random prior, tokens and their prior-coded section, encoded
-    with the spec-literal tables (prior_freq_reference, pure Python). Returns a dict."""
+    with the spec-literal tables (prior_freq_reference, pure Python). `level` planes (default S),
+    coded for `coded_level` (default: the level, as an encoder writes it; a larger one is what
+    trimming a deeper file leaves). `tune(pr)` may change the random weights (within the
+    spec's ranges) before the prior file is written. Returns a dict."""
     pr = random_token_prior(rng, K, D, H, S, F, scale=scale, extreme=extreme,
                             dense_heavy=dense_heavy, spread=spread)
+    if tune is not None:
+        tune(pr)
     cb_tensors = []
     for m in range(S):
         lo = cb_range / 2 if extreme else -cb_range   # extreme: every r_d clamps to +2047
@@ -1777,24 +1811,31 @@ def prior_fixture(rng, *, K=6, D=3, H=5, S=3, F=3, gw=5, gh=4, planes=None, leve
     mf = parse_model_file(model, "model file")
     cbq = [quantized_codebook(mf, m, K, D, F) for m in range(S)]
     L = S if level is None else level
+    CL = L if coded_level is None else coded_level
     if planes is None:
         planes = [[rng.randrange(K) for _ in range(gw * gh)] for _ in range(L)]
     streams = []
     for l in range(L):
-        tables = [prior_freq_reference(pr, cbq, planes, l, i, j, gh, gw)
+        tables = [prior_freq_reference(pr, cbq, planes, l, i, j, gh, gw, CL)
                   for i in range(gh) for j in range(gw)]
         for t in tables:
             assert len(t) == K and min(t) >= 1 and sum(t) == PRIOR_TOTAL
         streams.append(rans_encode(tables, planes[l]))
-    section = prior_id + struct.pack(f"<{L}I", *map(len, streams)) + b"".join(streams)
+    section = prior_section(prior_id, streams, coded_level=CL)
     return {"pr": pr, "model": model, "prior": prior, "model_id": model_id, "prior_id": prior_id,
-            "planes": planes, "streams": streams, "section": section, "gw": gw, "gh": gh, "K": K}
+            "planes": planes, "streams": streams, "section": section, "gw": gw, "gh": gh, "K": K,
+            "coded_level": CL}
 
 
-def prior_section(prior_id, streams, sizes=None):
+def prior_section(prior_id, streams, sizes=None, coded_level=None):
+    """Prior_ID, Coded_Level (default: the number of streams, as an encoder writes it), the
+    Stream_Size table (default: the streams' lengths) and the streams."""
     if sizes is None:
         sizes = [len(s) for s in streams]
-    return prior_id + struct.pack(f"<{len(sizes)}I", *sizes) + b"".join(streams)
+    if coded_level is None:
+        coded_level = len(sizes)
+    return (prior_id + bytes([coded_level]) + struct.pack(f"<{len(sizes)}I", *sizes)
+            + b"".join(streams))
 
 
 def _have_numpy():
@@ -1826,14 +1867,37 @@ def _self_test_prior(rng, check, expect_reject, pfx, pv):
         expect_reject(pv(flags=FLAG_TOKEN_PRIOR | (1 << bit)), "Flags", f"1.2 reserved bit {bit}")
     info, extra = parse_vqz(pv(version_minor=3, extension=b"\x11" * 4))
     check(info["Token_Prior"] and extra["extension_bytes"] == 4, "Token_Prior in a minor-3 file")
-    bound = 16 + P * (8 + 2 * G)
+    bound = 17 + P * (8 + 2 * G)
     hi = 4 + 2 * G
     full = prior_section(pfx["prior_id"], [bytes(hi)] * P)
     check(len(full) == bound and parse_vqz(pv(section=full))[0]["Stream_Size"] == [hi] * P,
-          "prior section at the Token_Section_Size bound (container only)")
+          "prior section at the Token_Section_Size bound 17 + P * (8 + 2G) (container only)")
     expect_reject(pv(section=full + b"\x00"), "Token_Section_Size", "prior section above the bound")
-    expect_reject(pv(section=bytes(16 + 4 * P - 1)), "Stream_Size", "section cut in the table")
+    expect_reject(pv(section=bytes(16) + bytes([P]) + bytes(4 * P - 1)), "Stream_Size",
+                  "section cut in the table")
     expect_reject(pv(section=pfx["prior_id"]), "Stream_Size", "section of Prior_ID only")
+    expect_reject(pv(section=pfx["prior_id"] + bytes([P])), "Stream_Size",
+                  "section of Prior_ID and Coded_Level only")
+    # The layout before Coded_Level (Prior_ID, then the table): the sizes are one byte off.
+    old = pfx["prior_id"] + struct.pack(f"<{P}I", *map(len, pfx["streams"])) + b"".join(pfx["streams"])
+    expect_reject(pv(section=old), "", "section without Coded_Level (the previous layout)")
+    # Coded_Level: Plane_Count .. 255, read from byte 16; reported next to Prior_ID.
+    for cl in (0, 1, P - 1):
+        e = expect_reject(pv(section=prior_section(pfx["prior_id"], pfx["streams"], coded_level=cl)),
+                          "Coded_Level", f"Coded_Level {cl} < Plane_Count {P}")
+        check(e is not None and e.field == "Coded_Level" and f"found {cl}" in e.detail,
+              f"Coded_Level {cl}: named, with the value found")
+    e = expect_reject(pv(section=prior_section(pfx["prior_id"], [bytes(3)] * P, coded_level=0)),
+                      "Coded_Level", "Coded_Level 0 and bad sizes: Coded_Level first (field order)")
+    for cl in (P, P + 1, 200, 255):
+        info = parse_vqz(pv(section=prior_section(pfx["prior_id"], pfx["streams"],
+                                                  coded_level=cl)))[0]
+        check(info["Coded_Level"] == cl and list(info).index("Coded_Level")
+              == list(info).index("Prior_ID") + 1, f"Coded_Level {cl} accepted by the container")
+    one = parse_vqz(pv(section=prior_section(pfx["prior_id"], pfx["streams"][:1], coded_level=255),
+                       planes=pfx["planes"][:1]))[0]
+    check(one["Coded_Level"] == 255 and one["Plane_Count"] == 1 and one["Level"] == 1,
+          "level-1 file with Coded_Level 255 (container only)")
     for sizes, what in (([3, hi, hi], "Stream_Size 3"), ([4, hi + 1, 4], "Stream_Size 4 + 2G + 1"),
                         ([0, 4, 4], "Stream_Size 0")):
         e = expect_reject(pv(section=prior_section(pfx["prior_id"], [bytes(v) for v in sizes])),
@@ -1848,7 +1912,7 @@ def _self_test_prior(rng, check, expect_reject, pfx, pv):
                   "Stream_Size", "sizes one beyond the section")
     expect_reject(pv(section=pfx["section"] + b"\x00"), "Stream_Size", "a byte after the streams")
     big = dict(width=16384, height=16384, downsample=1, alphabet=[256], flags=FLAG_TOKEN_PRIOR,
-               version_minor=2, token_frame=bytes(100))
+               version_minor=2, token_frame=bytes(16) + b"\x05" + bytes(83))
     expect_reject(write_vqz(planes=[[0]] * 5, **big), "Max_Token_Bytes", "prior: 5 x 2^28 tokens")
     expect_reject(write_vqz(planes=[[0]] * 4, **big), "Stream_Size", "prior: 4 x 2^28 tokens allowed")
 
@@ -1886,17 +1950,21 @@ def _self_test_prior(rng, check, expect_reject, pfx, pv):
         check(got == want, f"scaled round 0x{bits:X} ({v!r}) F={f}: {got} != {want}")
 
     # -- the table's steps on hand-worked examples (MODEL-FORMAT.md, "The frequency table") --
-    # Step 1: a 3 x 4 grid, plane 0 = 0 .. 11, plane 1 = 20 .. 31, K = 40 (outside).
+    # Step 1: a 3 x 4 grid, plane 0 = 0 .. 11, plane 1 = 20 .. 31, K = 40 (outside); the level
+    # slot Λ = Coded_Level - 1 last (up to K = 40 for Coded_Level 41 <= prior.stages <= K + 1).
     hand = [list(range(12)), list(range(20, 32))]
-    for (l, i, j), want in (((1, 1, 1), [24, 21, 20, 22, 40, 40, 5, 6, 9]),
-                            ((1, 2, 3), [30, 27, 26, 40, 29, 23, 11, 40, 40]),
-                            ((1, 0, 0), [40, 40, 40, 40, 40, 40, 0, 1, 4]),
-                            ((1, 2, 2), [29, 26, 25, 27, 28, 22, 10, 11, 40]),
-                            ((0, 2, 1), [8, 5, 4, 6, 40, 1]),
-                            ((0, 0, 3), [2, 40, 40, 40, 1, 40])):
-        got = prior_slot_tokens(hand, l, i, j, 3, 4, 40)
-        check(got == want, f"slot tokens (L U UL UR LL UU [P PR PD]) of stage {l} at ({i}, {j}): "
-              f"{got} != {want}")
+    for (l, i, j, cl), want in (((1, 1, 1, 2), [24, 21, 20, 22, 40, 40, 5, 6, 9, 1]),
+                                ((1, 2, 3, 5), [30, 27, 26, 40, 29, 23, 11, 40, 40, 4]),
+                                ((1, 0, 0, 41), [40, 40, 40, 40, 40, 40, 0, 1, 4, 40]),
+                                ((1, 2, 2, 3), [29, 26, 25, 27, 28, 22, 10, 11, 40, 2]),
+                                ((0, 2, 1, 1), [8, 5, 4, 6, 40, 1, 0]),
+                                ((0, 0, 3, 12), [2, 40, 40, 40, 1, 40, 11])):
+        got = prior_slot_tokens(hand, l, i, j, 3, 4, 40, cl)
+        check(got == want and len(got) == prior_slots(l),
+              f"slot tokens (L U UL UR LL UU [P PR PD] Λ) of stage {l} at ({i}, {j}), Coded_Level "
+              f"{cl}: {got} != {want}")
+    check(prior_slots(0) == 7 and prior_slots(1) == 10 and prior_slots(254) == 10,
+          "slots: 7 at stage 0, 10 after")
     # Step 2: D = 2, a 2 x 3 grid; cbq values up to 2^30 so that a sum wraps (2^31 -> -2^31).
     B = 1 << 30
     hcbq = [[0, 0, 500, -7, 3000, 1, B, -1], [0, 0, -600, 2, B, -B, 1, 1]]
@@ -2069,6 +2137,20 @@ def _self_test_prior(rng, check, expect_reject, pfx, pv):
                 "prior.codebook_size", "prior.latent_channels", "prior.hidden", "prior.input_shift",
                 "prior.2.logit_scale"):
         prior_reject(write_prior_file(pr, mid, drop_key=key), key, f"prior without {key}")
+    # prior.stages at most K + 1 (the level slot's token Λ <= S - 1 <= K).
+    for K_, S_, ok in ((2, 3, True), (2, 4, False), (3, 4, True), (3, 5, False), (2, 1, True)):
+        pr_ = random_token_prior(rng, K_, 2, 2, S_, 0)
+        blob = write_prior_file(pr_, mid)
+        if ok:
+            try:
+                check(load_token_prior(parse_model_file(blob, "p")).S == S_,
+                      f"prior of K = {K_}, {S_} stages accepted")
+            except Reject as e:
+                check(False, f"prior of K = {K_}, {S_} stages: rejected: {e}")
+        else:
+            prior_reject(blob, "prior.stages", f"prior of K = {K_}, {S_} stages (> K + 1)")
+    prior_reject(write_prior_file(pr, mid, meta_override={"prior.stages": pr.K + 2}), "prior.stages",
+                 f"prior.stages = K + 2 = {pr.K + 2} (before its missing tensors)")
     for key, val in (("architecture", "vqz-token-prior-v2"), ("prior.model_id", "ab" * 15),
                      ("prior.model_id", "zz" * 16), ("prior.model_id", 5), ("prior.stages", 0),
                      ("prior.stages", 256), ("prior.hidden", 0), ("prior.hidden", 1025),
@@ -2093,7 +2175,8 @@ def _self_test_prior(rng, check, expect_reject, pfx, pv):
         prior_reject(write_prior_file(pr, mid, tensor_edit=edit), name, f"{name} = {val}")
     prior_reject(write_prior_file(pr, mid, tensor_edit=lambda n, r: r[:-1] if n == "prior.0.b2" else r),
                  "prior.0.b2", "prior tensor one byte short")
-    # The layouts before this version of the spec: wp of H*D (not H*2D), 4 and 5 slots.
+    # The layouts before this version of the spec: wp of H*D (not H*2D); 4, 5, 6 and 9 slots
+    # (6 and 9: the layout without the level slot).
     hd = 2 * pr.H * pr.D
     prior_reject(write_prior_file(pr, mid, tensor_edit=lambda n, r: r[:hd] if n == "prior.1.wp" else r),
                  "prior.1.wp", "prior.1.wp of H*D values (G = D)")
@@ -2104,6 +2187,12 @@ def _self_test_prior(rng, check, expect_reject, pfx, pv):
                                   else r), "prior.2.emb", "prior.2.emb of 5 slots")
     prior_reject(write_prior_file(pr, mid, tensor_edit=lambda n, r: r[:6 * e1] if n == "prior.1.emb"
                                   else r), "prior.1.emb", "prior.1.emb of 6 slots")
+    prior_reject(write_prior_file(pr, mid, tensor_edit=lambda n, r: r[:6 * e1] if n == "prior.0.emb"
+                                  else r), "prior.0.emb", "prior.0.emb of 6 slots (no level slot)")
+    prior_reject(write_prior_file(pr, mid, tensor_edit=lambda n, r: r[:9 * e1] if n == "prior.2.emb"
+                                  else r), "prior.2.emb", "prior.2.emb of 9 slots (no level slot)")
+    prior_reject(write_prior_file(pr, mid, tensor_edit=lambda n, r: r + r[:e1] if n == "prior.1.emb"
+                                  else r), "prior.1.emb", "prior.1.emb of 11 slots")
     prior_reject(write_prior_file(pr, mid, tensor_edit=lambda n, r: None if n == "prior.2.emb" else r),
                  "prior.2.emb", "prior tensor missing")
     prior_reject(write_prior_file(pr, mid, tensor_edit=lambda n, r: r + bytes(4)
@@ -2130,10 +2219,69 @@ def _self_test_prior(rng, check, expect_reject, pfx, pv):
     dec = PriorDecoder(pfx["model"], pfx["prior"])
     info, _ = parse_vqz(pv(), prior_decoder=dec)
     check(info["Planes"] == pfx["planes"], "prior decode: round trip (3 planes)")
+    check(pfx["coded_level"] == P and pfx["section"][16] == P, "fixture: Coded_Level = Plane_Count")
     for L in (1, 2):
-        sec = prior_section(pfx["prior_id"], pfx["streams"][:L])
-        got = parse_vqz(pv(section=sec, planes=pfx["planes"][:L]), prior_decoder=dec)[0]["Planes"]
-        check(got == pfx["planes"][:L], f"prior decode: trimmed to level {L}")
+        # Trimming keeps Coded_Level (3): the first L streams decode to the first L planes.
+        sec = prior_section(pfx["prior_id"], pfx["streams"][:L], coded_level=P)
+        info = parse_vqz(pv(section=sec, planes=pfx["planes"][:L]), prior_decoder=dec)[0]
+        check(info["Planes"] == pfx["planes"][:L] and info["Coded_Level"] == P
+              and info["Plane_Count"] == L, f"prior decode: trimmed to level {L}, Coded_Level kept")
+    # The level slot matters: a prior whose tables depend on it (moderate weights), a level-2
+    # file coded for level 3 (trimmed); read with Coded_Level 2 the tables differ, so the
+    # streams give other tokens or are rejected; with Coded_Level 3 they decode.
+    def level_heavy(p_):
+        # Moderate logits (small b2, logit scale 200) and a level slot of large weights.
+        for st_ in p_.stages:
+            st_.c = 200
+            st_.b2 = [rng.randint(-1 << 16, 1 << 16) for _ in st_.b2]
+            n_ = (p_.K + 1) * p_.H
+            st_.emb = list(st_.emb[:-n_]) + [rng.randint(-1 << 20, 1 << 20) for _ in range(n_)]
+    lx = prior_fixture(rng, K=5, D=2, H=6, S=3, gw=6, gh=4, level=2, coded_level=3,
+                       dense_heavy=True, tune=level_heavy)
+    lpr = lx["pr"]
+    lmf = parse_model_file(lx["model"], "m")
+    lcbq = [quantized_codebook(lmf, m, 5, 2, lpr.F) for m in range(3)]
+    ndiff = sum(prior_freq_reference(lpr, lcbq, lx["planes"], l, i, j, 4, 6, 3)
+                != prior_freq_reference(lpr, lcbq, lx["planes"], l, i, j, 4, 6, 2)
+                for l in range(2) for i in range(4) for j in range(6))
+    check(ndiff >= 10, f"level slot: tables for Coded_Level 2 and 3 differ at {ndiff} of 48")
+    ldec = PriorDecoder(lx["model"], lx["prior"])
+
+    def lfile(cl):
+        return write_vqz(width=24, height=16, downsample=4, planes=lx["planes"], alphabet=[5],
+                         flags=FLAG_TOKEN_PRIOR, version_minor=2, model_id=lx["model_id"],
+                         token_frame=prior_section(lx["prior_id"], lx["streams"], coded_level=cl))
+    info = parse_vqz(lfile(3), prior_decoder=ldec)[0]
+    check(info["Planes"] == lx["planes"] and info["Coded_Level"] == 3,
+          "level-2 file with Coded_Level 3 decodes")
+    try:
+        got = parse_vqz(lfile(2), prior_decoder=ldec)[0]["Planes"]
+        check(got != lx["planes"], "level-2 file read with Coded_Level 2: the same tokens")
+    except Reject as e:
+        check(e.field == "token stream", f"level-2 file read with Coded_Level 2: rejected as '{e}'")
+    expect_reject(lfile(4), "Coded_Level", "level-2 file, Coded_Level 4 > prior.stages 3", ldec)
+    # Coded_Level above the prior's stages: the container accepts it, the decoder refuses it.
+    for cl in (P + 1, 255):
+        data = pv(section=prior_section(pfx["prior_id"], pfx["streams"], coded_level=cl))
+        e = expect_reject(data, "Coded_Level", f"Coded_Level {cl} > prior.stages {pr.S}", dec)
+        check(e is not None and e.field == "Coded_Level" and str(pr.S) in e.detail,
+              f"Coded_Level {cl} > stages: names the value and the stage count")
+    # Every Coded_Level byte value (CRCs recomputed): below P the container rejects it, above
+    # S the decoder does, and only P = S decodes (to the original tokens).
+    hs0 = struct.unpack_from("<H", pv(), 10)[0]
+    fields = {}
+    for cl in range(256):
+        b = bytearray(pv())
+        b[hs0 + 16] = cl
+        struct.pack_into("<I", b, 64, crc32(bytes(b[hs0:])))
+        struct.pack_into("<I", b, hs0 - 4, crc32(bytes(b[:hs0 - 4])))
+        try:
+            got = parse_vqz(bytes(b), prior_decoder=dec)[0]["Planes"]
+            fields[cl] = "ok" if got == pfx["planes"] else "other"
+        except Reject as e:
+            fields[cl] = e.field
+    check(all(fields[cl] == ("Coded_Level" if cl != P else "ok") for cl in range(256)),
+          f"every Coded_Level byte: {sorted(set(fields.items()), key=lambda t: t[0])[:6]} ...")
     minimal = write_vqz(width=20, height=12, downsample=8, planes=[[0, 1, 2, 3, 4, 5]])
     check(parse_vqz(minimal, prior_decoder=dec)[0]["Planes"][0] == [0, 1, 2, 3, 4, 5],
           "a zstd file is read as before when a prior decoder is given")
@@ -2153,6 +2301,11 @@ def _self_test_prior(rng, check, expect_reject, pfx, pv):
         # weights at the limits: the 32-bit sums of a_j and z_k wrap, r clamps.
         dict(K=4, D=300, H=270, S=2, gw=3, gh=2, F=0, cb_range=60000.0, extreme=True,
              codebook_dtype=DTYPE_F32),
+        # Coded_Level above Plane_Count (a trimmed file's), and the level slot's token Λ = K
+        # (prior.stages = K + 1 = Coded_Level).
+        dict(K=6, D=2, H=5, S=4, gw=4, gh=3, level=2, coded_level=4),
+        dict(K=2, D=2, H=4, S=3, gw=5, gh=3, coded_level=3),
+        dict(K=3, D=1, H=3, S=4, gw=3, gh=4, level=1, coded_level=4, dense_heavy=True),
     ]
     for n, kw in enumerate(variants):
         fx = prior_fixture(rng, **kw)
@@ -2164,11 +2317,13 @@ def _self_test_prior(rng, check, expect_reject, pfx, pv):
         if kw.get("spread"):
             mf_ = parse_model_file(fx["model"], "m")
             cbq_ = [quantized_codebook(mf_, m, kk, kw["D"], fx["pr"].F) for m in range(kw["S"])]
-            z_ = prior_logits_reference(fx["pr"], cbq_, fx["planes"], 1, 1, 1, fx["gh"], fx["gw"])
+            z_ = prior_logits_reference(fx["pr"], cbq_, fx["planes"], 1, 1, 1, fx["gh"], fx["gw"],
+                                        fx["coded_level"])
             check(max(z_) - min(z_) > 1 << 31, f"spread variant: z* - z_k > 2^31 ({z_})")
         try:
-            got = parse_vqz(b, prior_decoder=d)[0]["Planes"]
-            check(got == fx["planes"], f"prior decode variant {n} ({kw})")
+            info = parse_vqz(b, prior_decoder=d)[0]
+            check(info["Planes"] == fx["planes"] and info["Coded_Level"] == fx["coded_level"],
+                  f"prior decode variant {n} ({kw})")
         except Reject as e:
             check(False, f"prior decode variant {n} ({kw}): rejected: {e}")
 
@@ -2208,6 +2363,13 @@ def _self_test_prior(rng, check, expect_reject, pfx, pv):
     short = random_token_prior(rng, K, pr.D, pr.H, 2, pr.F)
     expect_reject(*variant(prior_pr=short)[:1], "prior.stages", "prior of 2 stages, 3 planes",
                   variant(prior_pr=short)[1])
+    # A level-2 file (trimmed from level 3: Coded_Level 3) and a 2-stage prior: Coded_Level > S.
+    m_id = sha16(pfx["model"])
+    short_blob = write_prior_file(short, m_id)
+    expect_reject(pv(section=prior_section(sha16(short_blob), st[:2], coded_level=3),
+                     planes=pfx["planes"][:2]), "Coded_Level",
+                  "trimmed level-2 file, Coded_Level 3, prior of 2 stages",
+                  PriorDecoder(pfx["model"], short_blob))
     mfm = parse_model_file(pfx["model"], "m")
     cbs = [(n_, dt, list(dims), raw) for n_, (dt, dims, raw) in mfm.tensors.items()]
     for model, field, what in (
@@ -2230,7 +2392,7 @@ def _self_test_prior(rng, check, expect_reject, pfx, pv):
     outcomes = {"rejected": 0, "other tokens": 0}
     base = pv()
     hs = struct.unpack_from("<H", base, 10)[0]
-    first = hs + 16 + 4 * P
+    first = hs + 17 + 4 * P
     for i in range(300):
         b = bytearray(base)
         for _ in range(rng.choice((1, 1, 2, 5))):
@@ -2424,7 +2586,7 @@ def _self_test():
     b = pv()
     info, extra = parse_vqz(b)
     check(info["Token_Prior"] and info["Planes"] is None and info["Flags"] == FLAG_TOKEN_PRIOR
-          and info["Prior_ID"] == pfx["prior_id"].hex()
+          and info["Prior_ID"] == pfx["prior_id"].hex() and info["Coded_Level"] == 3
           and info["Stream_Size"] == [len(st) for st in pfx["streams"]]
           and list(info).index("Token_Prior") == list(info).index("Token_Dictionary") + 1,
           "1.2 prior-coded file without the prior: Prior_ID, Stream_Size, Planes null")
@@ -2753,14 +2915,16 @@ def _self_test():
         try:
             obj = json.loads(r.stdout)
             check(r.returncode == 0 and obj["Planes"] is None and obj["Token_Prior"] is True
-                  and obj["Prior_ID"] == pfx["prior_id"].hex()
+                  and obj["Prior_ID"] == pfx["prior_id"].hex() and obj["Coded_Level"] == 3
+                  and list(obj).index("Coded_Level") == list(obj).index("Prior_ID") + 1
                   and obj["Stream_Size"] == [len(st) for st in pfx["streams"]],
                   f"CLI 1.2 without the prior: {r.returncode} {r.stderr!r}")
         except ValueError:
             check(False, f"CLI 1.2 --json output is not JSON: {r.stderr!r}")
         r = run(paths["p.vqz"])
         check(r.returncode == 0 and "Flags: 8 (Token_Prior)" in r.stdout
-              and f"Prior_ID: {pfx['prior_id'].hex()}" in r.stdout, "CLI 1.2 human mode")
+              and f"Prior_ID: {pfx['prior_id'].hex()}\n  Coded_Level: 3\n" in r.stdout,
+              "CLI 1.2 human mode")
         if _have_numpy():
             r = run(paths["p.vqz"], "--json", "--model", paths["m.vqzm"], "--prior", paths["p.vqzp"])
             try:
