@@ -16,7 +16,10 @@ small files (to check the vectorised arithmetic against the spec's integer seman
 weights), trimming (the first L streams, Coded_Level kept, decode to the first L planes), the
 command line (JSON with and without the prior, Coded_Level reported), and damaged variants with
 recomputed CRCs (one error line or other tokens, never a traceback; Coded_Level out of range
-named).
+named), and the prior's embeddings (MODEL-FORMAT.md: `prior.<l>.emb` of i16 values v,
+`prior.<l>.emb_shift` s_l, emb = v * 2^s_l within +-2^26): the weights the decoder uses are
+v * 2^s_l of the stored bytes, and rewritten priors with emb_shift missing or out of range, an
+emb value out of range, or the previous i32 layout are rejected naming the key or tensor.
 
 Without DIR it prints this help and exits 2. Needs NumPy.
 """
@@ -197,6 +200,26 @@ def main(argv):
     def decoder_of(name):
         return decoders[paths[name]]
 
+    # 0. The priors' embeddings: i16 values v, emb = v * 2^s_l (|emb| <= 2^26), as loaded.
+    for (mp, pp), dec in sorted(decoders.items()):
+        mf = V.parse_model_file(open(pp, "rb").read(), "prior file")
+        pr = V.load_token_prior(mf)
+        shifts, vmax, emax, ok = [], 0, 0, True
+        for l, st in enumerate(pr.stages):
+            t, s_l = mf.metadata.get(f"prior.{l}.emb_shift", (None, None))
+            dtype, dims, raw = mf.tensors[f"prior.{l}.emb"]
+            n = st.slots * (pr.K + 1) * pr.H
+            v = np.frombuffer(raw, dtype="<i2").astype(np.int64)
+            ok &= (t == V.VALUE_I64 and 0 <= s_l <= 16 and len(raw) == 2 * n and dtype == V.DTYPE_U8
+                   and np.array_equal(np.array(st.emb, dtype=np.int64), v << s_l))
+            shifts.append(s_l)
+            vmax = max(vmax, int(np.abs(v).max()))
+            emax = max(emax, int(np.abs(v << s_l).max()))
+        check(ok and emax <= 1 << 26, f"{os.path.basename(pp)}: emb = v * 2^emb_shift from i16 bytes")
+        print(f"{os.path.basename(pp)}: {pr.S} stages, K {pr.K}, D {pr.D}, H {pr.H}, F {pr.F}; "
+              f"emb_shift per stage {shifts}; max |v| {vmax}, max |emb| {emax} "
+              f"(2^{np.log2(max(emax, 1)):.2f}); i16 emb loaded as v * 2^s: {'yes' if ok else 'NO'}")
+
     # 1. Every sample decodes to its expected tokens exactly; the others decode, and are printed.
     # Coded_Level: Plane_Count in an untrimmed sample, the original's in a trimmed one.
     decoded = {}
@@ -354,6 +377,7 @@ def main(argv):
     name = max((n for n in samples if decoded[n][1].size <= 2000),
                key=lambda n: (decoded[n][1].size, n in expected and expected[n][0] is not None),
                default=min(samples, key=lambda n: decoded[n][1].size))
+    dname = name
     model_path, prior_path = paths[name]
     data, want = decoded[name]
     hs, planes, streams = section_layout(data)
@@ -420,6 +444,94 @@ def main(argv):
     except V.Reject as e:
         res = f"rejected: {e}"
     print(f"{biggest}: stream {planes // 2} damaged: {res} ({time.perf_counter() - t0:.2f} s)")
+
+    # 6. Rewritten priors (the damage sample's; its Prior_ID set to the new file's id): emb_shift
+    # missing or out of range, an emb value v with v * 2^s out of +-2^26, the previous i32
+    # layout: rejected naming the key or tensor. Within range: decoded (tokens or a stream error).
+    name = dname
+    model_path, prior_path = paths[name]
+    data, want = decoded[name]
+    hs = struct.unpack_from("<H", data, 10)[0]
+    pmf = V.parse_model_file(open(prior_path, "rb").read(), "prior file")
+
+    def rewrite(meta_edit=None, tensor_edit=None):
+        meta = [(k, v) for k, (t, v) in pmf.metadata.items()]
+        if meta_edit:
+            meta = meta_edit(meta)
+        tensors = [(n, dt, list(dims), raw) for n, (dt, dims, raw) in pmf.tensors.items()]
+        if tensor_edit:
+            tensors = [(n, dt, dims, tensor_edit(n, raw)) for n, dt, dims, raw in tensors]
+            tensors = [(n, dt, [len(raw)] if dt == V.DTYPE_U8 and len(dims) == 1 else dims, raw)
+                       for n, dt, dims, raw in tensors]
+        blob = V.write_model_file(meta, tensors)
+        b = bytearray(data)
+        b[hs:hs + 16] = hashlib.sha256(blob).digest()[:16]
+        return refix(bytes(b)), blob
+
+    def set_key(key, val):
+        return lambda meta: [(k, val if k == key else v) for k, v in meta if val is not None
+                             or k != key]
+
+    def set_emb(l, idx, v):
+        def edit(n, raw):
+            if n != f"prior.{l}.emb":
+                return raw
+            a = np.frombuffer(raw, dtype="<i2").copy()
+            a[idx] = v
+            return a.tobytes()
+        return edit
+
+    def with_prior(what, field, meta_edit=None, tensor_edit=None):
+        blob_vqz, blob = rewrite(meta_edit, tensor_edit)
+        with tempfile.TemporaryDirectory() as tmpdir:
+            pth = os.path.join(tmpdir, "rewritten.vqzp")
+            with open(pth, "wb") as fh:
+                fh.write(blob)
+            return expect_error(blob_vqz, what, field, prior=pth)
+
+    res = with_prior("prior rewritten unchanged", None)
+    check(res == "SAME", f"prior rewritten unchanged: {res}")
+    stages = decoder_of(name)._prior.S
+    results = {}
+    for key, val, what in ((f"prior.0.emb_shift", None, "missing"),
+                           (f"prior.{stages - 1}.emb_shift", None, "missing"),
+                           ("prior.0.emb_shift", 17, "17"), ("prior.1.emb_shift", -1, "-1"),
+                           ("prior.0.emb_shift", "4", "a string")):
+        res = with_prior(f"{key} {what}", f"prior file {key}", meta_edit=set_key(key, val))
+        results[f"{key} {what}"] = "rejected" if f"prior file {key}:" in res else res
+    # Stage 0 with emb_shift 16: v = 1025 (emb 2^26 + 2^16) rejected; v = +-1024 (+-2^26) accepted.
+    for v, field in ((1025, "prior file prior.0.emb"), (-1025, "prior file prior.0.emb"),
+                     (32767, "prior file prior.0.emb")):
+        res = with_prior(f"emb_shift 16, v = {v}", field, meta_edit=set_key("prior.0.emb_shift", 16),
+                         tensor_edit=set_emb(0, 0, v))
+        results[f"s 16, v {v}"] = "rejected" if f"{field}:" in res else res
+
+    def clip1024(n, raw):   # every stage-0 v within +-1024, then one at the bound
+        if n != "prior.0.emb":
+            return raw
+        a = np.clip(np.frombuffer(raw, dtype="<i2"), -1024, 1024).astype("<i2")
+        a[0], a[-1] = 1024, -1024
+        return a.tobytes()
+    res = with_prior("emb_shift 16, |v| <= 1024", None, meta_edit=set_key("prior.0.emb_shift", 16),
+                     tensor_edit=clip1024)
+    check(res in ("other tokens", "SAME") or ": token stream:" in res,
+          f"emb_shift 16, |v| <= 1024 (|emb| <= 2^26): {res}")
+    results["s 16, |v| <= 1024"] = res if not res.startswith("vqz_dump") else "token stream error"
+    s0 = pmf.metadata["prior.0.emb_shift"][1]
+    if s0 <= 10:    # every i16 v is within range: the extremes load
+        res = with_prior(f"emb_shift {s0}, v = -32768", None, tensor_edit=set_emb(0, 0, -32768))
+        check(res in ("other tokens", "SAME") or ": token stream:" in res,
+              f"emb_shift {s0}, v = -32768: {res}")
+    res = with_prior("emb as i32 (the previous layout)", "prior file prior.0.emb",
+                     tensor_edit=lambda n, raw: (np.frombuffer(raw, "<i2").astype("<i4").tobytes()
+                                                 if n.endswith(".emb") else raw))
+    results["i32 emb"] = "rejected" if "prior file prior.0.emb:" in res else res
+    res = with_prior("previous layout: i32 emb, no emb_shift", "prior file prior.0.emb_shift",
+                     meta_edit=lambda meta: [(k, v) for k, v in meta if not k.endswith(".emb_shift")],
+                     tensor_edit=lambda n, raw: (np.frombuffer(raw, "<i2").astype("<i4").tobytes()
+                                                 if n.endswith(".emb") else raw))
+    results["no emb_shift, i32 emb"] = "rejected" if "emb_shift:" in res else res
+    print(f"{name}: rewritten priors: {results}")
 
     if failures:
         print(f"test_vqz_dump_prior: {len(failures)} of {checks} checks FAILED")

@@ -623,7 +623,9 @@ PRIOR_D_MAX = 1024                # prior.latent_channels, 1 .. 1024
 PRIOR_SLOTS_FIRST = 7             # stage 0: L, U, UL, UR, LL, UU, and last the level slot
 PRIOR_SLOTS_LATER = 10            # stages >= 1: L .. UU, P, PR, PD, and last the level slot
 PRIOR_SLOT_NAMES = ("L", "U", "UL", "UR", "LL", "UU", "P", "PR", "PD")   # then the level slot
-PRIOR_B1_MAX = 1 << 26            # b1, emb (i32)
+PRIOR_B1_MAX = 1 << 26            # b1 (i32); emb = v * 2^s_l, each within +-2^26
+PRIOR_EMB_SHIFT_MAX = 16          # prior.<l>.emb_shift s_l, 0 .. 16
+PRIOR_I16_MIN, PRIOR_I16_MAX = -(1 << 15), (1 << 15) - 1   # the stored emb values v (i16)
 PRIOR_B2_MAX = 1 << 28            # b2 (i32)
 PRIOR_MULT_MAX = 1 << 31          # mult (i64), 0 .. 2^31
 PRIOR_LOGIT_SCALE_MAX = (1 << 31) - 1
@@ -751,7 +753,7 @@ def load_token_prior(mf):
     pr.F = get_int("prior.input_shift", -PRIOR_INPUT_SHIFT_MAX, PRIOR_INPUT_SHIFT_MAX)
     K, D, H = pr.K, pr.D, pr.H
 
-    def tensor(name, width, count, lo, hi, what):
+    def tensor(name, width, count, lo, hi, what, note=""):
         if name not in mf.tensors:
             raise rej(name, f"missing, expected a rank-1 u8 tensor of {count} {what} values")
         dtype, dims, raw = mf.tensors[name]
@@ -765,20 +767,26 @@ def load_token_prior(mf):
         vals = struct.unpack(f"<{count}{code}", raw)
         if min(vals) < lo or max(vals) > hi:
             i = next(i for i, v in enumerate(vals) if not lo <= v <= hi)
-            raise rej(name, f"element {i}: found {vals[i]}, expected {lo} .. {hi}")
+            raise rej(name, f"element {i}: found {vals[i]}, expected {lo} .. {hi}{note}")
         return vals
 
     pr.stages = []
     for l in range(pr.S):
         st = PriorStage()
         st.c = get_int(f"prior.{l}.logit_scale", 1, PRIOR_LOGIT_SCALE_MAX)
+        st.emb_shift = s = get_int(f"prior.{l}.emb_shift", 0, PRIOR_EMB_SHIFT_MAX)
         st.slots = prior_slots(l)
         st.G = prior_dense_size(l, D)
         st.wp = (tensor(f"prior.{l}.wp", 2, H * st.G, -PRIOR_WEIGHT_MAX, PRIOR_WEIGHT_MAX, "i16")
                  if l >= 1 else None)
         st.b1 = tensor(f"prior.{l}.b1", 4, H, -PRIOR_B1_MAX, PRIOR_B1_MAX, "i32")
-        st.emb = tensor(f"prior.{l}.emb", 4, st.slots * (K + 1) * H, -PRIOR_B1_MAX, PRIOR_B1_MAX,
-                        "i32")
+        # emb: i16 values v, the arithmetic's emb = v * 2^s_l within +-2^26 (inclusive), i.e.
+        # |v| <= 2^(26 - s_l) (2^26 is a multiple of 2^s_l, s_l <= 16); the i16 range too.
+        vmax = min(PRIOR_I16_MAX, PRIOR_B1_MAX >> s)
+        vmin = max(PRIOR_I16_MIN, -(PRIOR_B1_MAX >> s))
+        st.emb_v = tensor(f"prior.{l}.emb", 2, st.slots * (K + 1) * H, vmin, vmax, "i16",
+                          f" (emb_shift s_{l} = {s}: v * 2^{s} must be within +-2^26)")
+        st.emb = [v << s for v in st.emb_v] if s else list(st.emb_v)
         st.mult = tensor(f"prior.{l}.mult", 8, H, 0, PRIOR_MULT_MAX, "i64")
         st.w2 = tensor(f"prior.{l}.w2", 2, K * H, -PRIOR_WEIGHT_MAX, PRIOR_WEIGHT_MAX, "i16")
         st.b2 = tensor(f"prior.{l}.b2", 4, K, -PRIOR_B2_MAX, PRIOR_B2_MAX, "i32")
@@ -1710,16 +1718,21 @@ def write_prior_file(pr, model_id, *, drop_key=None, extra_meta=(), meta_overrid
             ("prior.model_name", "self-test"), ("prior.stages", pr.S),
             ("prior.codebook_size", pr.K), ("prior.latent_channels", pr.D),
             ("prior.hidden", pr.H), ("prior.input_shift", pr.F)]
-    meta += [(f"prior.{l}.logit_scale", st.c) for l, st in enumerate(pr.stages)]
+    for l, st in enumerate(pr.stages):
+        meta += [(f"prior.{l}.logit_scale", st.c), (f"prior.{l}.emb_shift", st.emb_shift)]
     meta += list(extra_meta)
     meta = [(k, (meta_override or {}).get(k, v)) for k, v in meta if k != drop_key]
     tensors = []
     for l, st in enumerate(pr.stages):
-        for field, code in (("wp", "h"), ("b1", "i"), ("emb", "i"), ("mult", "q"), ("w2", "h"),
+        for field, code in (("wp", "h"), ("b1", "i"), ("emb", "h"), ("mult", "q"), ("w2", "h"),
                             ("b2", "i")):
             vals = getattr(st, field)
             if vals is None:
                 continue
+            if field == "emb":      # stored as v = emb / 2^s_l (i16); the emb must be a multiple
+                s = st.emb_shift
+                vals = [e >> s for e in vals]
+                assert all(v << s == e for v, e in zip(vals, st.emb)), "emb not a multiple of 2^s"
             name = f"prior.{l}.{field}"
             raw = struct.pack(f"<{len(vals)}{code}", *vals)
             if tensor_edit is not None:
@@ -1729,13 +1742,22 @@ def write_prior_file(pr, model_id, *, drop_key=None, extra_meta=(), meta_overrid
     return write_model_file(meta, tensors)
 
 
+def random_emb(rng, n, s, lo, hi):
+    """n embedding values emb = v * 2^s (self-test only): v a random i16 with lo <= emb <= hi."""
+    vlo = max(PRIOR_I16_MIN, -((-lo) >> s))     # ceil(lo / 2^s)
+    vhi = min(PRIOR_I16_MAX, hi >> s)            # floor(hi / 2^s)
+    return [rng.randint(vlo, vhi) << s for _ in range(n)]
+
+
 def random_token_prior(rng, K, D, H, S, F, scale=1.0, extreme=False, dense_heavy=False,
                        spread=False):
     """Random integer weights within the ranges MODEL-FORMAT.md allows (self-test only).
     `dense_heavy`: small b1 and emb, mult ~ 2^12, so that the hidden units (and the tables)
     depend mostly on the dense input x (r and the neighbour mean n). `spread`: saturated hidden
     units and w2 rows of alternating sign near +-2047, so that the logits lie near +-2^31 and
-    z* - z_k exceeds 2^31 (a 64-bit difference), with a small logit scale."""
+    z* - z_k exceeds 2^31 (a 64-bit difference), with a small logit scale. The embeddings are
+    i16 values v times 2^s_l, s_l drawn from 0 .. 16 per stage (extreme: s_l = 16, v near 1024,
+    emb near 2^26)."""
     pr = TokenPrior()
     pr.K, pr.D, pr.H, pr.S, pr.F = K, D, H, S, F
 
@@ -1753,7 +1775,13 @@ def random_token_prior(rng, K, D, H, S, F, scale=1.0, extreme=False, dense_heavy
         st.wp = vals(H * st.G, -PRIOR_WEIGHT_MAX, PRIOR_WEIGHT_MAX) if l >= 1 else None
         small = 1 << 14 if dense_heavy else PRIOR_B1_MAX
         st.b1 = vals(H, -small, small)
-        st.emb = vals(st.slots * (K + 1) * H, -small, small)
+        ne = st.slots * (K + 1) * H
+        if extreme:
+            st.emb_shift = PRIOR_EMB_SHIFT_MAX
+            st.emb = [(1024 - rng.randrange(3)) << PRIOR_EMB_SHIFT_MAX for _ in range(ne)]
+        else:
+            st.emb_shift = rng.choice((0, 3, 8, 11, 12, 16, rng.randint(0, PRIOR_EMB_SHIFT_MAX)))
+            st.emb = random_emb(rng, ne, st.emb_shift, int(-small * scale), int(small * scale))
         st.mult = ([PRIOR_MULT_MAX - rng.randrange(2) for _ in range(H)] if extreme
                    else [rng.randint(1 << 11, 1 << 13) for _ in range(H)] if dense_heavy
                    else [rng.randint(0, 1 << 20) for _ in range(H)])
@@ -1762,7 +1790,8 @@ def random_token_prior(rng, K, D, H, S, F, scale=1.0, extreme=False, dense_heavy
         if spread:
             st.c = rng.randint(1, 3)
             st.b1 = [PRIOR_B1_MAX] * H
-            st.emb = [rng.randint(0, PRIOR_B1_MAX) for _ in range(st.slots * (K + 1) * H)]
+            st.emb_shift = rng.choice((11, 12, 16))
+            st.emb = random_emb(rng, ne, st.emb_shift, 0, PRIOR_B1_MAX)
             st.mult = [PRIOR_MULT_MAX] * H
             st.w2 = [(1 if (k % 2 == 0) else -1) * rng.randint(1800, PRIOR_WEIGHT_MAX)
                      for k in range(K) for _ in range(H)]
@@ -2131,11 +2160,15 @@ def _self_test_prior(rng, check, expect_reject, pfx, pv):
         check(False, f"{what}: accepted, expected rejection naming '{field_substr}'")
 
     pr, mid = pfx["pr"], pfx["model_id"]
-    check(list(load_token_prior(parse_model_file(pfx["prior"], "prior file")).stages[1].wp)
-          == list(pr.stages[1].wp), "prior round trip")
+    lpr_ = load_token_prior(parse_model_file(pfx["prior"], "prior file"))
+    check(list(lpr_.stages[1].wp) == list(pr.stages[1].wp), "prior round trip")
+    check(all(list(a.emb) == list(b.emb) and a.emb_shift == b.emb_shift
+              and list(a.emb_v) == [e >> b.emb_shift for e in b.emb]
+              for a, b in zip(lpr_.stages, pr.stages)),
+          "prior round trip: emb = v * 2^emb_shift (i16 v)")
     for key in ("architecture", "prior.model_id", "prior.model_name", "prior.stages",
                 "prior.codebook_size", "prior.latent_channels", "prior.hidden", "prior.input_shift",
-                "prior.2.logit_scale"):
+                "prior.2.logit_scale", "prior.0.emb_shift", "prior.2.emb_shift"):
         prior_reject(write_prior_file(pr, mid, drop_key=key), key, f"prior without {key}")
     # prior.stages at most K + 1 (the level slot's token Λ <= S - 1 <= K).
     for K_, S_, ok in ((2, 3, True), (2, 4, False), (3, 4, True), (3, 5, False), (2, 1, True)):
@@ -2158,12 +2191,14 @@ def _self_test_prior(rng, check, expect_reject, pfx, pv):
                      ("prior.1.logit_scale", 0), ("prior.1.logit_scale", 1 << 31),
                      ("prior.codebook_size", 1), ("prior.codebook_size", 65537),
                      ("prior.latent_channels", 0), ("prior.latent_channels", 1025),
-                     ("prior.hidden", "5"), ("prior.stages", 3.0)):
+                     ("prior.hidden", "5"), ("prior.stages", 3.0),
+                     ("prior.0.emb_shift", -1), ("prior.1.emb_shift", 17),
+                     ("prior.2.emb_shift", 1 << 40), ("prior.1.emb_shift", "3"),
+                     ("prior.0.emb_shift", 2.0)):
         prior_reject(write_prior_file(pr, mid, meta_override={key: val}), key,
                      f"prior {key} = {val!r}")
     for name, idx, code, val in (("prior.1.wp", 0, "h", 2048), ("prior.2.wp", -1, "h", -2048),
-                                 ("prior.0.b1", 0, "i", (1 << 26) + 1), ("prior.0.emb", -1, "i",
-                                                                          -(1 << 26) - 1),
+                                 ("prior.0.b1", 0, "i", (1 << 26) + 1),
                                  ("prior.1.mult", 0, "q", (1 << 31) + 1), ("prior.1.mult", 0, "q", -1),
                                  ("prior.2.w2", 3, "h", 2048), ("prior.0.b2", 0, "i", (1 << 28) + 1)):
         def edit(n, raw, name=name, idx=idx, code=code, val=val):
@@ -2175,12 +2210,61 @@ def _self_test_prior(rng, check, expect_reject, pfx, pv):
         prior_reject(write_prior_file(pr, mid, tensor_edit=edit), name, f"{name} = {val}")
     prior_reject(write_prior_file(pr, mid, tensor_edit=lambda n, r: r[:-1] if n == "prior.0.b2" else r),
                  "prior.0.b2", "prior tensor one byte short")
+    # emb: i16 values v with v * 2^s_l within +-2^26 (inclusive); s_l = prior.<l>.emb_shift.
+    import copy
+
+    def with_shift(l_, s_):
+        p_ = copy.deepcopy(pr)
+        st_ = p_.stages[l_]
+        st_.emb_shift = s_
+        st_.emb = random_emb(rng, len(st_.emb), s_, -PRIOR_B1_MAX, PRIOR_B1_MAX)
+        return p_
+
+    for l_, s_, v_, ok in ((0, 16, 1024, True), (0, 16, 1025, False), (1, 16, -1024, True),
+                           (1, 16, -1025, False), (2, 16, 32767, False), (2, 16, -32768, False),
+                           (1, 12, 16384, True), (1, 12, 16385, False), (0, 12, -16385, False),
+                           (2, 11, -32768, True), (2, 11, 32767, True), (0, 10, -32768, True),
+                           (0, 0, 32767, True), (1, 0, -32768, True), (2, 13, 8193, False),
+                           (1, 5, -32768, True)):
+        name = f"prior.{l_}.emb"
+        idx = rng.randrange(len(pr.stages[l_].emb))
+
+        def edit(n, raw, name=name, idx=idx, v_=v_):
+            if n != name:
+                return raw
+            vals = list(struct.unpack(f"<{len(raw) // 2}h", raw))
+            vals[idx] = v_
+            return struct.pack(f"<{len(vals)}h", *vals)
+        blob = write_prior_file(with_shift(l_, s_), mid, tensor_edit=edit)
+        what = f"{name} v = {v_} with emb_shift {s_} (emb = {v_ << s_})"
+        if ok:
+            try:
+                got = load_token_prior(parse_model_file(blob, "p")).stages[l_]
+                check(got.emb[idx] == v_ << s_ and got.emb_v[idx] == v_ and got.emb_shift == s_,
+                      f"{what}: loaded as {got.emb[idx]}")
+            except Reject as e:
+                check(False, f"{what}: rejected: {e}")
+        else:
+            prior_reject(blob, name, what)
+    # The previous layout: emb as i32 values (twice the bytes), with and without emb_shift.
+    p32 = with_shift(0, 0)
+
+    def as_i32(n, raw):
+        if not n.endswith(".emb"):
+            return raw
+        return struct.pack(f"<{len(raw) // 2}i", *struct.unpack(f"<{len(raw) // 2}h", raw))
+    prior_reject(write_prior_file(p32, mid, tensor_edit=as_i32), "prior.0.emb",
+                 "prior.0.emb of i32 values (the previous layout)")
+    old_blob = write_prior_file(p32, mid, tensor_edit=as_i32, drop_key="prior.0.emb_shift")
+    prior_reject(old_blob, "prior.0.emb_shift", "the previous layout: no emb_shift, i32 emb")
+    prior_reject(write_prior_file(p32, mid, tensor_edit=lambda n, r: r[:-2] if n == "prior.1.emb"
+                                  else r), "prior.1.emb", "prior.1.emb one i16 value short")
     # The layouts before this version of the spec: wp of H*D (not H*2D); 4, 5, 6 and 9 slots
     # (6 and 9: the layout without the level slot).
     hd = 2 * pr.H * pr.D
     prior_reject(write_prior_file(pr, mid, tensor_edit=lambda n, r: r[:hd] if n == "prior.1.wp" else r),
                  "prior.1.wp", "prior.1.wp of H*D values (G = D)")
-    e1 = 4 * (pr.K + 1) * pr.H
+    e1 = 2 * (pr.K + 1) * pr.H      # bytes of one slot: (K + 1) * H i16 values
     prior_reject(write_prior_file(pr, mid, tensor_edit=lambda n, r: r[:4 * e1] if n == "prior.0.emb"
                                   else r), "prior.0.emb", "prior.0.emb of 4 slots")
     prior_reject(write_prior_file(pr, mid, tensor_edit=lambda n, r: r[:5 * e1] if n == "prior.2.emb"
@@ -2235,7 +2319,9 @@ def _self_test_prior(rng, check, expect_reject, pfx, pv):
             st_.c = 200
             st_.b2 = [rng.randint(-1 << 16, 1 << 16) for _ in st_.b2]
             n_ = (p_.K + 1) * p_.H
-            st_.emb = list(st_.emb[:-n_]) + [rng.randint(-1 << 20, 1 << 20) for _ in range(n_)]
+            st_.emb_shift = 6      # emb = v * 2^6: the others rounded down to multiples of 64
+            st_.emb = ([(e >> 6) << 6 for e in st_.emb[:-n_]]
+                       + random_emb(rng, n_, 6, -1 << 20, 1 << 20))
     lx = prior_fixture(rng, K=5, D=2, H=6, S=3, gw=6, gh=4, level=2, coded_level=3,
                        dense_heavy=True, tune=level_heavy)
     lpr = lx["pr"]

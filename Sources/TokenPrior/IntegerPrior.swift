@@ -63,8 +63,6 @@ public struct IntegerPrior: Sendable {
     public let stages: [IntegerPriorStage]
     /// `[stage][K · D]` the model's codebooks in fixed point (round half away from zero).
     public let cbq: [[Int32]]
-    /// `[stage][H · K]`: `w2` transposed, for the output layer as a sum of columns.
-    let w2t: [[Int16]]
 
     public static let maxHidden = 4095
     public static let weightLimit = 2047
@@ -79,11 +77,6 @@ public struct IntegerPrior: Sendable {
         self.inputShift = inputShift
         self.stages = stages
         cbq = codebooks.map { IntegerPrior.fixedPoint($0, shift: inputShift) }
-        w2t = stages.map { st in
-            var t = [Int16](repeating: 0, count: st.w2.count)
-            for k in 0..<codebookSize { for j in 0..<hidden { t[j * codebookSize + k] = st.w2[k * hidden + j] } }
-            return t
-        }
     }
 
     /// `round(v · 2^shift)`, half away from zero, saturated to ±2^30: exact (a power-of-two scale).
@@ -289,8 +282,9 @@ public struct IntegerPrior: Sendable {
     ///
     /// Fast path: the part of the hidden pre-activation that does not depend on plane `l` itself
     /// (bias, dense input, the previous stage's slots) is computed a band of rows at a time, spread
-    /// over the thread pool; the output layer adds only the columns of `w2` whose hidden unit is
-    /// non-zero. Integer sums wrap, so the order does not change a single bit.
+    /// over the thread pool; the rest of each token's table is computed by the per-token
+    /// integer kernel (`vqz_prior_token`, C: AVX2 where the CPU has it). Integer sums wrap, so the order
+    /// and the vector width do not change a single bit.
     func runPlane<E: Error>(stage l: Int, level: Int, planes: UnsafeMutablePointer<UInt16>, partial: UnsafePointer<Int16>, height h: Int, width w: Int,
                             scratch s: inout Scratch, _ body: (Int, Int, inout Scratch) throws(E) -> Void) throws(E) {
         let st = stages[l]
