@@ -36,7 +36,9 @@ let package = Package(
         .target(name: "CDNNLConv", linkerSettings: [.linkedLibrary("dl")]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
 
-        .target(name: "Container", dependencies: ["CZstd"]),
+        // SHA-256 with the x86 SHA extensions when the CPU has them (model and prior ids).
+        .target(name: "CSHA256", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "Container", dependencies: ["CZstd", "CSHA256"]),
         // libpng's full write API behind a C function (longjmp stays in C): zlib level and filter.
         .target(name: "CPNGWrite", dependencies: ["CPNG"]),
         .target(name: "Imaging", dependencies: ["CPNG", "CPNGWrite"]),
@@ -48,7 +50,9 @@ let package = Package(
         .target(name: "Models", dependencies: ["NN", "TensorCore"]),
         .target(name: "Training", dependencies: ["Models", "NN", "TensorCore", "Imaging", "Container", "Metrics"]),
         // The learned token prior: integer-only inference, rANS, and its float trainer (docs/design/prior.md).
-        .target(name: "TokenPrior", dependencies: ["Container", "TensorCore", .product(name: "RealModule", package: "swift-numerics")]),
+        // The per-token integer kernel in C: AVX2 where the CPU has it (run-time choice), wrapping.
+        .target(name: "CTokenPrior", cSettings: [.unsafeFlags(["-O3", "-fwrapv"])]),
+        .target(name: "TokenPrior", dependencies: ["Container", "TensorCore", "CTokenPrior", .product(name: "RealModule", package: "swift-numerics")]),
         .target(name: "Codec", dependencies: ["Models", "NN", "TensorCore", "Imaging", "Container", "Metrics", "TokenPrior"]),
 
         .executableTarget(
