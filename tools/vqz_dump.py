@@ -466,21 +466,25 @@ def parse_model_file(data, role):
             raise rej(what, f"needs {count} bytes at offset {pos}, only {max(end - pos, 0)} "
                       f"before File_CRC32 (runs past the end)")
 
+    def read_name(where, field):
+        """A u16-length-prefixed name (a metadata key or a tensor name), checked and decoded."""
+        nonlocal pos
+        need(2, f"{where} {field}_Length")
+        length = struct.unpack_from("<H", data, pos)[0]
+        if not 1 <= length <= MODEL_NAME_MAX:
+            raise rej(f"{where} {field}_Length", f"found {length}, expected 1 .. {MODEL_NAME_MAX}")
+        pos += 2
+        need(length, f"{where} {field}")
+        raw = data[pos:pos + length]
+        pos += length
+        problem = name_problem(raw)
+        if problem:
+            raise rej(f"{where} {field}", f"{raw!r}: {problem} (not a valid name)")
+        return raw.decode("ascii")
+
     metadata = {}
     for i in range(meta_count):
-        where = f"metadata entry {i}"
-        need(2, f"{where} Key_Length")
-        klen = struct.unpack_from("<H", data, pos)[0]
-        if not 1 <= klen <= MODEL_NAME_MAX:
-            raise rej(f"{where} Key_Length", f"found {klen}, expected 1 .. {MODEL_NAME_MAX}")
-        pos += 2
-        need(klen, f"{where} Key")
-        key = data[pos:pos + klen]
-        pos += klen
-        problem = name_problem(key)
-        if problem:
-            raise rej(f"{where} Key", f"{key!r}: {problem} (not a valid name)")
-        key = key.decode("ascii")
+        key = read_name(f"metadata entry {i}", "Key")
         if key in metadata:
             raise rej(f"metadata {key}", "duplicate key, expected keys unique within the file")
         need(1, f"metadata {key} Value_Type")
@@ -525,19 +529,7 @@ def parse_model_file(data, role):
     layout = []                      # (section offset, byte length) per tensor, in table order
     next_off = 0
     for i in range(tensor_count):
-        where = f"tensor entry {i}"
-        need(2, f"{where} Name_Length")
-        nlen = struct.unpack_from("<H", data, pos)[0]
-        if not 1 <= nlen <= MODEL_NAME_MAX:
-            raise rej(f"{where} Name_Length", f"found {nlen}, expected 1 .. {MODEL_NAME_MAX}")
-        pos += 2
-        need(nlen, f"{where} Name")
-        name = data[pos:pos + nlen]
-        pos += nlen
-        problem = name_problem(name)
-        if problem:
-            raise rej(f"{where} Name", f"{name!r}: {problem} (not a valid name)")
-        name = name.decode("ascii")
+        name = read_name(f"tensor entry {i}", "Name")
         if name in tensors:
             raise rej(f"tensor {name}", "duplicate name, expected names unique within the file")
         need(2, f"tensor {name} DType")

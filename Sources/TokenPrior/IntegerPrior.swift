@@ -290,7 +290,6 @@ public struct IntegerPrior: Sendable {
         let st = stages[l]
         let K = codebookSize, D = latentChannels, H = hidden
         let F = Self.denseCount(stage: l, latentChannels: D)
-        let n = h * w
         var base = [Int32](repeating: 0, count: min(Self.band, h) * w * H)
         for bandStart in stride(from: 0, to: h, by: Self.band) {
             let rows = min(Self.band, h - bandStart)
@@ -300,35 +299,36 @@ public struct IntegerPrior: Sendable {
                 ThreadPool.shared.parallelFor(count: rows) { r in
                     let i = bandStart + r
                     var x = [Int16](repeating: 0, count: max(F, 1))
+                    var tokens = [Int](repeating: 0, count: 10)
                     st.b1.withUnsafeBufferPointer { b1 in
                     st.wp.withUnsafeBufferPointer { wp in
                     st.emb.withUnsafeBufferPointer { emb in
+                    tokens.withUnsafeMutableBufferPointer { t in
                     x.withUnsafeMutableBufferPointer { xb in
                         for j in 0..<w {
                             let a = basePtr + (r * w + j) * H
-                            let levelRow = emb.baseAddress! + ((Self.slotCount(stage: l) - 1) * (K + 1) + level - 1) * H
-                            for jj in 0..<H { a[jj] = b1[jj] &+ levelRow[jj] }
-                            guard l > 0 else { continue }
-                            Self.denseInput(partial, height: h, width: w, row: i, col: j, latentChannels: D, into: xb.baseAddress!)
-                            vqz_prior_dense(xb.baseAddress!, wp.baseAddress!, Int32(H), Int32(F), a)
-                            let p = i * w + j, prev = planesC + (l - 1) * n
-                            let tokens = (Int(prev[p]), j + 1 < w ? Int(prev[p + 1]) : K, i + 1 < h ? Int(prev[p + w]) : K)
-                            for (slot, t) in [(6, tokens.0), (7, tokens.1), (8, tokens.2)] {
-                                let e = emb.baseAddress! + (slot * (K + 1) + t) * H
+                            for jj in 0..<H { a[jj] = b1[jj] }
+                            if l > 0 {
+                                Self.denseInput(partial, height: h, width: w, row: i, col: j, latentChannels: D, into: xb.baseAddress!)
+                                vqz_prior_dense(xb.baseAddress!, wp.baseAddress!, Int32(H), Int32(F), a)
+                            }
+                            // Slots 6… (the previous stage's and the level) do not depend on plane l.
+                            Self.slotTokens(stage: l, level: level, planes: planesC, height: h, width: w, row: i, col: j, outside: K, into: t.baseAddress!)
+                            for slot in 6..<Self.slotCount(stage: l) {
+                                let e = emb.baseAddress! + (slot * (K + 1) + t[slot]) * H
                                 for jj in 0..<H { a[jj] &+= e[jj] }
                             }
                         }
-                    } } } }
+                    } } } } }
                 }
             }
             for r in 0..<rows {
                 let i = bandStart + r
                 for j in 0..<w {
-                    let p = i * w + j
-                    let cur = planes + l * n
-                    let near = (j > 0 ? Int(cur[p - 1]) : K, i > 0 ? Int(cur[p - w]) : K,
-                                i > 0 && j > 0 ? Int(cur[p - w - 1]) : K, i > 0 && j + 1 < w ? Int(cur[p - w + 1]) : K,
-                                j > 1 ? Int(cur[p - 2]) : K, i > 1 ? Int(cur[p - 2 * w]) : K)
+                    s.slots.withUnsafeMutableBufferPointer {
+                        Self.slotTokens(stage: l, level: level, planes: planes, height: h, width: w, row: i, col: j, outside: K, into: $0.baseAddress!)
+                    }
+                    let near = s.slots  // slots 0…5: this plane's causal neighbours
                     let stride = (K + 1) * H
                     base.withUnsafeBufferPointer { bp in
                     st.emb.withUnsafeBufferPointer { emb in
@@ -344,8 +344,8 @@ public struct IntegerPrior: Sendable {
                         let e = emb.baseAddress!
                         var rows: (UnsafePointer<Int32>?, UnsafePointer<Int32>?, UnsafePointer<Int32>?,
                                    UnsafePointer<Int32>?, UnsafePointer<Int32>?, UnsafePointer<Int32>?) =
-                            (e + near.0 * H, e + stride + near.1 * H, e + 2 * stride + near.2 * H,
-                             e + 3 * stride + near.3 * H, e + 4 * stride + near.4 * H, e + 5 * stride + near.5 * H)
+                            (e + near[0] * H, e + stride + near[1] * H, e + 2 * stride + near[2] * H,
+                             e + 3 * stride + near[3] * H, e + 4 * stride + near[4] * H, e + 5 * stride + near[5] * H)
                         withUnsafePointer(to: &rows) { rp in
                             rp.withMemoryRebound(to: UnsafePointer<Int32>?.self, capacity: 6) { r6 in
                                 _ = vqz_prior_token(bp.baseAddress! + (r * w + j) * H, r6, m.baseAddress!, w2.baseAddress!, b2.baseAddress!,

@@ -152,10 +152,8 @@ public struct PriorFile: Sendable {
 
     static func values<T: FixedWidthInteger>(_ bytes: [UInt8]) -> [T] {
         let w = MemoryLayout<T>.size
-        return (0..<(bytes.count / w)).map { i in
-            var v: T = 0
-            for b in 0..<w { v |= T(truncatingIfNeeded: bytes[i * w + b]) << (8 * b) }
-            return v
+        return bytes.withUnsafeBytes { raw in
+            (0..<(bytes.count / w)).map { T(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * w, as: T.self)) }
         }
     }
 }

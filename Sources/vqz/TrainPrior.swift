@@ -61,7 +61,7 @@ struct TrainPrior: ParsableCommand {
                 let (image, _) = try decodePNG(try Streams.read(path, maxBytes: Streams.maxInputBytes), name: path)
                 // Every level's tokens: the encoder's token choice (its λ) differs by level.
                 let f = loaded.config.downsampleFactor
-                let (gh, gw) = ((image.height + f - 1) / f, (image.width + f - 1) / f)
+                let (gh, gw) = (BitstreamHeader.gridSize(image.height, factor: f), BitstreamHeader.gridSize(image.width, factor: f))
                 for planes in try ImageCodec.tokenPlanes(image, model: loaded, levels: loaded.levels) {
                     let grid = TokenGrid(planes: planes, height: gh, width: gw)
                     if i % 25 == 0 { heldOut.append(grid) } else { train.append(grid) }
