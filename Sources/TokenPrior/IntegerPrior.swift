@@ -20,6 +20,9 @@ import Container
 import RealModule
 import CTokenPrior
 import TensorCore
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// One stage's integer weights.
 public struct IntegerPriorStage: Sendable, Equatable {
@@ -136,19 +139,32 @@ public struct IntegerPrior: Sendable {
     /// The partial reconstruction of stage `l` (Σ of stages < `l`'s fixed-point code vectors, each
     /// component clamped to ±2047) at every position: `[h · w · D]`.
     public static func partialReconstruction(stage l: Int, planes: UnsafePointer<UInt16>, count n: Int, cbq: [[Int32]], latentChannels d: Int) -> [Int16] {
-        var acc = [Int32](repeating: 0, count: n * d)
-        acc.withUnsafeMutableBufferPointer { a in
-            for t in 0..<l {
-                cbq[t].withUnsafeBufferPointer { cb in
-                    for p in 0..<n {
-                        let row = cb.baseAddress! + Int(planes[t * n + p]) * d
-                        let dst = a.baseAddress! + p * d
-                        for c in 0..<d { dst[c] &+= row[c] }
-                    }
-                }
+        var out = [Int16](repeating: 0, count: n * d)
+        var acc = [Int32](repeating: 0, count: d)
+        out.withUnsafeMutableBufferPointer { o in
+            acc.withUnsafeMutableBufferPointer { a in
+                partialRow(stage: l, planes: planes, count: n, first: 0, positions: n, cbq: cbq, latentChannels: d, scratch: a.baseAddress!, into: o.baseAddress!)
             }
         }
-        return acc.map { Int16(max(-denseLimit, min(denseLimit, $0))) }
+        return out
+    }
+
+    /// `partialReconstruction`'s values at positions `first ..< first + positions` (raster order),
+    /// written at their places in `out` (`[n · D]`); `scratch` holds D Int32.
+    @inline(__always)
+    static func partialRow(stage l: Int, planes: UnsafePointer<UInt16>, count n: Int, first: Int, positions: Int, cbq: [[Int32]], latentChannels d: Int,
+                           scratch acc: UnsafeMutablePointer<Int32>, into out: UnsafeMutablePointer<Int16>) {
+        for p in first..<(first + positions) {
+            for c in 0..<d { acc[c] = 0 }
+            for t in 0..<l {
+                cbq[t].withUnsafeBufferPointer { cb in
+                    let row = cb.baseAddress! + Int(planes[t * n + p]) * d
+                    for c in 0..<d { acc[c] &+= row[c] }
+                }
+            }
+            let dst = out + p * d
+            for c in 0..<d { dst[c] = Int16(max(-denseLimit, min(denseLimit, acc[c]))) }
+        }
     }
 
     /// The dense input of (i, j) into `out` (`2·D`): the partial reconstruction there, then
@@ -273,108 +289,160 @@ public struct IntegerPrior: Sendable {
         s.cum[K] = c
     }
 
-    /// Rows of the grid whose plane-independent hidden part is computed at once (in parallel).
-    static let band = 16
-
-    /// Runs plane `l` in raster order: for each position, the frequency table into `s.freq` and
-    /// `s.cum` (exactly `frequencies(…)`'s, tested), then `body(i, j)` — which may write the
-    /// token of (i, j) into `planes` (the decoder) before the next position is computed.
+    /// Runs planes `0 ..< levels`, each in raster order: for each position, the frequency table
+    /// into `s.freq` and `s.cum` (exactly `frequencies(…)`'s, tested), then `token(state, l, i, j, s)`
+    /// — which may write the token of (i, j) into `planes` (the decoder) before the next position of
+    /// that plane is computed. `start(l)` makes a plane's state before its first position, `finish`
+    /// closes it after its last.
     ///
-    /// Fast path: the part of the hidden pre-activation that does not depend on plane `l` itself
-    /// (bias, dense input, the previous stage's slots) is computed a band of rows at a time, spread
-    /// over the thread pool; the rest of each token's table is computed by the per-token
-    /// integer kernel (`vqz_prior_token`, C: AVX2 where the CPU has it). Integer sums wrap, so the order
-    /// and the vector width do not change a single bit.
-    func runPlane<E: Error>(stage l: Int, level: Int, planes: UnsafeMutablePointer<UInt16>, partial: UnsafePointer<Int16>, height h: Int, width w: Int,
-                            scratch s: inout Scratch, _ body: (Int, Int, inout Scratch) throws(E) -> Void) throws(E) {
+    /// With `concurrent`, the planes run as a wavefront on the thread pool: a worker claims the next
+    /// plane and computes its row i once plane l − 1 has published rows 0 … i + 1 (everything row i
+    /// reads of it: the previous-stage slots at p, right of p and below p, and the partial
+    /// reconstruction at p and its four neighbours). Each token's table depends only on tokens, not on
+    /// the schedule, so the output does not depend on the thread count; the callbacks of different
+    /// planes may then run at the same time and must write disjoint memory. Without `concurrent`,
+    /// plane after plane on the calling thread.
+    ///
+    /// Per row: the part of the hidden pre-activation that does not depend on plane l itself (bias,
+    /// dense input, the previous stage's slots, the level), then per token the rest by the integer
+    /// kernel (`vqz_prior_token`, C: AVX2 where the CPU has it). Integer sums wrap, so the order and
+    /// the vector width do not change a single bit.
+    func runPlanes<State, E: Error>(levels: Int, level: Int, planes: UnsafeMutablePointer<UInt16>, height h: Int, width w: Int, concurrent: Bool,
+                                    start: (Int) throws(E) -> State,
+                                    token: (inout State, Int, Int, Int, inout Scratch) throws(E) -> Void,
+                                    finish: (inout State, Int) throws(E) -> Void) throws(E) {
+        guard levels > 0 else { return }
+        let pool = ThreadPool.current
+        let progress = PlaneProgress(planes: levels)
+        var failure: E?
+        let workers = concurrent ? min(levels, pool.threadCount) : 1
+        withoutActuallyEscaping(start) { start in
+        withoutActuallyEscaping(token) { token in
+        withoutActuallyEscaping(finish) { finish in
+            let work = { () -> Void in
+                var s = Scratch(prior: self)
+                let D = latentChannels, H = hidden
+                var partial = [Int16](), base = [Int32](repeating: 0, count: w * H)
+                var x = [Int16](repeating: 0, count: 2 * D + 1), acc = [Int32](repeating: 0, count: D), slots = [Int](repeating: 0, count: 10)
+                while let l = progress.claim() {
+                    do throws(E) {
+                        if l > 0 && partial.isEmpty { partial = [Int16](repeating: 0, count: h * w * D) }
+                        var state = try start(l)
+                        var partialRows = 0
+                        for i in 0..<h {
+                            if l > 0 {
+                                let need = min(i + 2, h)
+                                guard progress.wait(plane: l - 1, rows: need) else { return }
+                                partial.withUnsafeMutableBufferPointer { pb in
+                                    acc.withUnsafeMutableBufferPointer { a in
+                                        while partialRows < need {
+                                            Self.partialRow(stage: l, planes: planes, count: h * w, first: partialRows * w, positions: w, cbq: cbq,
+                                                            latentChannels: D, scratch: a.baseAddress!, into: pb.baseAddress!)
+                                            partialRows += 1
+                                        }
+                                    }
+                                }
+                            }
+                            base.withUnsafeMutableBufferPointer { bp in
+                            partial.withUnsafeBufferPointer { pb in
+                            x.withUnsafeMutableBufferPointer { xb in
+                            slots.withUnsafeMutableBufferPointer { t in
+                                rowBase(stage: l, level: level, planes: planes, partial: pb.baseAddress, height: h, width: w, row: i,
+                                        base: bp.baseAddress!, x: xb.baseAddress!, slots: t.baseAddress!)
+                            } } } }
+                            for j in 0..<w {
+                                tokenTable(stage: l, level: level, planes: planes, base: base, height: h, width: w, row: i, col: j, scratch: &s)
+                                try token(&state, l, i, j, &s)
+                            }
+                            progress.publish(plane: l, rows: i + 1)
+                        }
+                        try finish(&state, l)
+                    } catch {
+                        progress.fail { if failure == nil { failure = error } }
+                        return
+                    }
+                }
+            }
+            if workers == 1 { work() } else { pool.parallelFor(count: workers) { _ in work() } }
+        } } }
+        if let failure { throw failure }
+    }
+
+    /// The plane-independent part of the hidden pre-activation of row `i` of plane `l`, `[w · H]`:
+    /// bias, the dense input (for l ≥ 1; `partial` holds rows i − 1 … i + 1) and slots 6 … (the
+    /// previous stage's and the level).
+    @inline(__always)
+    func rowBase(stage l: Int, level: Int, planes: UnsafePointer<UInt16>, partial: UnsafePointer<Int16>?, height h: Int, width w: Int, row i: Int,
+                 base: UnsafeMutablePointer<Int32>, x: UnsafeMutablePointer<Int16>, slots t: UnsafeMutablePointer<Int>) {
         let st = stages[l]
         let K = codebookSize, D = latentChannels, H = hidden
         let F = Self.denseCount(stage: l, latentChannels: D)
-        var base = [Int32](repeating: 0, count: min(Self.band, h) * w * H)
-        for bandStart in stride(from: 0, to: h, by: Self.band) {
-            let rows = min(Self.band, h - bandStart)
-            base.withUnsafeMutableBufferPointer { bp in
-                let basePtr = bp.baseAddress!
-                let planesC = UnsafePointer(planes)
-                ThreadPool.shared.parallelFor(count: rows) { r in
-                    let i = bandStart + r
-                    var x = [Int16](repeating: 0, count: max(F, 1))
-                    var tokens = [Int](repeating: 0, count: 10)
-                    st.b1.withUnsafeBufferPointer { b1 in
-                    st.wp.withUnsafeBufferPointer { wp in
-                    st.emb.withUnsafeBufferPointer { emb in
-                    tokens.withUnsafeMutableBufferPointer { t in
-                    x.withUnsafeMutableBufferPointer { xb in
-                        for j in 0..<w {
-                            let a = basePtr + (r * w + j) * H
-                            for jj in 0..<H { a[jj] = b1[jj] }
-                            if l > 0 {
-                                Self.denseInput(partial, height: h, width: w, row: i, col: j, latentChannels: D, into: xb.baseAddress!)
-                                vqz_prior_dense(xb.baseAddress!, wp.baseAddress!, Int32(H), Int32(F), a)
-                            }
-                            // Slots 6… (the previous stage's and the level) do not depend on plane l.
-                            Self.slotTokens(stage: l, level: level, planes: planesC, height: h, width: w, row: i, col: j, outside: K, into: t.baseAddress!)
-                            for slot in 6..<Self.slotCount(stage: l) {
-                                let e = emb.baseAddress! + (slot * (K + 1) + t[slot]) * H
-                                for jj in 0..<H { a[jj] &+= e[jj] }
-                            }
-                        }
-                    } } } } }
+        st.b1.withUnsafeBufferPointer { b1 in
+        st.wp.withUnsafeBufferPointer { wp in
+        st.emb.withUnsafeBufferPointer { emb in
+            for j in 0..<w {
+                let a = base + j * H
+                for jj in 0..<H { a[jj] = b1[jj] }
+                if l > 0 {
+                    Self.denseInput(partial!, height: h, width: w, row: i, col: j, latentChannels: D, into: x)
+                    vqz_prior_dense(x, wp.baseAddress!, Int32(H), Int32(F), a)
+                }
+                Self.slotTokens(stage: l, level: level, planes: planes, height: h, width: w, row: i, col: j, outside: K, into: t)
+                for slot in 6..<Self.slotCount(stage: l) {
+                    let e = emb.baseAddress! + (slot * (K + 1) + t[slot]) * H
+                    for jj in 0..<H { a[jj] &+= e[jj] }
                 }
             }
-            for r in 0..<rows {
-                let i = bandStart + r
-                for j in 0..<w {
-                    s.slots.withUnsafeMutableBufferPointer {
-                        Self.slotTokens(stage: l, level: level, planes: planes, height: h, width: w, row: i, col: j, outside: K, into: $0.baseAddress!)
-                    }
-                    let near = s.slots  // slots 0…5: this plane's causal neighbours
-                    let stride = (K + 1) * H
-                    base.withUnsafeBufferPointer { bp in
-                    st.emb.withUnsafeBufferPointer { emb in
-                    st.mult.withUnsafeBufferPointer { m in
-                    st.w2.withUnsafeBufferPointer { w2 in
-                    st.b2.withUnsafeBufferPointer { b2 in
-                    Self.expTable.withUnsafeBufferPointer { table in
-                    s.hidden16.withUnsafeMutableBufferPointer { h16 in
-                    s.logits.withUnsafeMutableBufferPointer { z in
-                    s.weights.withUnsafeMutableBufferPointer { wts in
-                    s.freq.withUnsafeMutableBufferPointer { f in
-                    s.cum.withUnsafeMutableBufferPointer { cum in
-                        let e = emb.baseAddress!
-                        var rows: (UnsafePointer<Int32>?, UnsafePointer<Int32>?, UnsafePointer<Int32>?,
-                                   UnsafePointer<Int32>?, UnsafePointer<Int32>?, UnsafePointer<Int32>?) =
-                            (e + near[0] * H, e + stride + near[1] * H, e + 2 * stride + near[2] * H,
-                             e + 3 * stride + near[3] * H, e + 4 * stride + near[4] * H, e + 5 * stride + near[5] * H)
-                        withUnsafePointer(to: &rows) { rp in
-                            rp.withMemoryRebound(to: UnsafePointer<Int32>?.self, capacity: 6) { r6 in
-                                _ = vqz_prior_token(bp.baseAddress! + (r * w + j) * H, r6, m.baseAddress!, w2.baseAddress!, b2.baseAddress!,
-                                                    st.logitScale, table.baseAddress!, Int32(H), Int32(K), h16.baseAddress!, z.baseAddress!,
-                                                    wts.baseAddress!, f.baseAddress!, cum.baseAddress!)
-                            }
-                        }
-                    } } } } } } } } } } }
-                    try body(i, j, &s)
-                }
-            }
+        } } }
+    }
+
+    /// The table of (i, j) of plane `l` into `s.freq`, `s.cum` from its row's `base` (`rowBase`) and
+    /// the plane's own causal neighbours (slots 0 … 5).
+    @inline(__always)
+    func tokenTable(stage l: Int, level: Int, planes: UnsafePointer<UInt16>, base: [Int32], height h: Int, width w: Int, row i: Int, col j: Int,
+                    scratch s: inout Scratch) {
+        let st = stages[l]
+        let K = codebookSize, H = hidden
+        s.slots.withUnsafeMutableBufferPointer {
+            Self.slotTokens(stage: l, level: level, planes: planes, height: h, width: w, row: i, col: j, outside: K, into: $0.baseAddress!)
         }
+        let near = s.slots  // slots 0…5: this plane's causal neighbours
+        let stride = (K + 1) * H
+        base.withUnsafeBufferPointer { bp in
+        st.emb.withUnsafeBufferPointer { emb in
+        st.mult.withUnsafeBufferPointer { m in
+        st.w2.withUnsafeBufferPointer { w2 in
+        st.b2.withUnsafeBufferPointer { b2 in
+        Self.expTable.withUnsafeBufferPointer { table in
+        s.hidden16.withUnsafeMutableBufferPointer { h16 in
+        s.logits.withUnsafeMutableBufferPointer { z in
+        s.weights.withUnsafeMutableBufferPointer { wts in
+        s.freq.withUnsafeMutableBufferPointer { f in
+        s.cum.withUnsafeMutableBufferPointer { cum in
+            let e = emb.baseAddress!
+            var rows: (UnsafePointer<Int32>?, UnsafePointer<Int32>?, UnsafePointer<Int32>?,
+                       UnsafePointer<Int32>?, UnsafePointer<Int32>?, UnsafePointer<Int32>?) =
+                (e + near[0] * H, e + stride + near[1] * H, e + 2 * stride + near[2] * H,
+                 e + 3 * stride + near[3] * H, e + 4 * stride + near[4] * H, e + 5 * stride + near[5] * H)
+            withUnsafePointer(to: &rows) { rp in
+                rp.withMemoryRebound(to: UnsafePointer<Int32>?.self, capacity: 6) { r6 in
+                    _ = vqz_prior_token(bp.baseAddress! + j * H, r6, m.baseAddress!, w2.baseAddress!, b2.baseAddress!,
+                                        st.logitScale, table.baseAddress!, Int32(H), Int32(K), h16.baseAddress!, z.baseAddress!,
+                                        wts.baseAddress!, f.baseAddress!, cum.baseAddress!)
+                }
+            }
+        } } } } } } } } } } }
     }
 
     /// Calls `body(l, i, j, scratch)` after computing the table of every token of `planes`, stage
-    /// by stage, raster order (the decoder's order).
+    /// by stage, raster order (the decoder's order), on the calling thread.
     public func forEachTable(planes flat: [UInt16], levels: Int, level: Int, height h: Int, width w: Int, _ body: (Int, Int, Int, inout Scratch) -> Void) {
-        var s = Scratch(prior: self)
-        let n = h * w
         var planes = flat
         planes.withUnsafeMutableBufferPointer { buf in
-            for l in 0..<levels {
-                let partial = l == 0 ? [Int16(0)] : Self.partialReconstruction(stage: l, planes: buf.baseAddress!, count: n, cbq: cbq, latentChannels: latentChannels)
-                partial.withUnsafeBufferPointer { x in
-                    runPlane(stage: l, level: level, planes: buf.baseAddress!, partial: x.baseAddress!, height: h, width: w, scratch: &s) { (i: Int, j: Int, s: inout Scratch) throws(Never) in
-                        body(l, i, j, &s)
-                    }
-                }
-            }
+            runPlanes(levels: levels, level: level, planes: buf.baseAddress!, height: h, width: w, concurrent: false,
+                      start: { (_: Int) throws(Never) in () },
+                      token: { (_: inout Void, l: Int, i: Int, j: Int, s: inout Scratch) throws(Never) in body(l, i, j, &s) },
+                      finish: { (_: inout Void, _: Int) throws(Never) in })
         }
     }
 
@@ -388,25 +456,41 @@ public struct IntegerPrior: Sendable {
         return bits
     }
 
-    /// One rANS stream per stage (`planes` `[L][h · w]`, L ≤ the prior's stages).
+    /// One rANS stream per stage (`planes` `[L][h · w]`, L ≤ the prior's stages). The planes are
+    /// modelled concurrently on the thread pool.
     public func encode(planes: [[UInt16]], level: Int? = nil, height h: Int, width w: Int) -> [[UInt8]] {
         let n = h * w
-        let flat = Array(planes.joined())
+        var flat = Array(planes.joined())
         var starts = [UInt32](repeating: 0, count: planes.count * n), freqs = starts
-        forEachTable(planes: flat, levels: planes.count, level: level ?? planes.count, height: h, width: w) { l, i, j, s in
-            let q = l * n + i * w + j
-            let tok = Int(flat[q])
-            starts[q] = s.cum[tok]
-            freqs[q] = s.freq[tok]
-        }
-        return (0..<planes.count).map { l in
-            var enc = RANSEncoder()
-            for p in stride(from: n - 1, through: 0, by: -1) { enc.put(start: starts[l * n + p], freq: freqs[l * n + p]) }
-            return enc.finish()
-        }
+        flat.withUnsafeMutableBufferPointer { buf in
+        starts.withUnsafeMutableBufferPointer { sp in
+        freqs.withUnsafeMutableBufferPointer { fp in
+            let tokens = UnsafePointer(buf.baseAddress!)
+            runPlanes(levels: planes.count, level: level ?? planes.count, planes: buf.baseAddress!, height: h, width: w, concurrent: true,
+                      start: { (_: Int) throws(Never) in () },
+                      token: { (_: inout Void, l: Int, i: Int, j: Int, s: inout Scratch) throws(Never) in
+                          let q = l * n + i * w + j
+                          let tok = Int(tokens[q])
+                          sp[q] = s.cum[tok]
+                          fp[q] = s.freq[tok]
+                      },
+                      finish: { (_: inout Void, _: Int) throws(Never) in })
+        } } }
+        var out = [[UInt8]](repeating: [], count: planes.count)
+        starts.withUnsafeBufferPointer { sp in
+        freqs.withUnsafeBufferPointer { fp in
+        out.withUnsafeMutableBufferPointer { ob in
+            ThreadPool.current.parallelFor(count: planes.count) { l in
+                var enc = RANSEncoder()
+                for p in stride(from: n - 1, through: 0, by: -1) { enc.put(start: sp[l * n + p], freq: fp[l * n + p]) }
+                ob[l] = enc.finish()
+            }
+        } } }
+        return out
     }
 
-    /// The token grid `[L][h · w]` of `streams` (one per stage, L = streams.count).
+    /// The token grid `[L][h · w]` of `streams` (one per stage, L = streams.count). The planes are
+    /// decoded as a wavefront on the thread pool (`runPlanes`); the tokens do not depend on it.
     public func decode(streams: [ArraySlice<UInt8>], level: Int? = nil, height h: Int, width w: Int) throws(RANSError) -> [[UInt16]] {
         let n = h * w, levels = streams.count, K = codebookSize
         let level = level ?? levels
@@ -414,28 +498,77 @@ public struct IntegerPrior: Sendable {
             throw RANSError(description: "\(levels) token streams coded for level \(level); the prior codes levels 1…\(stages.count)")
         }
         var flat = [UInt16](repeating: 0, count: levels * n)
-        var s = Scratch(prior: self)
         try flat.withUnsafeMutableBufferPointer { (buf) throws(RANSError) in
             let planes = buf.baseAddress!
-            for l in 0..<levels {
-                var dec = try RANSDecoder(streams[l])
-                let partial = l == 0 ? [Int16(0)] : Self.partialReconstruction(stage: l, planes: planes, count: n, cbq: cbq, latentChannels: latentChannels)
-                try partial.withUnsafeBufferPointer { (x) throws(RANSError) in
-                    try runPlane(stage: l, level: level, planes: planes, partial: x.baseAddress!, height: h, width: w, scratch: &s) { (i: Int, j: Int, s: inout Scratch) throws(RANSError) in
-                        let slot = dec.slot
-                        // The symbol whose interval holds the slot: binary search of the cumulative table.
-                        var lo = 0, hi = K
-                        while hi - lo > 1 {
-                            let mid = (lo + hi) >> 1
-                            if s.cum[mid] <= slot { lo = mid } else { hi = mid }
-                        }
-                        try dec.advance(start: s.cum[lo], freq: s.freq[lo])
-                        planes[l * n + i * w + j] = UInt16(lo)
-                    }
-                }
-                try dec.finish()
-            }
+            try runPlanes(levels: levels, level: level, planes: planes, height: h, width: w, concurrent: true,
+                          start: { (l: Int) throws(RANSError) in try RANSDecoder(streams[l]) },
+                          token: { (dec: inout RANSDecoder, l: Int, i: Int, j: Int, s: inout Scratch) throws(RANSError) in
+                              let slot = dec.slot
+                              // The symbol whose interval holds the slot: binary search of the cumulative table.
+                              var lo = 0, hi = K
+                              while hi - lo > 1 {
+                                  let mid = (lo + hi) >> 1
+                                  if s.cum[mid] <= slot { lo = mid } else { hi = mid }
+                              }
+                              try dec.advance(start: s.cum[lo], freq: s.freq[lo])
+                              planes[l * n + i * w + j] = UInt16(lo)
+                          },
+                          finish: { (dec: inout RANSDecoder, _: Int) throws(RANSError) in try dec.finish() })
         }
         return (0..<levels).map { Array(flat[$0 * n..<($0 + 1) * n]) }
+    }
+}
+
+/// Rows published per plane, for `IntegerPrior.runPlanes`' wavefront: a plane's worker waits here
+/// for the rows of the plane before it; a failed plane releases every waiter.
+final class PlaneProgress: @unchecked Sendable {
+    private var rows: [Int]
+    private var next = 0
+    private var failed = false
+    private var mutex = pthread_mutex_t()
+    private var condition = pthread_cond_t()
+
+    init(planes: Int) {
+        rows = Array(repeating: 0, count: planes)
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&condition, nil)
+    }
+
+    deinit {
+        pthread_cond_destroy(&condition)
+        pthread_mutex_destroy(&mutex)
+    }
+
+    /// The next unclaimed plane, in order; nil when all are claimed or a plane failed.
+    func claim() -> Int? {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        guard !failed, next < rows.count else { return nil }
+        next += 1
+        return next - 1
+    }
+
+    func publish(plane l: Int, rows r: Int) {
+        pthread_mutex_lock(&mutex)
+        rows[l] = r
+        pthread_cond_broadcast(&condition)
+        pthread_mutex_unlock(&mutex)
+    }
+
+    /// Waits until plane `l` has `r` rows; false if a plane failed meanwhile.
+    func wait(plane l: Int, rows r: Int) -> Bool {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        while rows[l] < r && !failed { pthread_cond_wait(&condition, &mutex) }
+        return !failed
+    }
+
+    /// Marks the run failed (running `record` under the lock) and wakes every waiter.
+    func fail(_ record: () -> Void) {
+        pthread_mutex_lock(&mutex)
+        record()
+        failed = true
+        pthread_cond_broadcast(&condition)
+        pthread_mutex_unlock(&mutex)
     }
 }

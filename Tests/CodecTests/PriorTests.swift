@@ -327,6 +327,38 @@ extension PriorTests {
     }
 }
 
+extension PriorTests {
+    static let pools = [ThreadPool(threadCount: 1), ThreadPool(threadCount: 2), ThreadPool(threadCount: 3)]
+
+    /// Planes run as a wavefront across threads: the streams and the decoded tokens are the same
+    /// with 1, 2 or 3 threads, and a damaged plane in the middle fails the decode (no hang, no
+    /// partial grid) whatever the thread count.
+    @Test func wavefrontDoesNotDependOnTheThreadCount() throws {
+        let prior = PriorFile(modelID: TinyModels.vq.id, modelName: "", codebookSize: PriorGolden.K, latentChannels: PriorGolden.D,
+                              hidden: PriorGolden.H, inputShift: 6, stages: PriorGolden.stages()).prior(codebooks: PriorGolden.codebooks)
+        let (h, w) = (24, 31), n = h * w
+        var rng = Xoshiro256(seed: 5)
+        let planes = (0..<PriorGolden.S).map { _ in (0..<n).map { _ in UInt16(rng.next() % UInt64(PriorGolden.K)) } }
+        let reference = Self.pools[0].run { prior.encode(planes: planes, height: h, width: w) }
+        for pool in Self.pools {
+            let streams = pool.run { prior.encode(planes: planes, height: h, width: w) }
+            #expect(streams == reference, "\(pool.threadCount) threads")
+            let back = try pool.run { try prior.decode(streams: streams.map { $0[...] }, height: h, width: w) }
+            #expect(back == planes, "\(pool.threadCount) threads")
+            var damaged = streams.map { $0[...] }
+            damaged[1] = damaged[1].prefix(2)
+            #expect(throws: RANSError.self, "\(pool.threadCount) threads") {
+                _ = try pool.run { try prior.decode(streams: damaged, height: h, width: w) }
+            }
+        }
+    }
+}
+
+extension ThreadPool {
+    /// `body` with this pool as the kernels' pool.
+    func run<T>(_ body: () throws -> T) rethrows -> T { try ThreadPool.$current.withValue(self) { try body() } }
+}
+
 /// tools/vqz_dump.py, the second reader written from the specs alone, decodes the golden
 /// prior-coded file with its own integer prior and rANS; its self-test covers the corner cases.
 @Suite struct PriorSecondReaderTests {
