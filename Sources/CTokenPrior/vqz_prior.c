@@ -1,4 +1,7 @@
 #include "vqz_prior.h"
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 // The body, compiled twice: for AVX2 (when the CPU has it) and for the baseline.
 #define BODY                                                                                         \
@@ -51,6 +54,100 @@ static int token_avx2(const int32_t *base, const int32_t *const rows[6], const i
 }
 #endif
 
+#if defined(__x86_64__)
+// The same steps written with AVX2 intrinsics, for H a multiple of 16 (≤ 1024) and K a multiple of
+// 8 (≤ 2048): the K × H output layer 8 logits at a time (vpmaddwd, one horizontal reduction per 8
+// logits), the exponent lookups gathered, the 64-bit products as even/odd 32 × 32 → 64 multiplies.
+// Exact, not approximate: every step computes the bits of BODY (tested against the Swift reference
+// with these shapes):
+//  - z: 16-bit × 16-bit pairs summed in wrapping 32-bit lanes (|w2| ≤ 2047, 0 ≤ h ≤ 4095, so
+//    vpmaddwd's one overflow case, four times −32768, cannot occur); sums wrap like BODY's.
+//  - t: best − z_k lies in 0 … 2^32 − 1 (both 32-bit), so it is exact as an unsigned 32-bit lane;
+//    the logit scale is 1 … 2^31 − 1 (the file format), so the product is < 2^63: as an unsigned
+//    64-bit product it equals BODY's signed one, and so does the shift.
+//  - Σ e: e ≤ 2^24, ≤ 256 values per lane for K ≤ 2048: no 32-bit lane overflows.
+//  - e · R: the largest logit gives e = 2^24, so Σ e ≥ 2^24 and R < 2^24: R fits a 32-bit lane.
+__attribute__((target("avx2")))
+static int token_avx2_wide(const int32_t *base, const int32_t *const rows[6], const int64_t *mult,
+                           const int16_t *w2, const int32_t *b2, int64_t logit_scale, const uint32_t *exp_table,
+                           int H, int K, int16_t *h16, int32_t *z, uint32_t *weights, uint32_t *freq, uint32_t *cum) {
+    int32_t hid[1024];
+    for (int j = 0; j < H; j += 8) {
+        __m256i a = _mm256_loadu_si256((const __m256i *)(base + j));
+        for (int s = 0; s < 6; s++) a = _mm256_add_epi32(a, _mm256_loadu_si256((const __m256i *)(rows[s] + j)));
+        _mm256_storeu_si256((__m256i *)(hid + j), a);
+    }
+    for (int j = 0; j < H; j++) {
+        int64_t v = ((int64_t)hid[j] * mult[j] + (1 << 23)) >> 24;
+        h16[j] = (int16_t)(v < 0 ? 0 : v > 4095 ? 4095 : v);
+    }
+    __m256i vmax = _mm256_set1_epi32(INT32_MIN);
+    for (int k = 0; k < K; k += 8) {
+        __m256i acc[8];
+        for (int r = 0; r < 8; r++) {
+            const int16_t *row = w2 + (int64_t)(k + r) * H;
+            __m256i a = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)row), _mm256_loadu_si256((const __m256i *)h16));
+            for (int j = 16; j < H; j += 16)
+                a = _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(row + j)),
+                                                          _mm256_loadu_si256((const __m256i *)(h16 + j))));
+            acc[r] = a;
+        }
+        __m256i s01 = _mm256_hadd_epi32(acc[0], acc[1]), s23 = _mm256_hadd_epi32(acc[2], acc[3]);
+        __m256i s45 = _mm256_hadd_epi32(acc[4], acc[5]), s67 = _mm256_hadd_epi32(acc[6], acc[7]);
+        __m256i s0123 = _mm256_hadd_epi32(s01, s23), s4567 = _mm256_hadd_epi32(s45, s67);
+        __m256i sum = _mm256_add_epi32(_mm256_permute2x128_si256(s0123, s4567, 0x20), _mm256_permute2x128_si256(s0123, s4567, 0x31));
+        sum = _mm256_add_epi32(sum, _mm256_loadu_si256((const __m256i *)(b2 + k)));
+        _mm256_storeu_si256((__m256i *)(z + k), sum);
+        vmax = _mm256_max_epi32(vmax, sum);
+    }
+    int32_t lanes[8];
+    _mm256_storeu_si256((__m256i *)lanes, vmax);
+    int32_t best = lanes[0];
+    for (int i = 1; i < 8; i++) if (lanes[i] > best) best = lanes[i];
+    int best_k = 0;
+    while (z[best_k] != best) best_k++;
+
+    const __m256i vbest = _mm256_set1_epi32(best), vscale = _mm256_set1_epi64x(logit_scale);
+    const __m256i cap = _mm256_set1_epi64x(8191), low8 = _mm256_set1_epi32(255);
+    __m256i vsum = _mm256_setzero_si256();
+    for (int k = 0; k < K; k += 8) {
+        __m256i diff = _mm256_sub_epi32(vbest, _mm256_loadu_si256((const __m256i *)(z + k)));
+        __m256i te = _mm256_srli_epi64(_mm256_mul_epu32(diff, vscale), 24);
+        __m256i to = _mm256_srli_epi64(_mm256_mul_epu32(_mm256_srli_epi64(diff, 32), vscale), 24);
+        te = _mm256_blendv_epi8(te, cap, _mm256_cmpgt_epi64(te, cap));
+        to = _mm256_blendv_epi8(to, cap, _mm256_cmpgt_epi64(to, cap));
+        __m256i t = _mm256_blend_epi32(te, _mm256_slli_epi64(to, 32), 0xAA);
+        __m256i e = _mm256_i32gather_epi32((const int *)exp_table, _mm256_and_si256(t, low8), 4);
+        e = _mm256_srlv_epi32(e, _mm256_srli_epi32(t, 8));
+        _mm256_storeu_si256((__m256i *)(weights + k), e);
+        vsum = _mm256_add_epi32(vsum, e);
+    }
+    uint32_t sums[8];
+    _mm256_storeu_si256((__m256i *)sums, vsum);
+    uint64_t sum = 0;
+    for (int i = 0; i < 8; i++) sum += sums[i];
+    uint64_t r = ((uint64_t)(65536 - K) << 32) / sum;
+    const __m256i vr = _mm256_set1_epi64x((int64_t)r), one = _mm256_set1_epi32(1);
+    __m256i vused = _mm256_setzero_si256();
+    for (int k = 0; k < K; k += 8) {
+        __m256i e = _mm256_loadu_si256((const __m256i *)(weights + k));
+        __m256i fe = _mm256_srli_epi64(_mm256_mul_epu32(e, vr), 32);
+        __m256i fo = _mm256_mul_epu32(_mm256_srli_epi64(e, 32), vr);
+        __m256i f = _mm256_add_epi32(_mm256_blend_epi32(fe, fo, 0xAA), one);
+        _mm256_storeu_si256((__m256i *)(freq + k), f);
+        vused = _mm256_add_epi32(vused, f);
+    }
+    _mm256_storeu_si256((__m256i *)sums, vused);
+    uint32_t used = 0;
+    for (int i = 0; i < 8; i++) used += sums[i];
+    freq[best_k] += 65536 - used;
+    uint32_t c = 0;
+    for (int k = 0; k < K; k++) { cum[k] = c; c += freq[k]; }
+    cum[K] = c;
+    return best_k;
+}
+#endif
+
 static int token_generic(const int32_t *base, const int32_t *const rows[6], const int64_t *mult,
                          const int16_t *w2, const int32_t *b2, int64_t logit_scale, const uint32_t *exp_table,
                          int H, int K, int16_t *h16, int32_t *z, uint32_t *weights, uint32_t *freq, uint32_t *cum) {
@@ -66,6 +163,8 @@ int vqz_prior_token(const int32_t *base, const int32_t *const rows[6], const int
         __builtin_cpu_init();
         has_avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
     }
+    if (has_avx2 && H % 16 == 0 && H <= 1024 && K % 8 == 0 && K <= 2048)
+        return token_avx2_wide(base, rows, mult, w2, b2, logit_scale, exp_table, H, K, h16, z, weights, freq, cum);
     if (has_avx2) return token_avx2(base, rows, mult, w2, b2, logit_scale, exp_table, H, K, h16, z, weights, freq, cum);
 #endif
     return token_generic(base, rows, mult, w2, b2, logit_scale, exp_table, H, K, h16, z, weights, freq, cum);

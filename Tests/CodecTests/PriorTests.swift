@@ -354,6 +354,46 @@ extension PriorTests {
     }
 }
 
+extension PriorTests {
+    /// Random integer weights of the shapes the shipped priors use (the C kernel's AVX2 path needs
+    /// H a multiple of 16 and K of 8; the tiny priors above take the other path), logit scales
+    /// from small to the format's largest so that the 8191 cap and the 64-bit products are reached.
+    static func wideStages(K: Int, D: Int, H: Int, S: Int, seed: UInt64) -> [IntegerPriorStage] {
+        var rng = Xoshiro256(seed: seed)
+        func ints(_ n: Int, _ limit: Int) -> [Int] { (0..<n).map { _ in Int(rng.next() % UInt64(2 * limit + 1)) - limit } }
+        let scales: [Int64] = [1 + Int64(rng.next() % 400), (1 << 18) + Int64(rng.next() % 1000), Int64(Int32.max)]
+        return (0..<S).map { l in
+            let slots = IntegerPrior.slotCount(stage: l)
+            return IntegerPriorStage(
+                slots: slots, wp: ints(H * IntegerPrior.denseCount(stage: l, latentChannels: D), 2047).map { Int16($0) }, b1: ints(H, 1 << 20).map { Int32($0) },
+                emb: ints(slots * (K + 1) * H, 32767).map { Int32($0) << 5 }, mult: (0..<H).map { _ in Int64(rng.next() % 1024) },
+                w2: ints(K * H, 2047).map { Int16($0) }, b2: ints(K, 1 << 16).map { Int32($0) }, logitScale: scales[l % scales.count])
+        }
+    }
+
+    @Test(arguments: [(256, 64), (256, 48), (64, 16)])
+    func wideKernelEqualsTheReference(shape: (Int, Int)) throws {
+        let (K, H) = shape, D = 4, S = 3, h = 9, w = 13, n = h * w
+        var rng = Xoshiro256(seed: 9)
+        let codebooks = (0..<S).map { _ in (0..<(K * D)).map { _ in Float(Int(rng.next() % 257) - 128) / 64 } }
+        let prior = PriorFile(modelID: TinyModels.vq.id, modelName: "", codebookSize: K, latentChannels: D, hidden: H, inputShift: 6,
+                              stages: Self.wideStages(K: K, D: D, H: H, S: S, seed: UInt64(K + H))).prior(codebooks: codebooks)
+        let flat = (0..<(S * n)).map { _ in UInt16(rng.next() % UInt64(K)) }
+        var reference = IntegerPrior.Scratch(prior: prior)
+        var mismatches = 0, capped = 0
+        prior.forEachTable(planes: flat, levels: S, level: S, height: h, width: w) { l, i, j, s in
+            flat.withUnsafeBufferPointer { buf in
+                let partial = IntegerPrior.partialReconstruction(stage: l, planes: buf.baseAddress!, count: n, cbq: prior.cbq, latentChannels: D) + [0]
+                prior.frequencies(stage: l, level: S, planes: buf.baseAddress!, partial: partial, height: h, width: w, row: i, col: j, scratch: &reference)
+            }
+            if reference.freq != s.freq || reference.cum != s.cum { mismatches += 1 }
+            capped += s.freq.filter { $0 == 1 }.count
+        }
+        #expect(mismatches == 0)
+        #expect(capped > 0, "no table reached the smallest frequency")
+    }
+}
+
 extension ThreadPool {
     /// `body` with this pool as the kernels' pool.
     func run<T>(_ body: () throws -> T) rethrows -> T { try ThreadPool.$current.withValue(self) { try body() } }

@@ -18,6 +18,22 @@ import Testing
         #expect(crc.value == CRC32.checksum(data))
     }
 
+    /// The 8-bytes-at-a-time path (contiguous storage) equals the byte-at-a-time one (any other
+    /// sequence) at every length and split, the check value included.
+    @Test func crc32SlicedEqualsBytewise() {
+        var x: UInt32 = 12345
+        let data = (0..<1029).map { _ -> UInt8 in x = x &* 1_103_515_245 &+ 12345; return UInt8(truncatingIfNeeded: x >> 16) }
+        for n in [0, 1, 7, 8, 9, 15, 16, 17, 63, 1029] {
+            let bytewise = CRC32.checksum(data[..<n].lazy.map { $0 })
+            #expect(CRC32.checksum(data[..<n]) == bytewise, "\(n) bytes")
+            var split = CRC32()
+            split.update(data[..<(n / 3)])
+            split.update(data[(n / 3)..<n])
+            #expect(split.value == bytewise, "\(n) bytes, split")
+        }
+        #expect(CRC32.checksum(Array("123456789".utf8).lazy.map { $0 }) == 0xCBF4_3926)
+    }
+
     // FIPS 180-4 / NIST example vectors.
     @Test(arguments: [
         ("", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
