@@ -264,6 +264,13 @@ public final class ModelCache: @unchecked Sendable {
             if s.candidates == nil { s.candidates = extraPaths + registry.entries().map(\.path) }
             let candidates = s.candidates!
             var matched: [UInt8]?  // the bytes just hashed, when they are the model asked for
+            // First the model whose card claims the id (hashed to check; no other file is read then).
+            if s.paths[id] == nil, extraPaths.isEmpty, let hint = registry.hintedPaths(for: id).first,
+               let bytes = try? FileIO.read(hint, maxBytes: 1 << 30) {
+                let found = ModelID(modelFile: bytes)
+                if s.paths[found] == nil { s.paths[found] = hint }
+                if found == id { matched = bytes }
+            }
             while s.paths[id] == nil && s.scanned < candidates.count {
                 let path = candidates[s.scanned]
                 s.scanned += 1

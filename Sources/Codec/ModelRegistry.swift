@@ -163,8 +163,21 @@ public struct ModelRegistry: Sendable {
     }
 
     /// The model whose id is `id`: first among `extraPaths`, then on the search path.
+    /// Model paths to try for `id`, best guess first: those whose card claims `id` (a hint only —
+    /// the caller still hashes the file), then the rest in name order. Finding a model by id hashes
+    /// each file tried, so the hint saves hashing every model that sorts before it.
+    public func candidatePaths(for id: ModelID) -> [String] {
+        let all = entries()
+        return all.filter { $0.storedCard?.modelID == id.hex }.map(\.path) + all.filter { $0.storedCard?.modelID != id.hex }.map(\.path)
+    }
+
+    /// The models whose card claims `id` (unchecked).
+    public func hintedPaths(for id: ModelID) -> [String] {
+        entries().filter { $0.storedCard?.modelID == id.hex }.map(\.path)
+    }
+
     public func model(withID id: ModelID, extraPaths: [String] = []) throws -> LoadedModel {
-        let candidates = extraPaths + entries().map(\.path)
+        let candidates = extraPaths + candidatePaths(for: id)
         for path in candidates {
             guard let bytes = try? FileIO.read(path, maxBytes: 1 << 30), ModelID(modelFile: bytes) == id else { continue }
             return try LoadedModel(bytes: bytes, name: ModelEntry.name(forPath: path))

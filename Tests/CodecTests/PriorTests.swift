@@ -5,6 +5,7 @@
 import Codec
 import Foundation
 import Container
+import Models
 import Imaging
 import TensorCore
 import Testing
@@ -435,5 +436,34 @@ extension ThreadPool {
     @Test func selfTestPasses() throws {
         let r = try Self.python(["--self-test"])
         #expect(r.status == 0, "\(r.stderr.suffix(2000))")
+    }
+}
+
+/// Finding a model by id tries the model whose card claims the id first; a card that names
+/// another file's id (stale, copied) only costs a wasted hash, never a wrong model.
+@Suite struct ModelLookupTests {
+    @Test func cardsAreHintsNotTruth() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vqz-lookup-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let config = ModelConfig(family: .vq, channels: 4, latentChannels: 3, stages: 3, codebookSize: 16)
+        let a = try TinyModels.bytes(config, seed: 1), b = try TinyModels.bytes(config, seed: 2)
+        let (idA, idB) = (ModelID(modelFile: a), ModelID(modelFile: b))
+        try Data(a).write(to: dir.appendingPathComponent("a.vqzm"))
+        try Data(b).write(to: dir.appendingPathComponent("b.vqzm"))
+        // Swapped cards: a's card claims b's id and b's claims a's.
+        for (name, id) in [("a", idB), ("b", idA)] {
+            let card = ModelCard(isDefault: false, modelID: id.hex, images: "test", levels: [])
+            try JSONEncoder().encode(card).write(to: dir.appendingPathComponent("\(name).card.json"))
+        }
+        let registry = ModelRegistry(directories: [dir.path])
+        #expect(registry.hintedPaths(for: idA).map { ($0 as NSString).lastPathComponent } == ["b.vqzm"])
+        for id in [idA, idB] {
+            #expect(try registry.model(withID: id).id == id)
+            #expect(try ModelCache(registry: registry).model(withID: id).id == id)
+        }
+        let cache = ModelCache(registry: registry)
+        #expect(try cache.model(withID: idB).id == idB)
+        #expect(try cache.model(withID: idA).id == idA)
     }
 }
