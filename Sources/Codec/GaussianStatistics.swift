@@ -20,6 +20,10 @@ public struct GaussianStatistics {
     public var iwaeBitsPerDim: [(k: Int, bitsPerDim: Double)]
     /// KL per channel, nats per latent position.
     public var klPerChannel: [Double]
+    /// PSNR (dB, RGB) of the image decoded from posterior samples z ~ q(z|x) (mean squared error
+    /// over the samples, output clipped to [0, 1]): the distortion that goes with the KL rate in the
+    /// ELBO — the β-VAE's own rate–distortion point, before any quantization.
+    public var samplePSNR: Double
 
     /// Measures `image` (edge-padded to the model's factor) with the data variance the model was
     /// trained with; nil for a model that is not a Gaussian VAE.
@@ -41,7 +45,7 @@ public struct GaussianStatistics {
         let logNormConst = -0.5 * dims * log(2 * Double.pi * sigma2)
         var rng = Xoshiro256(seed: 0x1A7E)
         var logWeights: [Double] = []
-        var reconstruction = 0.0
+        var reconstruction = 0.0, clippedSE = 0.0
         for _ in 0..<max(1, samples) {
             var z = mu
             var logQ = 0.0, logP = 0.0
@@ -54,7 +58,10 @@ public struct GaussianStatistics {
             }
             let y = model.decode(latents: z)
             var se = 0.0
-            for i in 0..<x.count { let d = Double(y.scalars[i]) - Double(x.scalars[i]); se += d * d }
+            for i in 0..<x.count {
+                let d = Double(y.scalars[i]) - Double(x.scalars[i]); se += d * d
+                let c = min(max(Double(y.scalars[i]), 0), 1) - Double(x.scalars[i]); clippedSE += c * c
+            }
             let logLik = logNormConst - se / (2 * sigma2)
             reconstruction -= logLik
             logWeights.append(logLik + logP - logQ)
@@ -81,6 +88,7 @@ public struct GaussianStatistics {
             klBitsPerPixel: klTotal / log(2) / pixels,
             negativeELBOBitsPerDim: toBitsPerDim(reconstruction + klTotal),
             iwaeBitsPerDim: iwae,
-            klPerChannel: perChannel.map { $0 / positions })
+            klPerChannel: perChannel.map { $0 / positions },
+            samplePSNR: 10 * log10(1 / max(clippedSE / (Double(max(1, samples)) * Double(x.count)), 1e-10)))
     }
 }

@@ -135,6 +135,7 @@ public enum RDRun {
                 if let stats = GaussianStatistics.measure(model, image: image, samples: 1) {
                     sums[key(model), default: Sums()].figures["kl_bpp", default: 0] += stats.klBitsPerPixel
                     sums[key(model), default: Sums()].figures["neg_elbo_bits_per_dim", default: 0] += stats.negativeELBOBitsPerDim
+                    sums[key(model), default: Sums()].figures["kl_psnr", default: 0] += stats.samplePSNR
                 }
             }
             let files = anchors.isEmpty ? nil : try AnchorFiles(tmp: tmp, original: original, width: w, height: h)
@@ -173,6 +174,18 @@ public enum RDRun {
                 measured.append(RDCurve(name: "vqz \(model.name) λ=\(lambda)", key: lk, description: description + ", tokens chosen with λ = \(lambda)",
                                         measured: true, points: s.points(images: images.count)))
             }
+        }
+        // The Gaussian VAEs' own rate–distortion points: KL rate and the PSNR of posterior samples,
+        // one point per model (a β-ladder draws a curve), beside what their quantized files cost.
+        let gaussian = models.filter { $0.gaussian != nil }.compactMap { m -> RDPoint? in
+            guard let f = sums[key(m)]?.figures, let kl = f["kl_bpp"], let p = f["kl_psnr"] else { return nil }
+            let n = Double(images.count)
+            return RDPoint(setting: "\(m.name) (β = \(m.config.klWeight))", bpp: kl / n, psnr: p / n)
+        }.sorted { $0.bpp < $1.bpp }
+        if !gaussian.isEmpty {
+            measured.append(RDCurve(name: "Gaussian VAE KL rate (ideal, no file)", key: "vqz-gaussian-kl-rate",
+                                    description: "each Gaussian model's KL(q(z|x) ‖ N(0, I)) in bits per pixel against the PSNR of images decoded from posterior samples z ~ q(z|x): the β-VAE's own rate–distortion point, not a coded file",
+                                    measured: true, points: gaussian))
         }
         if anchors.contains(.jpeg) {
             let v = Anchor.jpeg.version

@@ -50,7 +50,7 @@ struct Eval: ParsableCommand {
             guard !names.isEmpty else { throw RuntimeFailure("\(images): no PNG files") }
             let levels = loaded.levels
             var bpp = [Double](repeating: 0, count: levels.count), psnr = bpp, fixed = bpp, entropy = bpp
-            var kl = 0.0, elbo = 0.0, iwae: [Int: Double] = [:], klPerChannel = [Double](repeating: 0, count: loaded.config.latentChannels)
+            var kl = 0.0, samplePSNR = 0.0, elbo = 0.0, iwae: [Int: Double] = [:], klPerChannel = [Double](repeating: 0, count: loaded.config.latentChannels)
             for name in names {
                 let path = (images as NSString).appendingPathComponent(name)
                 let image = try PNGDecoder.decode(try FileIO.read(path)).image
@@ -68,6 +68,7 @@ struct Eval: ParsableCommand {
                 }
                 if let stats = GaussianStatistics.measure(loaded, image: image, samples: iwaeSamples) {
                     kl += stats.klBitsPerPixel
+                    samplePSNR += stats.samplePSNR
                     elbo += stats.negativeELBOBitsPerDim
                     for (k, v) in stats.iwaeBitsPerDim { iwae[k, default: 0] += v }
                     for c in 0..<klPerChannel.count { klPerChannel[c] += stats.klPerChannel[c] }
@@ -88,7 +89,7 @@ struct Eval: ParsableCommand {
                 let active = perChannel.filter { $0 > 0.01 }.count
                 let ks = iwae.keys.sorted()
                 extra = [
-                    String(format: "KL rate: %.4f bits/pixel — what the posterior carries at its own noise σ; the coded rate of level L minus it:", kl / n),
+                    String(format: "KL rate: %.4f bits/pixel at %.2f dB (images decoded from posterior samples) — what the posterior carries at its own noise σ; the coded rate of level L minus it:", kl / n, samplePSNR / n),
                     "  " + levels.indices.map { String(format: "L%d %+.4f", levels[$0], bpp[$0] / n - kl / n) }.joined(separator: "  "),
                     String(format: "negative ELBO: %.4f bits/dim;  ", elbo / n) + ks.map { String(format: "IWAE-%d: %.4f", $0, iwae[$0]! / n) }.joined(separator: ", ") + " bits/dim",
                     "active latent channels (KL > 0.01 nats/position): \(active) of \(perChannel.count); coded: \(loaded.config.activeChannels.count)",
@@ -98,6 +99,7 @@ struct Eval: ParsableCommand {
                     extra.append("step scale per channel (σ, 0 = not coded): " + loaded.config.channelScales.map { String(format: "%.3f", $0) }.joined(separator: " "))
                 }
                 report.klBpp = jsonFigure(kl / n, 5)
+                report.klPSNR = jsonFigure(samplePSNR / n, 3)
                 report.negativeELBOBitsPerDim = jsonFigure(elbo / n, 5)
                 let finite = Dictionary(uniqueKeysWithValues: ks.map { ("\($0)", jsonFigure(iwae[$0]! / n, 5) ?? .nan) }).filter { $0.value.isFinite }
                 report.iwae = finite.isEmpty ? nil : finite
@@ -164,14 +166,14 @@ struct Eval: ParsableCommand {
         var model, modelID, family: String
         var images: Int
         var levels: [Level]
-        var klBpp, negativeELBOBitsPerDim: Double?
+        var klBpp, klPSNR, negativeELBOBitsPerDim: Double?
         /// IWAE-k in bits/dim, by k.
         var iwae: [String: Double]?
         var iwaeSamples, activeChannels: Int?
         var klPerChannel: [Double]?
 
         enum CodingKeys: String, CodingKey {
-            case model, modelID = "model_id", family, images, levels, klBpp = "kl_bpp"
+            case model, modelID = "model_id", family, images, levels, klBpp = "kl_bpp", klPSNR = "kl_psnr"
             case negativeELBOBitsPerDim = "neg_elbo_bits_per_dim", iwae = "iwae_bits_per_dim", klPerChannel = "kl_per_channel"
             case iwaeSamples = "iwae_samples", activeChannels = "active_channels"
         }

@@ -54,6 +54,21 @@ import Testing
         #expect(html.components(separatedBy: "<img class=\"crop\"").count - 1 == 2, "original and vqz only")
     }
 
+    /// A Gaussian model adds its KL-rate point (the β-VAE's own RD point) as a curve of its own.
+    @Test func gaussianModelsDrawTheirKLRate() throws {
+        let dir = try images()
+        let out = dir.appendingPathComponent("bench")
+        let r = try Workspace.vqz(["bench", "--images", dir.appendingPathComponent("photos").path, "-o", out.path, "--models", "tiny-gaussian",
+                                   "--against", "none", "--crops", "0", "--limit", "1"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let model = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("vqz-tiny-gaussian.json"))) as? [String: Any])
+        let kl = try #require((model["figures"] as? [String: Double])?["kl_bpp"])
+        let curve = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("vqz-gaussian-kl-rate.json"))) as? [String: Any])
+        let results = try #require(curve["results"] as? [String: Any])
+        #expect((results["bpp"] as? [Double]).map { $0.count == 1 && abs($0[0] - kl) < 1e-9 } == true, "\(results) vs kl_bpp \(kl)")
+        #expect((results["psnr-rgb"] as? [Double])?.first.map { $0 > 0 && $0 < 100 } == true)
+    }
+
     @Test func badOptionsAreUsageErrors() throws {
         for args in [["bench", "--against", "png"], ["bench", "--jpeg-qualities", "a"], ["bench", "--limit", "-1"]] {
             #expect(try Workspace.vqz(args).status == 64, "\(args)")

@@ -286,7 +286,7 @@ enum Workspace {
         let g = try eval(tiny, samples: 8)
         #expect(g["images"] as? Int == 2 && g["family"] as? String == "gaussian")
         #expect((g["levels"] as? [[String: Any]])?.count == 2)
-        for key in ["kl_bpp", "neg_elbo_bits_per_dim"] { #expect((g["\(key)"] as? Double ?? -1) > 0, "\(key)") }
+        for key in ["kl_bpp", "kl_psnr", "neg_elbo_bits_per_dim"] { #expect((g["\(key)"] as? Double ?? -1) > 0, "\(key)") }
         let iwae = try #require(g["iwae_bits_per_dim"] as? [String: Double])
         #expect(Set(iwae.keys) == ["1", "8"] && iwae.values.allSatisfy { $0 > 0 })
         // With the same samples, log-mean-exp is at least the mean (Jensen): IWAE-8 is below

@@ -34,6 +34,26 @@ import Training
         #expect(abs(total - stats.klBitsPerPixel) <= 1e-9 * max(1, stats.klBitsPerPixel))
     }
 
+    /// The β-VAE's own RD point: the PSNR of the image decoded from a posterior sample, recomputed
+    /// here from the same seeded draw.
+    @Test func samplePSNRIsThePosteriorSamplesDistortion() throws {
+        let model = TinyModels.gaussian
+        let g = try #require(model.gaussian)
+        let image = testImage(width: 24, height: 16, format: .rgb, seed: 5)
+        let stats = try #require(GaussianStatistics.measure(model, image: image, samples: 1))
+        let x = ImageCodec.paddedTensor(image, factor: 8)
+        let (mu, logVar) = g.posterior(x)
+        var rng = Xoshiro256(seed: 0x1A7E)
+        var z = mu
+        for i in 0..<z.count { z.scalars[i] = Float(Double(mu.scalars[i]) + exp(0.5 * Double(logVar.scalars[i])) * Double(rng.nextNormal())) }
+        let y = g.decode(latents: z)
+        var se = 0.0
+        for i in 0..<x.count { let d = min(max(Double(y.scalars[i]), 0), 1) - Double(x.scalars[i]); se += d * d }
+        let expected = 10 * log10(Double(x.count) / se)
+        #expect(abs(stats.samplePSNR - expected) < 1e-6, "\(stats.samplePSNR) vs \(expected)")
+        #expect(stats.samplePSNR > 0 && stats.samplePSNR < 100)
+    }
+
     @Test func channelScalesAndInactiveChannels() throws {
         let scaled = try Self.model(scales: [2, 0, 0.5])
         #expect(scaled.config.activeChannels == [0, 2])
