@@ -77,8 +77,10 @@ bench-codec: release ## Encode/decode seconds and peak RSS (Kodak 768×512; a 60
 .PHONY: rd
 # The extra λ = 0 curve shows what the entropy-constrained token choice buys (models with a λ schedule).
 RD_FLAGS ?= --lambdas 0
+# RD_MODELS: a comma-separated list to measure fewer models (every model in codecs/ by default).
+RD_MODELS ?= all
 rd: release ## Rate–distortion on Kodak (vqz bench): every model in codecs/, JPEG and WebP -> Benchmarks/Results/kodak/, Benchmarks/README.md
-	$(FAST) .build/release/vqz bench --images ../shared/data/kodak --models all -o Benchmarks/Results/kodak \
+	$(FAST) .build/release/vqz bench --images ../shared/data/kodak --models $(RD_MODELS) -o Benchmarks/Results/kodak \
 	  --reference ../shared/reference/kodak --markdown Benchmarks/README.md $(RD_FLAGS)
 
 .PHONY: fuzz sanitize
