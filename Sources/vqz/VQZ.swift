@@ -2,6 +2,7 @@
 // files, prints, and maps errors to exit codes (0 ok, 1 data or I/O error, 64 usage error).
 
 import ArgumentParser
+import COpenBLAS
 import Container
 import Foundation
 
@@ -18,6 +19,45 @@ struct VQZ: ParsableCommand {
             """,
         version: "vqz \(version) (container format \(BitstreamFormat.versionMajor).\(BitstreamFormat.versionMinor), zstd \(Zstd.versionString))",
         subcommands: [Encode.self, Decode.self, Trim.self, Tokens.self, Info.self, Models.self, Bench.self, Train.self, TrainPrior.self, Eval.self])
+
+    static func main() {
+        BLASKernel.reexecWithTheCPUsKernelIfNeeded()
+        main(nil)
+    }
+}
+
+/// OpenBLAS (Debian's, built for every x86 kernel) picks its kernel from a table of CPU models; on a
+/// model newer than the table it falls back to the generic `Prescott` kernel (SSE3), which runs the
+/// network at about half the speed the CPU allows (docs/design/rd.md: a Kodak decode 0.64 s instead of
+/// 0.37 s on an Intel Xeon model 207). The kernel can only be chosen before the library loads, through
+/// `OPENBLAS_CORETYPE`; so when OpenBLAS fell back and the user chose nothing, vqz sets the variable
+/// from the CPU's features and runs itself again (once: `VQZ_BLAS_REEXEC` marks the second run).
+/// `OPENBLAS_CORETYPE` set by the user always wins, and so does `VQZ_BLAS_REEXEC=0` (no re-exec).
+enum BLASKernel {
+    /// The kernel the CPU's features allow, from `/proc/cpuinfo`: SkylakeX with AVX-512 (F, BW, VL,
+    /// DQ), Haswell with AVX2 and FMA, else nil.
+    static func kernelForThisCPU() -> String? {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return nil }
+        let flags = Set(line.split(separator: " ").map(String.init))
+        if flags.isSuperset(of: ["avx512f", "avx512bw", "avx512vl", "avx512dq"]) { return "SkylakeX" }
+        if flags.isSuperset(of: ["avx2", "fma"]) { return "Haswell" }
+        return nil
+    }
+
+    static func reexecWithTheCPUsKernelIfNeeded() {
+        guard getenv("OPENBLAS_CORETYPE") == nil, getenv("VQZ_BLAS_REEXEC") == nil else { return }
+        // VQZ_BLAS_PRETEND_CORE stands in for OpenBLAS's choice, so that the tests can take this path
+        // on a CPU OpenBLAS knows.
+        let chosen = getenv("VQZ_BLAS_PRETEND_CORE").map { String(cString: $0) } ?? String(cString: openblas_get_corename())
+        guard chosen.lowercased() == "prescott", let kernel = kernelForThisCPU() else { return }
+        setenv("OPENBLAS_CORETYPE", kernel, 1)
+        setenv("VQZ_BLAS_REEXEC", "1", 1)
+        execv("/proc/self/exe", CommandLine.unsafeArgv)
+        // Only reached when the exec failed: go on with the kernel OpenBLAS chose.
+        unsetenv("OPENBLAS_CORETYPE")
+        unsetenv("VQZ_BLAS_REEXEC")
+    }
 }
 
 /// A failure the CLI reports as one sentence on stderr, exiting with status 1.

@@ -69,6 +69,30 @@ import Testing
         #expect((results["psnr-rgb"] as? [Double])?.first.map { $0 > 0 && $0 < 100 } == true)
     }
 
+    /// With no kernel chosen, vqz runs on a kernel that uses the CPU's vector units: OpenBLAS's own
+    /// choice, or — where OpenBLAS fell back to its generic Prescott kernel — the one vqz re-executes
+    /// itself with (BLASKernel). Checked on a CPU with AVX2 and FMA.
+    @Test func runsOnTheCPUsOpenBLASKernel() throws {
+        let flags = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.split(separator: "\n").first { $0.hasPrefix("flags") } ?? ""
+        let set = Set(flags.split(separator: " ").map(String.init))
+        guard set.isSuperset(of: ["avx2", "fma"]) else { return }
+        let dir = try images()
+        let out = dir.appendingPathComponent("bench")
+        func kernel(pretending: String?) throws -> String {
+            let r = try CLI.runBinary(["bench", "--images", dir.appendingPathComponent("photos").path, "-o", out.path, "--models", "tiny-vq",
+                                       "--against", "none", "--crops", "0", "--limit", "1"],
+                                      environment: Workspace.environment.merging(pretending.map { ["VQZ_BLAS_PRETEND_CORE": $0] } ?? [:]) { $1 },
+                                      shellPrefix: "unset OPENBLAS_CORETYPE VQZ_BLAS_REEXEC; exec \"$0\" \"$@\"")
+            #expect(r.status == 0, "\(r.stderr)")
+            return String(r.stderr.components(separatedBy: "OpenBLAS ").dropFirst().first?.prefix { !$0.isWhitespace } ?? "")
+        }
+        let own = try kernel(pretending: nil)
+        #expect(!own.isEmpty && own.lowercased() != "prescott", "kernel \(own)")
+        // As if OpenBLAS had fallen back: vqz runs again with the kernel the CPU's flags allow.
+        let expected = set.isSuperset(of: ["avx512f", "avx512bw", "avx512vl", "avx512dq"]) ? "skylakex" : "haswell"
+        #expect(try kernel(pretending: "Prescott").lowercased() == expected)
+    }
+
     @Test func badOptionsAreUsageErrors() throws {
         for args in [["bench", "--against", "png"], ["bench", "--jpeg-qualities", "a"], ["bench", "--limit", "-1"]] {
             #expect(try Workspace.vqz(args).status == 64, "\(args)")

@@ -46,6 +46,9 @@ enum CLI {
         }
         if let directory { process.currentDirectoryURL = directory }
         var env = ProcessInfo.processInfo.environment
+        // The binary runs with the OpenBLAS kernel of this test process (no re-exec for a faster
+        // one: pixels may differ in the last bit between kernels); BenchTests checks the re-exec.
+        env["VQZ_BLAS_REEXEC"] = "0"
         env.merge(environment) { $1 }
         process.environment = env
         let out = Pipe(), err = Pipe()
