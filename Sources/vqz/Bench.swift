@@ -177,7 +177,8 @@ struct Bench: ParsableCommand {
             for c in measured where result.vqKeys.contains(c.key) || c.key.hasPrefix("vqz-") {
                 let rows = anchorCurves.filter { $0.key != "jpeg-optimized" }.map { a in
                     let r = BDRow(test: c, anchor: a)
-                    return String(format: "%+.1f %% vs %@ (PSNR), %+.1f %% (MS-SSIM)", r.value(.psnr, .cubic) ?? .nan, a.key == "jpeg" ? "JPEG" : "WebP", r.value(.msssimDB, .cubic) ?? .nan)
+                    func pct(_ v: Double?) -> String { v.flatMap { $0.isFinite ? String(format: "%+.1f %%", $0) : nil } ?? "– (too few points)" }
+                    return "\(pct(r.value(.psnr, .cubic))) vs \(a.key == "jpeg" ? "JPEG" : "WebP") (PSNR), \(pct(r.value(.msssimDB, .cubic))) (MS-SSIM)"
                 }
                 if !rows.isEmpty { try Streams.print("\n\(c.name): BD-rate " + rows.joined(separator: "; ")) }
             }
