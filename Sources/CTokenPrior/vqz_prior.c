@@ -8,7 +8,7 @@
     int32_t hid[1024];                                                                               \
     for (int j = 0; j < H; j++) {                                                                    \
         int32_t a = base[j];                                                                         \
-        for (int s = 0; s < 6; s++) a += rows[s][j];                                                 \
+        for (int s = 0; s < 6; s++) a += (int32_t)rows[s][j] * (1 << emb_shift);                     \
         hid[j] = a;                                                                                  \
     }                                                                                                \
     for (int j = 0; j < H; j++) {                                                                    \
@@ -47,7 +47,7 @@
 
 #if defined(__x86_64__)
 __attribute__((target("avx2")))
-static int token_avx2(const int32_t *base, const int32_t *const rows[6], const int64_t *mult,
+static int token_avx2(const int32_t *base, const int16_t *const rows[6], int emb_shift, const int64_t *mult,
                       const int16_t *w2, const int32_t *b2, int64_t logit_scale, const uint32_t *exp_table,
                       int H, int K, int16_t *h16, int32_t *z, uint32_t *weights, uint32_t *freq, uint32_t *cum) {
     BODY
@@ -68,13 +68,15 @@ static int token_avx2(const int32_t *base, const int32_t *const rows[6], const i
 //  - Σ e: e ≤ 2^24, ≤ 256 values per lane for K ≤ 2048: no 32-bit lane overflows.
 //  - e · R: the largest logit gives e = 2^24, so Σ e ≥ 2^24 and R < 2^24: R fits a 32-bit lane.
 __attribute__((target("avx2")))
-static int token_avx2_wide(const int32_t *base, const int32_t *const rows[6], const int64_t *mult,
+static int token_avx2_wide(const int32_t *base, const int16_t *const rows[6], int emb_shift, const int64_t *mult,
                            const int16_t *w2, const int32_t *b2, int64_t logit_scale, const uint32_t *exp_table,
                            int H, int K, int16_t *h16, int32_t *z, uint32_t *weights, uint32_t *freq, uint32_t *cum) {
     int32_t hid[1024];
+    const __m128i shift = _mm_cvtsi32_si128(emb_shift);
     for (int j = 0; j < H; j += 8) {
         __m256i a = _mm256_loadu_si256((const __m256i *)(base + j));
-        for (int s = 0; s < 6; s++) a = _mm256_add_epi32(a, _mm256_loadu_si256((const __m256i *)(rows[s] + j)));
+        for (int s = 0; s < 6; s++)
+            a = _mm256_add_epi32(a, _mm256_sll_epi32(_mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i *)(rows[s] + j))), shift));
         _mm256_storeu_si256((__m256i *)(hid + j), a);
     }
     for (int j = 0; j < H; j++) {
@@ -148,13 +150,13 @@ static int token_avx2_wide(const int32_t *base, const int32_t *const rows[6], co
 }
 #endif
 
-static int token_generic(const int32_t *base, const int32_t *const rows[6], const int64_t *mult,
+static int token_generic(const int32_t *base, const int16_t *const rows[6], int emb_shift, const int64_t *mult,
                          const int16_t *w2, const int32_t *b2, int64_t logit_scale, const uint32_t *exp_table,
                          int H, int K, int16_t *h16, int32_t *z, uint32_t *weights, uint32_t *freq, uint32_t *cum) {
     BODY
 }
 
-int vqz_prior_token(const int32_t *base, const int32_t *const rows[6], const int64_t *mult,
+int vqz_prior_token(const int32_t *base, const int16_t *const rows[6], int emb_shift, const int64_t *mult,
                     const int16_t *w2, const int32_t *b2, int64_t logit_scale, const uint32_t *exp_table,
                     int H, int K, int16_t *h16, int32_t *z, uint32_t *weights, uint32_t *freq, uint32_t *cum) {
 #if defined(__x86_64__)
@@ -164,10 +166,10 @@ int vqz_prior_token(const int32_t *base, const int32_t *const rows[6], const int
         has_avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
     }
     if (has_avx2 && H % 16 == 0 && H <= 1024 && K % 8 == 0 && K <= 2048)
-        return token_avx2_wide(base, rows, mult, w2, b2, logit_scale, exp_table, H, K, h16, z, weights, freq, cum);
-    if (has_avx2) return token_avx2(base, rows, mult, w2, b2, logit_scale, exp_table, H, K, h16, z, weights, freq, cum);
+        return token_avx2_wide(base, rows, emb_shift, mult, w2, b2, logit_scale, exp_table, H, K, h16, z, weights, freq, cum);
+    if (has_avx2) return token_avx2(base, rows, emb_shift, mult, w2, b2, logit_scale, exp_table, H, K, h16, z, weights, freq, cum);
 #endif
-    return token_generic(base, rows, mult, w2, b2, logit_scale, exp_table, H, K, h16, z, weights, freq, cum);
+    return token_generic(base, rows, emb_shift, mult, w2, b2, logit_scale, exp_table, H, K, h16, z, weights, freq, cum);
 }
 
 #define DENSE_BODY                                                                                   \

@@ -32,8 +32,10 @@ public struct IntegerPriorStage: Sendable, Equatable {
     public var wp: [Int16]
     /// `[H]`.
     public var b1: [Int32]
-    /// `[slots, K + 1, H]`.
-    public var emb: [Int32]
+    /// `[slots, K + 1, H]`, as the file stores them: i16 values `v`, the embedding being `v · 2^embShift`
+    /// (kept in 16 bits in memory too: half the reading, the allocation and the cache footprint).
+    public private(set) var emb16: [Int16]
+    public private(set) var embShift: Int
     /// `[H]`, the hidden requantisation multipliers (2^24 fixed point).
     public var mult: [Int64]
     /// `[K, H]` row-major, each in −2047 … 2047.
@@ -43,6 +45,9 @@ public struct IntegerPriorStage: Sendable, Equatable {
     /// Logit difference → 1/256-bit units, 2^24 fixed point.
     public var logitScale: Int64
 
+    /// `[slots, K + 1, H]`, the embeddings' values (`emb16 · 2^embShift`).
+    public var emb: [Int32] { emb16.map { Int32($0) &* (1 << Int32(embShift)) } }
+
     /// The smallest left shift (0 … 16) that brings every embedding within ±32767 after rounding.
     public static func embeddingShift(_ emb: [Int32]) -> Int {
         let m = emb.map { abs(Int64($0)) }.max() ?? 0
@@ -51,8 +56,26 @@ public struct IntegerPriorStage: Sendable, Equatable {
         return s
     }
 
+    /// From embedding values on the i16 grid (`v · 2^s` with |v| ≤ 32767, s = `embeddingShift(emb)`;
+    /// `PriorTrainer`'s quantization makes them so).
     public init(slots: Int, wp: [Int16], b1: [Int32], emb: [Int32], mult: [Int64], w2: [Int16], b2: [Int32], logitScale: Int64) {
-        (self.slots, self.wp, self.b1, self.emb, self.mult, self.w2, self.b2, self.logitScale) = (slots, wp, b1, emb, mult, w2, b2, logitScale)
+        let shift = Self.embeddingShift(emb)
+        precondition(emb.allSatisfy({ ($0 >> shift) << shift == $0 && abs($0 >> shift) <= 32767 }),
+                     "IntegerPriorStage: embeddings are not i16 values shifted by \(shift)")
+        self.init(slots: slots, wp: wp, b1: b1, emb16: emb.map { Int16($0 >> shift) }, embShift: shift, mult: mult, w2: w2, b2: b2, logitScale: logitScale)
+    }
+
+    /// From the stored i16 embeddings and their shift (0 … 16).
+    public init(slots: Int, wp: [Int16], b1: [Int32], emb16: [Int16], embShift: Int, mult: [Int64], w2: [Int16], b2: [Int32], logitScale: Int64) {
+        precondition((0...16).contains(embShift), "IntegerPriorStage: embedding shift \(embShift) outside 0 … 16")
+        (self.slots, self.wp, self.b1, self.emb16, self.embShift, self.mult, self.w2, self.b2, self.logitScale) =
+            (slots, wp, b1, emb16, embShift, mult, w2, b2, logitScale)
+    }
+
+    /// Equal weights: the same embedding values, however they are split into `emb16` and `embShift`.
+    public static func == (a: Self, b: Self) -> Bool {
+        a.slots == b.slots && a.wp == b.wp && a.b1 == b.b1 && a.mult == b.mult && a.w2 == b.w2 && a.b2 == b.b2
+            && a.logitScale == b.logitScale && (a.embShift == b.embShift ? a.emb16 == b.emb16 : a.emb == b.emb)
     }
 }
 
@@ -232,11 +255,11 @@ public struct IntegerPrior: Sendable {
                     }
                 }
             }
-            st.emb.withUnsafeBufferPointer { emb in
-                let stride = (K + 1) * H
+            st.emb16.withUnsafeBufferPointer { emb in
+                let stride = (K + 1) * H, scale = Int32(1) << Int32(st.embShift)
                 for slot in 0..<st.slots {
                     let row = emb.baseAddress! + slot * stride + s.slots[slot] * H
-                    for jj in 0..<H { hid[jj] &+= row[jj] }
+                    for jj in 0..<H { hid[jj] &+= Int32(row[jj]) &* scale }
                 }
             }
             st.mult.withUnsafeBufferPointer { m in
@@ -379,7 +402,8 @@ public struct IntegerPrior: Sendable {
         let F = Self.denseCount(stage: l, latentChannels: D)
         st.b1.withUnsafeBufferPointer { b1 in
         st.wp.withUnsafeBufferPointer { wp in
-        st.emb.withUnsafeBufferPointer { emb in
+        st.emb16.withUnsafeBufferPointer { emb in
+            let scale = Int32(1) << Int32(st.embShift)
             for j in 0..<w {
                 let a = base + j * H
                 for jj in 0..<H { a[jj] = b1[jj] }
@@ -390,7 +414,7 @@ public struct IntegerPrior: Sendable {
                 Self.slotTokens(stage: l, level: level, planes: planes, height: h, width: w, row: i, col: j, outside: K, into: t)
                 for slot in 6..<Self.slotCount(stage: l) {
                     let e = emb.baseAddress! + (slot * (K + 1) + t[slot]) * H
-                    for jj in 0..<H { a[jj] &+= e[jj] }
+                    for jj in 0..<H { a[jj] &+= Int32(e[jj]) &* scale }
                 }
             }
         } } }
@@ -409,7 +433,7 @@ public struct IntegerPrior: Sendable {
         let near = s.slots  // slots 0…5: this plane's causal neighbours
         let stride = (K + 1) * H
         base.withUnsafeBufferPointer { bp in
-        st.emb.withUnsafeBufferPointer { emb in
+        st.emb16.withUnsafeBufferPointer { emb in
         st.mult.withUnsafeBufferPointer { m in
         st.w2.withUnsafeBufferPointer { w2 in
         st.b2.withUnsafeBufferPointer { b2 in
@@ -420,13 +444,13 @@ public struct IntegerPrior: Sendable {
         s.freq.withUnsafeMutableBufferPointer { f in
         s.cum.withUnsafeMutableBufferPointer { cum in
             let e = emb.baseAddress!
-            var rows: (UnsafePointer<Int32>?, UnsafePointer<Int32>?, UnsafePointer<Int32>?,
-                       UnsafePointer<Int32>?, UnsafePointer<Int32>?, UnsafePointer<Int32>?) =
+            var rows: (UnsafePointer<Int16>?, UnsafePointer<Int16>?, UnsafePointer<Int16>?,
+                       UnsafePointer<Int16>?, UnsafePointer<Int16>?, UnsafePointer<Int16>?) =
                 (e + near[0] * H, e + stride + near[1] * H, e + 2 * stride + near[2] * H,
                  e + 3 * stride + near[3] * H, e + 4 * stride + near[4] * H, e + 5 * stride + near[5] * H)
             withUnsafePointer(to: &rows) { rp in
-                rp.withMemoryRebound(to: UnsafePointer<Int32>?.self, capacity: 6) { r6 in
-                    _ = vqz_prior_token(bp.baseAddress! + j * H, r6, m.baseAddress!, w2.baseAddress!, b2.baseAddress!,
+                rp.withMemoryRebound(to: UnsafePointer<Int16>?.self, capacity: 6) { r6 in
+                    _ = vqz_prior_token(bp.baseAddress! + j * H, r6, Int32(st.embShift), m.baseAddress!, w2.baseAddress!, b2.baseAddress!,
                                         st.logitScale, table.baseAddress!, Int32(H), Int32(K), h16.baseAddress!, z.baseAddress!,
                                         wts.baseAddress!, f.baseAddress!, cum.baseAddress!)
                 }

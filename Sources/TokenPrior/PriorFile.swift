@@ -118,9 +118,10 @@ public struct PriorFile: Sendable {
                 throw ReadError(description: "the prior's stage \(l + 1) has a weight outside −2047 … 2047")
             }
             let embShift = try int("prior.\(l).emb_shift", 0...16)
-            let emb: [Int32] = (Self.values(try blob("emb", elements: slots * (K + 1) * H, width: 2)) as [Int16]).map { Int32($0) << embShift }
+            let emb16: [Int16] = Self.values(try blob("emb", elements: slots * (K + 1) * H, width: 2))
             let b1: [Int32] = Self.values(try blob("b1", elements: H, width: 4))
-            guard emb.allSatisfy({ abs($0) <= 1 << 26 }), b1.allSatisfy({ abs($0) <= 1 << 26 }) else {
+            let embLimit = Int32(1 << 26) >> Int32(embShift)  // |v · 2^s| ≤ 2^26 ⟺ |v| ≤ 2^(26 − s)
+            guard emb16.allSatisfy({ abs(Int32($0)) <= embLimit }), b1.allSatisfy({ abs($0) <= 1 << 26 }) else {
                 throw ReadError(description: "the prior's stage \(l + 1) has an embedding or bias beyond ±2^26")
             }
             let mult: [Int64] = Self.values(try blob("mult", elements: H, width: 8))
@@ -131,7 +132,8 @@ public struct PriorFile: Sendable {
             guard b2.allSatisfy({ abs($0) <= 1 << 28 }) else {
                 throw ReadError(description: "the prior's stage \(l + 1) has an output bias beyond ±2^28")
             }
-            stages.append(IntegerPriorStage(slots: slots, wp: wp, b1: b1, emb: emb, mult: mult, w2: w2, b2: b2, logitScale: Int64(logitScale)))
+            stages.append(IntegerPriorStage(slots: slots, wp: wp, b1: b1, emb16: emb16, embShift: embShift, mult: mult, w2: w2, b2: b2,
+                                            logitScale: Int64(logitScale)))
         }
         self.stages = stages
         provenance = file.metadata.compactMap { e in

@@ -5,10 +5,10 @@
 #include <stdint.h>
 
 /// From the hidden pre-activation without the six same-stage slots (`base`, H values), the six
-/// slot rows (`rows[s]`, H values each), the stage's weights and the EXP table: the frequency table
+/// slot rows (`rows[s]`, H stored i16 embedding values each, worth `v · 2^emb_shift`), the stage's weights and the EXP table: the frequency table
 /// `freq` (K values, each ≥ 1, summing to 2^16) and its cumulative table `cum` (K + 1 values).
 /// `h16` (H) and `z` (K) are scratch. Returns the index of the largest logit.
-int vqz_prior_token(const int32_t *base, const int32_t *const rows[6], const int64_t *mult,
+int vqz_prior_token(const int32_t *base, const int16_t *const rows[6], int emb_shift, const int64_t *mult,
                     const int16_t *w2, const int32_t *b2, int64_t logit_scale, const uint32_t *exp_table,
                     int H, int K, int16_t *h16, int32_t *z, uint32_t *weights, uint32_t *freq, uint32_t *cum);
 
