@@ -195,7 +195,7 @@ public enum Scratch {
     }
 }
 
-/// Process-wide memory settings for training loops.
+/// Process-wide memory settings for training loops and the codec (every `vqz` command).
 public enum MemoryTuning {
     /// Keeps large freed blocks in the malloc heap instead of returning them to the kernel, so
     /// the activations of one training step reuse the pages of the previous one (no page faults,

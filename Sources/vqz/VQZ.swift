@@ -5,6 +5,7 @@ import ArgumentParser
 import COpenBLAS
 import Container
 import Foundation
+import TensorCore
 
 @main
 struct VQZ: ParsableCommand {
@@ -22,6 +23,11 @@ struct VQZ: ParsableCommand {
 
     static func main() {
         BLASKernel.reexecWithTheCPUsKernelIfNeeded()
+        // Freed activations stay in the heap for the next layer instead of going back to the kernel
+        // (glibc otherwise maps each large buffer afresh and faults its pages in again): measured on
+        // AMD EPYC (2 cores), a 6000 × 4000 decode 9.04 → 6.29 s and encode 8.17 → 6.58 s (peak RSS
+        // 259 → 248 MiB and 319 → 341 MiB), a Kodak decode −6 %; the same bytes and pixels.
+        MemoryTuning.keepLargeAllocations()
         main(nil)
     }
 }
