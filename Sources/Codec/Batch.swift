@@ -264,20 +264,17 @@ public final class ModelCache: @unchecked Sendable {
             if s.candidates == nil { s.candidates = extraPaths + registry.entries().map(\.path) }
             let candidates = s.candidates!
             var matched: [UInt8]?  // the bytes just hashed, when they are the model asked for
-            // First the model whose card claims the id (hashed to check; no other file is read then).
-            if s.paths[id] == nil, extraPaths.isEmpty, let hint = registry.hintedPaths(for: id).first,
-               let bytes = try? FileIO.read(hint, maxBytes: 1 << 30) {
-                let found = ModelID(modelFile: bytes)
-                if s.paths[found] == nil { s.paths[found] = hint }
-                if found == id { matched = bytes }
-            }
-            while s.paths[id] == nil && s.scanned < candidates.count {
-                let path = candidates[s.scanned]
-                s.scanned += 1
-                guard let bytes = try? FileIO.read(path, maxBytes: 1 << 30) else { continue }
+            func hash(_ path: String) {
+                guard let bytes = try? FileIO.read(path, maxBytes: 1 << 30) else { return }
                 let found = ModelID(modelFile: bytes)
                 if s.paths[found] == nil { s.paths[found] = path }
                 if found == id { matched = bytes }
+            }
+            // First the model whose card claims the id (hashed to check; no other file is read then).
+            if s.paths[id] == nil, extraPaths.isEmpty, let hint = registry.hintedPaths(for: id).first { hash(hint) }
+            while s.paths[id] == nil && s.scanned < candidates.count {
+                s.scanned += 1
+                hash(candidates[s.scanned - 1])
             }
             guard let path = s.paths[id] else {
                 throw CodecError("this file needs model \(id.hex), which is not among the \(candidates.count) model(s) in \(registry.searchDescription)\(extraPaths.isEmpty ? "" : " or given with -m"); pass its .vqzm file with -m")

@@ -162,20 +162,20 @@ public struct ModelRegistry: Sendable {
         return found
     }
 
-    /// The model whose id is `id`: first among `extraPaths`, then on the search path.
-    /// Model paths to try for `id`, best guess first: those whose card claims `id` (a hint only —
-    /// the caller still hashes the file), then the rest in name order. Finding a model by id hashes
-    /// each file tried, so the hint saves hashing every model that sorts before it.
-    public func candidatePaths(for id: ModelID) -> [String] {
-        let all = entries()
-        return all.filter { $0.storedCard?.modelID == id.hex }.map(\.path) + all.filter { $0.storedCard?.modelID != id.hex }.map(\.path)
-    }
-
-    /// The models whose card claims `id` (unchecked).
+    /// The models whose card claims `id` (unchecked: a hint — the caller still hashes the file).
+    /// Finding a model by id hashes each file tried, so trying these first saves hashing every
+    /// model that sorts before it.
     public func hintedPaths(for id: ModelID) -> [String] {
         entries().filter { $0.storedCard?.modelID == id.hex }.map(\.path)
     }
 
+    /// Model paths to try for `id`, best guess first: `hintedPaths`, then the rest in name order.
+    public func candidatePaths(for id: ModelID) -> [String] {
+        let hinted = hintedPaths(for: id)
+        return hinted + entries().map(\.path).filter { !hinted.contains($0) }
+    }
+
+    /// The model whose id is `id`: first among `extraPaths`, then on the search path.
     public func model(withID id: ModelID, extraPaths: [String] = []) throws -> LoadedModel {
         let candidates = extraPaths + candidatePaths(for: id)
         for path in candidates {

@@ -50,18 +50,16 @@ public struct PriorFile: Sendable {
         ]
         for (l, s) in stages.enumerated() {
             meta.append(.init("prior.\(l).logit_scale", .int(s.logitScale)))
-            meta.append(.init("prior.\(l).emb_shift", .int(Int64(IntegerPriorStage.embeddingShift(s.emb)))))
+            meta.append(.init("prior.\(l).emb_shift", .int(Int64(s.embShift))))
         }
         for (k, v) in provenance { meta.append(.init(k, .string(v))) }
         var arrays: [ModelFile.NamedArray] = []
         for (l, s) in stages.enumerated() {
             if l > 0 { arrays.append(.init(name: "prior.\(l).wp", bytes: Self.bytes(s.wp))) }
             arrays.append(.init(name: "prior.\(l).b1", bytes: Self.bytes(s.b1)))
-            // i16 values v with emb = v << emb_shift; the writer refuses embeddings off that grid.
-            let shift = IntegerPriorStage.embeddingShift(s.emb)
-            precondition(s.emb.allSatisfy({ ($0 >> shift) << shift == $0 && abs($0 >> shift) <= 32767 }),
-                         "PriorFile: stage \(l)'s embeddings are not i16 values shifted by \(shift) (quantize() makes them so)")
-            arrays.append(.init(name: "prior.\(l).emb", bytes: Self.bytes(s.emb.map { Int16($0 >> shift) })))
+            // i16 values v with emb = v << emb_shift, as the stage holds them (its initializer refuses
+            // embeddings off that grid).
+            arrays.append(.init(name: "prior.\(l).emb", bytes: Self.bytes(s.emb16)))
             arrays.append(.init(name: "prior.\(l).mult", bytes: Self.bytes(s.mult)))
             arrays.append(.init(name: "prior.\(l).w2", bytes: Self.bytes(s.w2)))
             arrays.append(.init(name: "prior.\(l).b2", bytes: Self.bytes(s.b2)))

@@ -213,14 +213,22 @@ enum PriorGolden {
     }
 
     static func stages() -> [IntegerPriorStage] {
-        var rng = Xoshiro256(seed: 72)
+        randomStages(K: K, D: D, H: H, S: S, seed: 72, multLimit: 4096) { _, rng in 1 + Int64(rng.next() % 400) }
+    }
+
+    /// Random integer stages within the format's ranges: embeddings on the i16 grid (shift 5), hidden
+    /// multipliers below `multLimit`, stage l's logit scale from `logitScale(l, &rng)` after its
+    /// other weights.
+    static func randomStages(K: Int, D: Int, H: Int, S: Int, seed: UInt64, multLimit: UInt64,
+                             logitScale: (Int, inout Xoshiro256) -> Int64) -> [IntegerPriorStage] {
+        var rng = Xoshiro256(seed: seed)
         func ints(_ n: Int, _ limit: Int) -> [Int] { (0..<n).map { _ in Int(rng.next() % UInt64(2 * limit + 1)) - limit } }
         return (0..<S).map { l in
             let slots = IntegerPrior.slotCount(stage: l)
-            return IntegerPriorStage(
-                slots: slots, wp: ints(H * IntegerPrior.denseCount(stage: l, latentChannels: D), 2047).map { Int16($0) }, b1: ints(H, 1 << 20).map { Int32($0) },
-                emb: ints(slots * (K + 1) * H, 32767).map { Int32($0) << 5 }, mult: (0..<H).map { _ in Int64(rng.next() % 4096) },
-                w2: ints(K * H, 2047).map { Int16($0) }, b2: ints(K, 1 << 16).map { Int32($0) }, logitScale: 1 + Int64(rng.next() % 400))
+            let wp = ints(H * IntegerPrior.denseCount(stage: l, latentChannels: D), 2047).map { Int16($0) }, b1 = ints(H, 1 << 20).map { Int32($0) }
+            let emb = ints(slots * (K + 1) * H, 32767).map { Int32($0) << 5 }, mult = (0..<H).map { _ in Int64(rng.next() % multLimit) }
+            let w2 = ints(K * H, 2047).map { Int16($0) }, b2 = ints(K, 1 << 16).map { Int32($0) }
+            return IntegerPriorStage(slots: slots, wp: wp, b1: b1, emb: emb, mult: mult, w2: w2, b2: b2, logitScale: logitScale(l, &rng))
         }
     }
 
@@ -360,15 +368,8 @@ extension PriorTests {
     /// H a multiple of 16 and K of 8; the tiny priors above take the other path), logit scales
     /// from small to the format's largest so that the 8191 cap and the 64-bit products are reached.
     static func wideStages(K: Int, D: Int, H: Int, S: Int, seed: UInt64) -> [IntegerPriorStage] {
-        var rng = Xoshiro256(seed: seed)
-        func ints(_ n: Int, _ limit: Int) -> [Int] { (0..<n).map { _ in Int(rng.next() % UInt64(2 * limit + 1)) - limit } }
-        let scales: [Int64] = [1 + Int64(rng.next() % 400), (1 << 18) + Int64(rng.next() % 1000), Int64(Int32.max)]
-        return (0..<S).map { l in
-            let slots = IntegerPrior.slotCount(stage: l)
-            return IntegerPriorStage(
-                slots: slots, wp: ints(H * IntegerPrior.denseCount(stage: l, latentChannels: D), 2047).map { Int16($0) }, b1: ints(H, 1 << 20).map { Int32($0) },
-                emb: ints(slots * (K + 1) * H, 32767).map { Int32($0) << 5 }, mult: (0..<H).map { _ in Int64(rng.next() % 1024) },
-                w2: ints(K * H, 2047).map { Int16($0) }, b2: ints(K, 1 << 16).map { Int32($0) }, logitScale: scales[l % scales.count])
+        PriorGolden.randomStages(K: K, D: D, H: H, S: S, seed: seed, multLimit: 1024) { l, rng in
+            [1 + Int64(rng.next() % 400), (1 << 18) + Int64(rng.next() % 1000), Int64(Int32.max)][l % 3]
         }
     }
 
