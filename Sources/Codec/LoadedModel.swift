@@ -55,6 +55,12 @@ public final class LoadedModel: @unchecked Sendable {
                 guard a.shape == [config.codebookSize, config.latentChannels] else {
                     throw ModelLoadError("\(name): tensor \(tensorName) has shape \(a.shape), the configuration needs [\(config.codebookSize), \(config.latentChannels)]")
                 }
+                if model.quantizer.hasZeroCode(stage: l) {
+                    let d = config.latentChannels
+                    guard floats[((config.codebookSize - 1) * d)...].allSatisfy({ $0 == 0 }) else {
+                        throw ModelLoadError("\(name): codec.zero_code_from is \(config.zeroCodeFrom) but code \(config.codebookSize - 1) of stage \(l + 1) is not the zero vector")
+                    }
+                }
                 model.quantizer.codebooks[l] = Tensor(shape: a.shape, scalars: floats)
             }
             model.quantizer.initialized = true

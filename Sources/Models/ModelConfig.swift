@@ -68,6 +68,12 @@ public struct ModelConfig: Sendable, Equatable {
     /// Stored as `codec.lambdas`; it changes what the encoder writes, never how files decode.
     public var lambdas: [Float] = []
 
+    /// Zero codes (VQ): when positive, stages `zeroCodeFrom…stages` (1-based) hold the zero vector
+    /// at their last index `K − 1` (`ResidualVectorQuantizer.zeroCodeFrom`); 0: none. Stored as
+    /// `codec.zero_code_from`; like `lambdas` it guides the encoder's choice and training, never how
+    /// files decode (the zero code is a code like any other there).
+    public var zeroCodeFrom: Int = 0
+
     /// Parses a `codec.lambdas` value: `stages` non-negative finite numbers separated by commas.
     public static func lambdas(_ text: String, stages: Int) throws(ModelConfigError) -> [Float] {
         let values = text.split(separator: ",", omittingEmptySubsequences: false).map { Float($0) }
@@ -127,6 +133,7 @@ public struct ModelConfig: Sendable, Equatable {
             m += [("vq.stages", "\(stages)"), ("vq.codebook_size", "\(codebookSize)"), ("vq.decay", "\(decay)"),
                   ("vq.commitment", "\(commitment)"), ("vq.dead_threshold", "\(deadThreshold)")]
             if !lambdas.isEmpty { m.append(("codec.lambdas", lambdas.map { "\($0)" }.joined(separator: ","))) }
+            if zeroCodeFrom > 0 { m.append(("codec.zero_code_from", "\(zeroCodeFrom)")) }
         case .gaussian:
             m += [("vae.kl_weight", "\(klWeight)"), ("vae.quant_steps", quantSteps.map { "\($0)" }.joined(separator: ","))]
             if !channelScales.isEmpty { m.append(("vae.channel_scales", channelScales.map { "\($0)" }.joined(separator: ","))) }
@@ -173,6 +180,7 @@ public struct ModelConfig: Sendable, Equatable {
             commitment = try float("vq.commitment")
             deadThreshold = try float("vq.dead_threshold")
             if let text = metadata["codec.lambdas"] { lambdas = try Self.lambdas(text, stages: stages) }
+            if metadata["codec.zero_code_from"] != nil { zeroCodeFrom = try int("codec.zero_code_from", 1...stages) }
         case .gaussian:
             klWeight = try float("vae.kl_weight")
             let steps = try string("vae.quant_steps").split(separator: ",").map { Float($0) }

@@ -60,6 +60,18 @@ public final class ResidualVectorQuantizer {
     /// `argmin_k ‖r − e_k‖² + λ·(−log2 p_k)` with `p_k` the stage's EMA code probabilities
     /// (`(N_k + ε)/(ΣN + Kε)`), so the codebooks learn for the rate their tokens will cost.
     public var trainingLambda: Float = 0
+    /// Zero codes (`codec.zero_code_from`): when positive, stages `zeroCodeFrom…stages` (1-based)
+    /// hold the zero vector at their last index `K − 1`, a "skip this stage here" token that
+    /// the entropy-constrained choice picks where a stage's best code does not pay for its bits.
+    /// Training keeps it at zero; 0: no zero codes.
+    public var zeroCodeFrom: Int = 0
+    /// The share of the positions the zero code is credited with before the first refinement of
+    /// the entropy-constrained choice (`quantize(_:levels:lambda:)`), whose pass 0, the nearest
+    /// codes, rarely picks it.
+    public static let zeroCodeSeed: Float = 0.5
+
+    /// Whether stage `l` (0-based) has the zero code at index `K − 1`.
+    public func hasZeroCode(stage l: Int) -> Bool { zeroCodeFrom > 0 && l + 1 >= zeroCodeFrom }
 
     public init(stages: Int, codebookSize: Int, dimension: Int, decay: Float = 0.99, commitment: Float = 0.25,
                 deadThreshold: Float = 0.1) {
@@ -106,12 +118,17 @@ public final class ResidualVectorQuantizer {
         var indices = codes(rows, levels: levels, penalties: nil)
         guard lambda > 0 else { return indices }
         let m = rows.shape[0], k = codebookSize
-        for _ in 0..<passes {
-            // Stage l's code lengths come from stage l of the previous pass.
-            let penalties = indices.map { stage in
+        for pass in 0..<passes {
+            // Stage l's code lengths come from stage l of the previous pass; a zero code starts
+            // with a share of the positions (the nearest codes rarely pick it).
+            let penalties = indices.enumerated().map { l, stage in
                 var counts = [Float](repeating: 0.5, count: k)
                 for j in stage { counts[Int(j)] += 1 }
-                let total = Float(m) + 0.5 * Float(k)
+                var total = Float(m) + 0.5 * Float(k)
+                if pass == 0 && hasZeroCode(stage: l) {
+                    counts[k - 1] += Self.zeroCodeSeed * Float(m)
+                    total += Self.zeroCodeSeed * Float(m)
+                }
                 return counts.map { -lambda * log2($0 / total) }
             }
             indices = codes(rows, levels: levels, penalties: penalties)
@@ -222,10 +239,51 @@ public final class ResidualVectorQuantizer {
                 embedSum[l] = codebooks[l]
                 clusterSize[l] = Tensor(shape: [codebookSize], repeating: 1)
             }
+            pinZeroCode(stage: l)
             let (indices, _) = Kernels.nearestCodes(residual, codebook: codebooks[l])
             residual = residual - gather(codebooks[l], indices)
         }
         initialized = true
+    }
+
+    /// Keeps stage `l`'s zero code at zero (code and EMA sum), with at least a unit cluster so that
+    /// it is never restarted; nothing for a stage without one.
+    func pinZeroCode(stage l: Int) {
+        guard hasZeroCode(stage: l) else { return }
+        let d = dimension, j = codebookSize - 1
+        for t in 0..<d {
+            codebooks[l].scalars[j * d + t] = 0
+            embedSum[l].scalars[j * d + t] = 0
+        }
+        clusterSize[l].scalars[j] = max(clusterSize[l].scalars[j], 1)
+    }
+
+    /// Gives stages `from…stages` (1-based) a zero code at index `K − 1`: the stage's code of the
+    /// smallest norm (the one nearest to zero, so the least is lost) takes the zero vector and
+    /// moves to `K − 1`, the code that was there to its index (with their EMA state). The
+    /// quantizer's stages must be initialised; stages that already have the zero code are kept.
+    public func addZeroCodes(from: Int) {
+        precondition(from >= 1 && from <= stages && initialized, "addZeroCodes: stage \(from) outside 1…\(stages) or codebooks not trained")
+        let old = zeroCodeFrom
+        zeroCodeFrom = from
+        let d = dimension, last = codebookSize - 1
+        for l in (from - 1)..<stages where !(old > 0 && l + 1 >= old) {
+            var nearest = 0
+            var smallest = Float.infinity
+            for j in 0..<codebookSize {
+                var n: Float = 0
+                for t in 0..<d { n += codebooks[l].scalars[j * d + t] * codebooks[l].scalars[j * d + t] }
+                if n < smallest { smallest = n; nearest = j }
+            }
+            if nearest != last {
+                for t in 0..<d {
+                    codebooks[l].scalars[nearest * d + t] = codebooks[l].scalars[last * d + t]
+                    embedSum[l].scalars[nearest * d + t] = embedSum[l].scalars[last * d + t]
+                }
+                clusterSize[l].scalars[nearest] = clusterSize[l].scalars[last]
+            }
+            pinZeroCode(stage: l)
+        }
     }
 
     /// One EMA step of stage `l`; returns the number of codes restarted.
@@ -237,8 +295,9 @@ public final class ResidualVectorQuantizer {
         let total = clusterSize[l].scalars.reduce(0, +)
         var restarted = 0
         var fresh: Tensor?
+        let pinned = hasZeroCode(stage: l) ? k - 1 : -1
         for j in 0..<k {
-            if clusterSize[l].scalars[j] < deadThreshold {
+            if clusterSize[l].scalars[j] < deadThreshold && j != pinned {
                 // Restart: a random residual of this batch, with a unit cluster so it is not
                 // immediately dead again.
                 if fresh == nil { fresh = sample(residuals, count: k, rng: &rng) }
@@ -253,6 +312,7 @@ public final class ResidualVectorQuantizer {
             let smoothed = (clusterSize[l].scalars[j] + epsilon) / (total + Float(k) * epsilon) * total
             for t in 0..<d { codebooks[l].scalars[j * d + t] = embedSum[l].scalars[j * d + t] / smoothed }
         }
+        pinZeroCode(stage: l)
         return restarted
     }
 

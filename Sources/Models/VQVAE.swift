@@ -33,6 +33,7 @@ public final class VQVAE {
         quantizer = ResidualVectorQuantizer(
             stages: config.stages, codebookSize: config.codebookSize, dimension: config.latentChannels,
             decay: config.decay, commitment: config.commitment, deadThreshold: config.deadThreshold)
+        quantizer.zeroCodeFrom = config.zeroCodeFrom
     }
 
     /// Trainable parameters (the codebooks are EMA state, not parameters).

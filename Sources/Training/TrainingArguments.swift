@@ -45,6 +45,9 @@ public struct TrainingArguments: Sendable, Equatable {
     public var trainingLambda: Float?
     /// The encoder's per-level λ recorded in the model (VQ); may change on resume.
     public var lambdas: [Float]?
+    /// VQ: the first stage (1-based) with a zero code (`codec.zero_code_from`); on resume it may add
+    /// zero codes to a trained quantizer (`ResidualVectorQuantizer.addZeroCodes(from:)`).
+    public var zeroCodeFrom: Int?
 
     public init() {}
 
@@ -68,6 +71,10 @@ public struct TrainingArguments: Sendable, Equatable {
         config.latentWidth = config.residualBlocks > 0 ? (latentWidth ?? 2 * config.channels) : 0
         if latentWidth != nil, config.residualBlocks == 0 { throw TrainingArgumentError("--latent-width needs --res-blocks above 0") }
         if let lambdas { config.lambdas = lambdas }
+        if let zeroCodeFrom {
+            guard family == .vq else { throw TrainingArgumentError("--zero-codes applies to vq models only") }
+            config.zeroCodeFrom = zeroCodeFrom
+        }
         var options = TrainingOptions()
         if let steps { options.steps = steps }
         if let batchSize { options.batchSize = batchSize }
@@ -144,6 +151,15 @@ public struct TrainingArguments: Sendable, Equatable {
             trainer.config.lambdas = lambdas
             try Self.check(trainer.config)
         }
+        if let zeroCodeFrom, zeroCodeFrom != config.zeroCodeFrom {
+            guard config.family == .vq, let quantizer = trainer.vq?.quantizer else { throw TrainingArgumentError("--zero-codes applies to vq models only") }
+            guard (1...config.stages).contains(zeroCodeFrom) else { throw TrainingArgumentError("--zero-codes must be a stage in 1…\(config.stages)") }
+            guard config.zeroCodeFrom == 0 || zeroCodeFrom < config.zeroCodeFrom else {
+                throw TrainingArgumentError("--zero-codes can only add zero codes: this model has them from stage \(config.zeroCodeFrom)")
+            }
+            if quantizer.initialized { quantizer.addZeroCodes(from: zeroCodeFrom) } else { quantizer.zeroCodeFrom = zeroCodeFrom }
+            trainer.config.zeroCodeFrom = zeroCodeFrom
+        }
         return trainer
     }
 
@@ -164,6 +180,7 @@ public struct TrainingArguments: Sendable, Equatable {
             try require(c.deadThreshold >= 0 && c.deadThreshold.isFinite, "--dead-threshold must be a non-negative number")
             try require(c.lambdas.isEmpty || c.lambdas.count == c.stages, "--lambdas needs \(c.stages) values, one per level")
             try require(c.lambdas.allSatisfy { $0 >= 0 && $0.isFinite }, "--lambdas must be non-negative numbers")
+            try require((0...c.stages).contains(c.zeroCodeFrom), "--zero-codes must be a stage in 1…\(c.stages)")
         case .gaussian:
             try require(c.latentChannels <= 255, "--latent must be at most 255 for gaussian models (a .vqz file holds at most 255 planes)")
             try require(c.klWeight >= 0 && c.klWeight.isFinite, "--kl-weight must be a non-negative number")

@@ -40,7 +40,7 @@ struct Train: ParsableCommand {
 
     @Option(help: """
         Resume from this checkpoint (.ckpt.vqzm). Every option not given comes from the checkpoint; \
-        --steps, --lr, --final-lr, --clip, --train-lambda, --lambdas and --quant-steps may change, the others may not.
+        --steps, --lr, --final-lr, --clip, --train-lambda, --lambdas, --zero-codes and --quant-steps may change, the others may not.
         """)
     var resume: String?
     @Option(name: .customLong("init-from"), help: ArgumentHelp("""
@@ -79,6 +79,8 @@ struct Train: ParsableCommand {
     var quantSteps: String?
     @Option(help: "Per level, the encoder's token-choice trade-off λ recorded in the model, comma-separated, level 1 first (vq; also with --resume).")
     var lambdas: String?
+    @Option(name: .customLong("zero-codes"), help: "Zero codes (vq): stages from this one (1-based) on get the zero vector as their last code, a skip token for the encoder's token choice (also with --resume: adds them to a trained model).")
+    var zeroCodes: Int?
     @Option(help: "Print a progress line every N steps.") var logEvery: Int = 50
     @Option(help: "Validate every N steps.") var validateEvery: Int = 500
     @Option(help: "Write a checkpoint every N steps.") var checkpointEvery: Int = 500
@@ -125,6 +127,7 @@ struct Train: ParsableCommand {
         a.autoencoderSteps = aeSteps
         a.fullRateFraction = fullRate
         a.trainingLambda = trainLambda
+        a.zeroCodeFrom = zeroCodes
         return a
     }
 

@@ -41,6 +41,29 @@ import Training
         #expect(try Self.lastEvent("start", in: log)["train.lr"] == "0.002")
     }
 
+    /// `--zero-codes` on resume adds zero codes to a trained model (the model it writes records
+    /// them and holds the zero vector there; training on keeps it), and cannot take them away.
+    @Test func zeroCodesAreAddedOnResume() throws {
+        let data = try TrainingFaultTests.data(), dir = try Workspace.make()
+        let model = dir.appendingPathComponent("m.vqzm").path
+        #expect(try Workspace.vqz(["train", "--family", "vq", "--stages", "3", "--codebook", "8", "--data", data.path, "-o", model,
+                                   "--steps", "6", "--warmup", "2"] + Self.tiny).status == 0)
+        let checkpoint = dir.appendingPathComponent("m.ckpt.vqzm").path
+        let out = dir.appendingPathComponent("z.vqzm").path
+        let added = try Workspace.vqz(["train", "--resume", checkpoint, "-o", out, "--steps", "8", "--zero-codes", "2"])
+        #expect(added.status == 0, "\(added.stderr)")
+        let file = try ModelFile(bytes: FileIO.read(out))
+        #expect(file.metadata.first { $0.key == "codec.zero_code_from" }?.value == .string("2"))
+        for stage in 0..<3 {
+            let codes = try #require(file.array(named: "vq.codebook.\(stage)")?.floats)
+            let last = Array(codes[(7 * 3)...])
+            #expect((last == [0, 0, 0]) == (stage >= 1), "stage \(stage + 1): last code \(last)")
+        }
+        let fewer = try Workspace.vqz(["train", "--resume", dir.appendingPathComponent("z.ckpt.vqzm").path, "-o",
+                                       dir.appendingPathComponent("y.vqzm").path, "--zero-codes", "3"])
+        #expect(fewer.status == 64 && fewer.stderr.contains("--zero-codes can only add zero codes"), "\(fewer.stderr)")
+    }
+
     @Test(arguments: [
         (["--batch", "3"], "--batch cannot change when resuming"), (["--seed", "5"], "--seed cannot change when resuming"),
         (["--crop", "24"], "--crop cannot change when resuming"), (["--codebook", "16"], "--codebook cannot change when resuming"),
@@ -104,6 +127,8 @@ import Training
         (["--family", "vq", "--decay", "1.5"], "--decay must be between 0 and 1"),
         (["--family", "gaussian", "--quant-steps", "1,0"], "--quant-steps must be positive numbers"),
         (["--family", "vq", "--lambdas", "0.1"], "--lambdas needs 8 values"),
+        (["--family", "vq", "--zero-codes", "9"], "--zero-codes must be a stage in 1…8"),
+        (["--family", "gaussian", "--zero-codes", "2"], "--zero-codes applies to vq models only"),
         (["--family", "vq", "--steps", "100"], "--steps (100) must be above the warm-up of 200 steps"),
         (["--family", "vq", "--lr", "nan"], "--lr must be a positive number"),
     ])

@@ -128,6 +128,41 @@ func testImage(width: Int, height: Int, format: PixelFormat, seed: UInt64) -> Pi
         #expect(try ModelConfig(metadata: metadata).lambdas == [])
     }
 
+    /// `codec.zero_code_from` round-trips, is range-checked, and a model whose stage lacks the zero
+    /// vector it claims is refused with a sentence; a model with zero codes encodes files that
+    /// decode like any other.
+    @Test func zeroCodesInTheMetadataAreChecked() throws {
+        var config = ModelConfig(family: .vq, channels: 4, latentChannels: 3, stages: 3, codebookSize: 16)
+        config.zeroCodeFrom = 2
+        var metadata = Dictionary(uniqueKeysWithValues: config.metadata)
+        #expect(metadata["codec.zero_code_from"] == "2")
+        #expect(try ModelConfig(metadata: metadata).zeroCodeFrom == 2)
+        for bad in ["0", "4", "-1", "x", ""] {
+            metadata["codec.zero_code_from"] = bad
+            #expect(throws: ModelConfigError.self, "\(bad)") { try ModelConfig(metadata: metadata) }
+        }
+        metadata["codec.zero_code_from"] = nil
+        #expect(try ModelConfig(metadata: metadata).zeroCodeFrom == 0)
+        // TinyModels fills every code at random: code 15 of stages 2–3 is not zero.
+        #expect(throws: ModelLoadError.self) { try LoadedModel(bytes: TinyModels.bytes(config, seed: 1), name: "tiny-vq-zero") }
+        var options = TrainingOptions()
+        options.seed = 1
+        let trainer = Trainer(config: ModelConfig(family: .vq, channels: 4, latentChannels: 3, stages: 3, codebookSize: 16), options: options, dataVariance: 0.05)
+        var rng = Xoshiro256(seed: 1)
+        for l in 0..<3 { trainer.vq!.quantizer.codebooks[l] = Tensor.randomNormal([16, 3], std: 0.5, using: &rng) }
+        trainer.vq!.quantizer.initialized = true
+        trainer.vq!.quantizer.addZeroCodes(from: 2)
+        trainer.config.zeroCodeFrom = 2
+        trainer.config.lambdas = [0.5, 0.5, 0.5]
+        let model = try LoadedModel(bytes: trainer.modelFile(checkpoint: false).serialized(), name: "tiny-vq-zero")
+        #expect(model.config.zeroCodeFrom == 2 && model.vq!.quantizer.zeroCodeFrom == 2)
+        let image = testImage(width: 64, height: 48, format: .rgb, seed: 12)
+        let file = try ImageCodec.encode(image, model: model, level: 3)
+        let symbols = try BitstreamFile.parse(file).content.symbols
+        #expect(symbols.contains(15), "the zero code was never chosen at λ = 0.5")
+        _ = try ImageCodec.decode(file, model: model)
+    }
+
     /// `--target-bpp`: the largest level whose whole file fits, from the same bytes a single-level
     /// encode writes; below level 1's rate, level 1 with `fits` false.
     @Test func targetRatePicksTheLargestLevelThatFits() throws {

@@ -115,6 +115,54 @@ import Testing
         }
     }
 
+    /// Zero codes: `addZeroCodes(from:)` turns each later stage's code nearest to zero into the zero
+    /// vector at index K − 1 (the code that sat there moves to its slot); the entropy-constrained
+    /// choice then skips a stage where no code pays for its bits (rows already coded well by the
+    /// earlier stages) and keeps coding the rows that still need it; nearest codes (λ = 0) are
+    /// unchanged but for the one code given up; training keeps the code at zero.
+    @Test func zeroCodesSkipStagesWhereNoCodePays() {
+        var rng = Xoshiro256(seed: 9)
+        let q = ResidualVectorQuantizer(stages: 3, codebookSize: 32, dimension: 4, deadThreshold: 0.5)
+        // Half the rows sit on 16 points (stage 1 codes them almost exactly), half are spread.
+        let m = 4096
+        let centres = Tensor.randomNormal([16, 4], std: 1, using: &rng)
+        var rows = Tensor.randomNormal([m, 4], std: 1, using: &rng)
+        for i in stride(from: 0, to: m, by: 2) {
+            for t in 0..<4 { rows.scalars[i * 4 + t] = centres.scalars[(i / 2 % 16) * 4 + t] + 0.001 * rows.scalars[i * 4 + t] }
+        }
+        for _ in 0..<30 { _ = q.quantizeForTraining(rows, levels: 3, rng: &rng) }
+        let before = q.codebooks
+        q.addZeroCodes(from: 2)
+        #expect(q.zeroCodeFrom == 2 && !q.hasZeroCode(stage: 0) && q.hasZeroCode(stage: 1) && q.hasZeroCode(stage: 2))
+        #expect(q.codebooks[0].scalars == before[0].scalars, "stage 1 has no zero code")
+        for l in 1...2 {
+            let d = 4, k = 32
+            func code(_ t: Tensor, _ j: Int) -> [Float] { Array(t.scalars[j * d..<(j + 1) * d]) }
+            #expect(code(q.codebooks[l], k - 1) == [0, 0, 0, 0])
+            let norms = (0..<k).map { j in code(before[l], j).reduce(0) { $0 + $1 * $1 } }
+            let given = norms.indices.min { norms[$0] < norms[$1] }!
+            let kept = (0..<k).filter { $0 != given }.map { code(before[l], $0) }
+            let now = (0..<k - 1).map { code(q.codebooks[l], $0) }
+            #expect(Set(kept.map { $0.description }) == Set(now.map { $0.description }), "stage \(l + 1): the other codes are kept")
+        }
+        let chosen = q.quantize(rows, levels: 3, lambda: 0.01)
+        for l in 1...2 {
+            let onPoints = stride(from: 0, to: m, by: 2).filter { chosen[l][$0] == 31 }.count
+            let spread = stride(from: 1, to: m, by: 2).filter { chosen[l][$0] == 31 }.count
+            #expect(onPoints > m / 2 * 3 / 4, "stage \(l + 1): \(onPoints) of \(m / 2) well-coded rows skip")
+            #expect(spread < m / 2 / 4, "stage \(l + 1): \(spread) of \(m / 2) spread rows skip")
+        }
+        // λ = 0 is the nearest-code search: the zero code only where it is the nearest.
+        #expect(q.quantize(rows, levels: 3, lambda: 0) == q.quantize(rows, levels: 3).indices)
+        // Training (with dead-code restarts and the rate-aware choice) keeps it at zero.
+        q.trainingLambda = 0.05
+        for _ in 0..<10 { _ = q.quantizeForTraining(rows, levels: 3, rng: &rng) }
+        for l in 1...2 {
+            #expect(Array(q.codebooks[l].scalars[31 * 4..<32 * 4]) == [0, 0, 0, 0], "stage \(l + 1) after training")
+            #expect(Array(q.embedSum[l].scalars[31 * 4..<32 * 4]) == [0, 0, 0, 0])
+        }
+    }
+
     /// The encoder's quantizer works on chunks of rows (bounded memory on a 24 MP latent grid):
     /// across chunk boundaries it gives exactly what the whole-grid definition gives, the plain
     /// search and the entropy-constrained passes alike.
