@@ -20,7 +20,7 @@ struct TrainPrior: ParsableCommand {
             -o). The report compares, on the held-out images, the prior's coded bytes with zstd's.
 
             Examples:
-              vqz train-prior -m rvqvae-k256-d32-f8-v3
+              vqz train-prior -m rvqvae-k256-d32-f8-v3z
               vqz train-prior -m my.vqzm --epochs 2 -o /tmp/my.vqzp
             """)
 
