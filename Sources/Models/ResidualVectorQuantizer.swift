@@ -264,17 +264,12 @@ public final class ResidualVectorQuantizer {
     /// quantizer's stages must be initialised; stages that already have the zero code are kept.
     public func addZeroCodes(from: Int) {
         precondition(from >= 1 && from <= stages && initialized, "addZeroCodes: stage \(from) outside 1…\(stages) or codebooks not trained")
-        let old = zeroCodeFrom
+        let added = ((from - 1)..<stages).filter { !hasZeroCode(stage: $0) }
         zeroCodeFrom = from
         let d = dimension, last = codebookSize - 1
-        for l in (from - 1)..<stages where !(old > 0 && l + 1 >= old) {
-            var nearest = 0
-            var smallest = Float.infinity
-            for j in 0..<codebookSize {
-                var n: Float = 0
-                for t in 0..<d { n += codebooks[l].scalars[j * d + t] * codebooks[l].scalars[j * d + t] }
-                if n < smallest { smallest = n; nearest = j }
-            }
+        for l in added {
+            // The code nearest the zero vector is the one of the smallest norm.
+            let nearest = Int(Kernels.nearestCodes(Tensor(shape: [1, d]), codebook: codebooks[l]).indices[0])
             if nearest != last {
                 for t in 0..<d {
                     codebooks[l].scalars[nearest * d + t] = codebooks[l].scalars[last * d + t]

@@ -152,7 +152,7 @@ public struct TrainingArguments: Sendable, Equatable {
             try Self.check(trainer.config)
         }
         if let zeroCodeFrom, zeroCodeFrom != config.zeroCodeFrom {
-            guard config.family == .vq, let quantizer = trainer.vq?.quantizer else { throw TrainingArgumentError("--zero-codes applies to vq models only") }
+            guard let quantizer = trainer.vq?.quantizer else { throw TrainingArgumentError("--zero-codes applies to vq models only") }
             guard (1...config.stages).contains(zeroCodeFrom) else { throw TrainingArgumentError("--zero-codes must be a stage in 1…\(config.stages)") }
             guard config.zeroCodeFrom == 0 || zeroCodeFrom < config.zeroCodeFrom else {
                 throw TrainingArgumentError("--zero-codes can only add zero codes: this model has them from stage \(config.zeroCodeFrom)")
