@@ -77,6 +77,10 @@ let package = Package(
             path: "Benchmarks/Codec", swiftSettings: [.swiftLanguageMode(.v5)]),
 
         .executableTarget(
+            name: "ScalarResidualExp", dependencies: ["Codec", "Container", "Imaging", "Metrics", "Models", "NN", "TensorCore"],
+            path: "Benchmarks/ScalarResidual", swiftSettings: [.swiftLanguageMode(.v5)]),
+
+        .executableTarget(
             name: "PackingBench",
             dependencies: ["Codec", "Container", "Imaging", "TensorCore", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Benchmarks/Packing", swiftSettings: [.swiftLanguageMode(.v5)]),

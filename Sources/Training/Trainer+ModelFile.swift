@@ -73,6 +73,7 @@ extension Trainer {
         options.autoencoderSteps = metadata["train.ae_steps"] == nil ? 0 : try int("train.ae_steps")  // absent before v3
         options.fullRateFraction = metadata["train.full_rate_fraction"] == nil ? 0 : try float("train.full_rate_fraction", metadata)
         options.trainingLambda = metadata["train.ecvq_lambda"] == nil ? 0 : try float("train.ecvq_lambda", metadata)
+        options.restartStep = metadata["train.restart_step"] == nil ? 0 : try int("train.restart_step")  // absent before warm restarts
         guard let seed = metadata["train.seed"].flatMap(UInt64.init) else { throw TrainingError("the checkpoint lacks train.seed") }
         options.seed = seed
         return (config, options)

@@ -32,6 +32,10 @@ public struct TrainingOptions: Sendable, Equatable {
     public var fullRateFraction: Float = 0
     /// VQ: λ of the entropy-constrained token choice in training (`ResidualVectorQuantizer.trainingLambda`).
     public var trainingLambda: Float = 0
+    /// The step the current learning-rate cycle started at: 0 for a run's own schedule; a warm
+    /// restart (`--restart` on resume) starts a new warm-up + cosine cycle from the resumed step to
+    /// `steps` (SGDR: Loshchilov & Hutter 2017, https://arxiv.org/abs/1608.03983).
+    public var restartStep = 0
     /// Loss normaliser `var(data)`; measured from the data when nil.
     public var dataVariance: Float?
 
@@ -42,7 +46,7 @@ public struct TrainingOptions: Sendable, Equatable {
          ("train.lr", "\(learningRate)"), ("train.final_lr", "\(finalLearningRate)"), ("train.warmup", "\(warmupSteps)"),
          ("train.clip_norm", "\(clipNorm)"), ("train.seed", "\(seed)"), ("train.kl_warmup", "\(klWarmupSteps)"),
          ("train.ae_steps", "\(autoencoderSteps)"), ("train.full_rate_fraction", "\(fullRateFraction)"),
-         ("train.ecvq_lambda", "\(trainingLambda)"),
+         ("train.ecvq_lambda", "\(trainingLambda)"), ("train.restart_step", "\(restartStep)"),
          ("train.optimizer", "adam(beta1=0.9,beta2=0.999,eps=1e-8)"), ("train.schedule", "linear warm-up, cosine decay"),
          ("train.augment", "random crop, horizontal flip p=0.5")]
     }
@@ -107,11 +111,18 @@ public final class Trainer {
             vq = nil
         }
         optimizer = Adam(learningRate: options.learningRate)
-        schedule = WarmupCosineSchedule(peak: options.learningRate, final: options.finalLearningRate,
-                                        warmupSteps: options.warmupSteps, totalSteps: options.steps)
+        schedule = Self.schedule(options)
     }
 
     public var parameters: [Parameter] { vq?.parameters ?? gaussian!.parameters }
+
+    /// The learning-rate cycle of `options`, counted from `options.restartStep`: its warm-up is the
+    /// run's, shortened to half the cycle when the cycle is short.
+    static func schedule(_ options: TrainingOptions) -> WarmupCosineSchedule {
+        let length = options.steps - options.restartStep
+        return WarmupCosineSchedule(peak: options.learningRate, final: options.finalLearningRate,
+                                    warmupSteps: min(options.warmupSteps, length / 2), totalSteps: max(1, length))
+    }
 
     /// Sets the loss normaliser `var(data)` (measured on the training data before step 1).
     public func setDataVariance(_ v: Float) {
@@ -163,7 +174,7 @@ public final class Trainer {
             throw TrainingError("the loss became \(report.loss) at step \(step + 1); the last checkpoint is kept")
         }
         report.gradientNorm = clipGradientNorm(parameters, maxNorm: options.clipNorm)
-        report.learningRate = schedule.learningRate(at: step)
+        report.learningRate = schedule.learningRate(at: step - options.restartStep)
         optimizer.learningRate = report.learningRate
         optimizer.step(parameters)
         step += 1

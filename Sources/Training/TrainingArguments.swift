@@ -43,6 +43,9 @@ public struct TrainingArguments: Sendable, Equatable {
     public var fullRateFraction: Float?
     /// VQ: λ of the entropy-constrained token choice in training; may change on resume.
     public var trainingLambda: Float?
+    /// On resume: start a new learning-rate cycle (warm-up to `--lr`, cosine to `--final-lr` at
+    /// `--steps`) at the checkpoint's step instead of continuing the recorded one.
+    public var restart = false
     /// The encoder's per-level λ recorded in the model (VQ); may change on resume.
     public var lambdas: [Float]?
     /// VQ: the first stage (1-based) with a zero code (`codec.zero_code_from`); on resume it may add
@@ -137,6 +140,12 @@ public struct TrainingArguments: Sendable, Equatable {
         if let finalLearningRate { options.finalLearningRate = finalLearningRate }
         if let clipNorm { options.clipNorm = clipNorm }
         if let trainingLambda { options.trainingLambda = trainingLambda }
+        if restart {
+            guard let steps, steps > step else {
+                throw TrainingArgumentError("--restart needs --steps above \(step), the step the checkpoint was written at (the new cycle's end)")
+            }
+            options.restartStep = step
+        }
         try Self.check(options, resumedAt: step)
         let trainer = try Trainer(resuming: file, options: options)
         if let quantSteps {
@@ -209,5 +218,6 @@ public struct TrainingArguments: Sendable, Equatable {
         try require(o.autoencoderSteps >= 0, "--ae-steps must not be negative")
         try require((0...1).contains(o.fullRateFraction), "--full-rate must be in 0…1")
         try require(o.trainingLambda >= 0 && o.trainingLambda.isFinite, "--train-lambda must be a non-negative number")
+        try require(o.restartStep >= 0 && o.restartStep < o.steps, "the learning-rate cycle must start (step \(o.restartStep)) before --steps (\(o.steps))")
     }
 }

@@ -40,7 +40,8 @@ struct Train: ParsableCommand {
 
     @Option(help: """
         Resume from this checkpoint (.ckpt.vqzm). Every option not given comes from the checkpoint; \
-        --steps, --lr, --final-lr, --clip, --train-lambda, --lambdas, --zero-codes and --quant-steps may change, the others may not.
+        --steps, --lr, --final-lr, --clip, --train-lambda, --lambdas, --zero-codes and --quant-steps may change, the others may not; \
+        --restart starts a new learning-rate cycle.
         """)
     var resume: String?
     @Option(name: .customLong("init-from"), help: ArgumentHelp("""
@@ -48,6 +49,11 @@ struct Train: ParsableCommand {
         may have fewer channels and its quantizer fewer stages: the network grows around them).
         """, valueName: "MODEL"))
     var initFrom: String?
+    @Flag(help: """
+        With --resume: a warm restart. A new learning-rate cycle (the run's warm-up to --lr, cosine to \
+        --final-lr) runs from the checkpoint's step to --steps, instead of the rest of the recorded one.
+        """)
+    var restart = false
     @Flag(help: "With --resume: accept a training folder whose PNG files differ from the recorded ones.")
     var allowDataChange = false
 
@@ -128,12 +134,14 @@ struct Train: ParsableCommand {
         a.fullRateFraction = fullRate
         a.trainingLambda = trainLambda
         a.zeroCodeFrom = zeroCodes
+        a.restart = restart
         return a
     }
 
     func validate() throws {
         guard output.hasSuffix(".vqzm") else { throw ValidationError("--output must end in .vqzm.") }
         guard logEvery > 0, validateEvery > 0, checkpointEvery > 0 else { throw ValidationError("The intervals must be positive.") }
+        guard resume != nil || !restart else { throw ValidationError("--restart applies to --resume only.") }
         guard resume != nil || !allowDataChange else { throw ValidationError("--allow-data-change applies to --resume only.") }
         guard resume == nil || initFrom == nil else { throw ValidationError("--init-from starts a new run; it cannot be combined with --resume.") }
         let given = try arguments()

@@ -41,6 +41,45 @@ import Training
         #expect(try Self.lastEvent("start", in: log)["train.lr"] == "0.002")
     }
 
+    /// `--restart` on resume starts a new learning-rate cycle at the checkpoint's step (the run's
+    /// warm-up, then cosine to `--final-lr` at `--steps`); the checkpoint records it, so a later
+    /// resume goes on along the new cycle; without `--resume`, or without room for a cycle, it is refused.
+    @Test func aWarmRestartStartsANewCycle() throws {
+        let data = try TrainingFaultTests.data(), dir = try Workspace.make()
+        let model = dir.appendingPathComponent("m.vqzm").path, log = dir.appendingPathComponent("m.events").path
+        #expect(try Workspace.vqz(["train", "--family", "vq", "--stages", "2", "--codebook", "8", "--data", data.path, "-o", model,
+                                   "--steps", "6", "--warmup", "2", "--lr", "0.002", "--final-lr", "0.0001"] + Self.tiny).status == 0)
+        let checkpoint = dir.appendingPathComponent("m.ckpt.vqzm").path
+        let out = dir.appendingPathComponent("r.vqzm").path
+        let r = try Workspace.vqz(["train", "--resume", checkpoint, "-o", out, "--restart", "--steps", "10", "--lr", "0.001",
+                                   "--log", log, "--log-every", "1"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").filter { $0.hasPrefix("event:step") }
+        let rates = try lines.map { line -> Double in
+            let field = try #require(line.split(separator: " ").first { $0.hasPrefix("lr:") })
+            return try #require(Double(field.dropFirst(3)))
+        }
+        // Steps 7…10: warm-up 0.0005, 0.001, then the cosine from the peak over the cycle's last two
+        // steps: 0.001, 0.00055 (it reaches --final-lr where the cycle ends, at --steps).
+        #expect(rates.count == 4)
+        for (got, want) in zip(rates, [0.0005, 0.001, 0.001, 0.00055]) { #expect(abs(got - want) < 1e-6, "\(rates)") }
+        let file = try ModelFile(bytes: FileIO.read(dir.appendingPathComponent("r.ckpt.vqzm").path))
+        #expect(file.metadata.first { $0.key == "train.restart_step" }?.value == .string("6"))
+        // Resumed again without --restart: the cycle started at step 6 goes on (here: stretched to 14).
+        let on = try Workspace.vqz(["train", "--resume", dir.appendingPathComponent("r.ckpt.vqzm").path, "-o",
+                                    dir.appendingPathComponent("s.vqzm").path, "--steps", "14", "--log", log, "--log-every", "1"])
+        #expect(on.status == 0, "\(on.stderr)")
+        let last = try Self.lastEvent("step", in: log)
+        // Step 14 is the last of the cycle 6…14 (warm-up 2): lr = final + (peak − final)·½(1 + cos(π·5/6)).
+        let want = 0.0001 + 0.0009 * 0.5 * (1 + cos(Double.pi * 5 / 6))
+        let lastRate = try #require(last["lr"].flatMap(Double.init))
+        #expect(abs(lastRate - want) < 1e-6, "\(last)")
+        let noResume = try Workspace.vqz(["train", "--family", "vq", "--data", data.path, "-o", dir.appendingPathComponent("n.vqzm").path, "--restart"] + Self.tiny)
+        #expect(noResume.status == 64 && noResume.stderr.contains("--restart applies to --resume only"), "\(noResume.stderr)")
+        let noRoom = try Workspace.vqz(["train", "--resume", checkpoint, "-o", dir.appendingPathComponent("q.vqzm").path, "--restart"])
+        #expect(noRoom.status == 64 && noRoom.stderr.contains("--restart needs --steps above 6"), "\(noRoom.stderr)")
+    }
+
     /// `--zero-codes` on resume adds zero codes to a trained model (the model it writes records
     /// them and holds the zero vector there; training on keeps it), and cannot take them away.
     @Test func zeroCodesAreAddedOnResume() throws {
