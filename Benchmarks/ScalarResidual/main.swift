@@ -20,12 +20,6 @@ let d = model.config.latentChannels
 let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".png") }.sorted()
 struct Acc { var bitsBase = 0.0, bitsRes = 0.0, bitsZstd = 0.0, psnr = 0.0, pixels = 0.0, count = 0 }
 var acc = [String: Acc]()
-func entropyBits(_ symbols: [Int32]) -> Double {
-    var counts = [Int32: Int]()
-    for s in symbols { counts[s, default: 0] += 1 }
-    let n = Double(symbols.count)
-    return counts.values.reduce(0.0) { $0 - Double($1) * log2(Double($1) / n) }
-}
 for name in files {
     let (full, _) = try PNGDecoder.decode(try FileIO.read(dir + "/" + name, maxBytes: 1 << 28))
     let w = full.width / 8 * 8, h = full.height / 8 * 8
@@ -42,7 +36,7 @@ for name in files {
         if n > 0 {
             let idx = vq.quantizer.quantize(z, levels: n, lambda: model.defaultLambda(level: n))
             baseQ = vq.quantizer.dequantize(idx, count: m)
-            bitsBase = idx.reduce(0.0) { $0 + entropyBits($1) }
+            bitsBase = idx.reduce(0.0) { $0 + empiricalEntropyBits($1) }
         }
         let r = z - baseQ
         for delta in steps {
@@ -58,7 +52,7 @@ for name in files {
                     let zz = v >= 0 ? Int(v) * 2 : -Int(v) * 2 - 1
                     planes.append(UInt8(min(zz, 255)))
                 }
-                bitsRes += entropyBits(sym)
+                bitsRes += empiricalEntropyBits(sym)
             }
             let zbytes = try Zstd.compress(planes, level: 19, segments: Array(repeating: m, count: d))
             let y = vq.decoder.forward(LatentLayout.map(q, n: 1, h: gh, w: gw), mode: .inference)

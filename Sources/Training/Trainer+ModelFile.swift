@@ -40,8 +40,8 @@ extension Trainer {
     /// own, or one with a changed `steps`, learning rates or clipping: `TrainingArguments.resume`).
     public convenience init(resuming file: ModelFile, options: TrainingOptions) throws {
         let (config, _) = try Self.recordedRun(file)
-        guard options.warmupSteps >= 0, options.steps > options.warmupSteps else {
-            throw TrainingError("the run needs more steps (\(options.steps)) than its warm-up (\(options.warmupSteps))")
+        guard options.warmupSteps >= 0, options.restartStep >= 0, options.steps - options.restartStep > options.warmupSteps else {
+            throw TrainingError("the run's learning-rate cycle (steps \(options.restartStep) to \(options.steps)) needs more steps than its warm-up (\(options.warmupSteps))")
         }
         self.init(config: config, options: options, dataVariance: try Self.float("train.data_variance", file.stringMetadata))
         try restore(tensors: Self.tensors(of: file), metadata: file.stringMetadata)

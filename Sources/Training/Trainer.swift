@@ -111,18 +111,11 @@ public final class Trainer {
             vq = nil
         }
         optimizer = Adam(learningRate: options.learningRate)
-        schedule = Self.schedule(options)
+        schedule = WarmupCosineSchedule(peak: options.learningRate, final: options.finalLearningRate, warmupSteps: options.warmupSteps,
+                                        totalSteps: options.steps - options.restartStep, startStep: options.restartStep)
     }
 
     public var parameters: [Parameter] { vq?.parameters ?? gaussian!.parameters }
-
-    /// The learning-rate cycle of `options`, counted from `options.restartStep`: its warm-up is the
-    /// run's, shortened to half the cycle when the cycle is short.
-    static func schedule(_ options: TrainingOptions) -> WarmupCosineSchedule {
-        let length = options.steps - options.restartStep
-        return WarmupCosineSchedule(peak: options.learningRate, final: options.finalLearningRate,
-                                    warmupSteps: min(options.warmupSteps, length / 2), totalSteps: max(1, length))
-    }
 
     /// Sets the loss normaliser `var(data)` (measured on the training data before step 1).
     public func setDataVariance(_ v: Float) {
@@ -174,7 +167,7 @@ public final class Trainer {
             throw TrainingError("the loss became \(report.loss) at step \(step + 1); the last checkpoint is kept")
         }
         report.gradientNorm = clipGradientNorm(parameters, maxNorm: options.clipNorm)
-        report.learningRate = schedule.learningRate(at: step - options.restartStep)
+        report.learningRate = schedule.learningRate(at: step)
         optimizer.learningRate = report.learningRate
         optimizer.step(parameters)
         step += 1

@@ -218,6 +218,7 @@ public struct TrainingArguments: Sendable, Equatable {
         try require(o.autoencoderSteps >= 0, "--ae-steps must not be negative")
         try require((0...1).contains(o.fullRateFraction), "--full-rate must be in 0…1")
         try require(o.trainingLambda >= 0 && o.trainingLambda.isFinite, "--train-lambda must be a non-negative number")
-        try require(o.restartStep >= 0 && o.restartStep < o.steps, "the learning-rate cycle must start (step \(o.restartStep)) before --steps (\(o.steps))")
+        try require(o.restartStep >= 0 && o.warmupSteps < o.steps - o.restartStep,
+                    "--steps (\(o.steps)) must leave the learning-rate cycle restarted at step \(o.restartStep) more than its warm-up of \(o.warmupSteps) steps")
     }
 }
