@@ -113,9 +113,15 @@ public final class ResidualVectorQuantizer {
     ///
     /// Only the encoder's choice changes: every index is still a valid code, decoded as usual, and
     /// an entropy coder fitted to the file (zstd's Huffman/FSE stages) collects the saving.
-    public func quantize(_ rows: Tensor, levels: Int, lambda: Float, passes: Int = 2) -> [[Int32]] {
+    ///
+    /// `refine` sweeps follow the last pass: each stage's token is chosen again with the other
+    /// stages' tokens fixed (`argmin_k ‖x − Σ_{j≠l} e_{j,i_j} − e_{l,k}‖² + λ·b_l(k)`, block coordinate
+    /// descent), which never raises that cost and lowers the latent error the greedy stage-by-stage
+    /// choice leaves. Level `L`'s tokens are then no longer the first `L` of a deeper level's.
+    public func quantize(_ rows: Tensor, levels: Int, lambda: Float, passes: Int = 2, refine: Int = 0) -> [[Int32]] {
         precondition(levels >= 1 && levels <= stages, "quantize: levels \(levels) outside 1…\(stages)")
-        var indices = codes(rows, levels: levels, penalties: nil)
+        precondition(refine >= 0, "quantize: refine \(refine) is negative")
+        var indices = codes(rows, levels: levels, penalties: nil, refine: lambda > 0 && passes > 0 ? 0 : refine)
         guard lambda > 0 else { return indices }
         let m = rows.shape[0], k = codebookSize
         for pass in 0..<passes {
@@ -131,7 +137,7 @@ public final class ResidualVectorQuantizer {
                 }
                 return counts.map { -lambda * log2($0 / total) }
             }
-            indices = codes(rows, levels: levels, penalties: penalties)
+            indices = codes(rows, levels: levels, penalties: penalties, refine: pass == passes - 1 ? refine : 0)
         }
         return indices
     }
@@ -141,10 +147,11 @@ public final class ResidualVectorQuantizer {
     public static let chunkRows = 16_384
 
     /// The indices of `rows [M, D]` through the first `levels` stages, each stage choosing
-    /// `argmin_k ‖r − e_k‖² + penalties[l][k]`. Works on chunks of `chunkRows` rows with one chunk of
+    /// `argmin_k ‖r − e_k‖² + penalties[l][k]`, then `refine` sweeps of the same choice per stage with
+    /// the others fixed (`quantize(_:levels:lambda:passes:refine:)`). Works on chunks of `chunkRows` rows with one chunk of
     /// residuals, so memory beyond the input and the indices stays constant (an encoder's latent
     /// grid can be a whole 24-megapixel photo).
-    func codes(_ rows: Tensor, levels: Int, penalties: [[Float]]?) -> [[Int32]] {
+    func codes(_ rows: Tensor, levels: Int, penalties: [[Float]]?, refine: Int = 0) -> [[Int32]] {
         let m = rows.shape[0], d = dimension
         var indices = [[Int32]](repeating: [Int32](repeating: 0, count: m), count: levels)
         for start in stride(from: 0, to: m, by: Self.chunkRows) {
@@ -166,6 +173,28 @@ public final class ResidualVectorQuantizer {
                     }
                 }
                 indices[l].replaceSubrange(start..<start + count, with: chosen)
+            }
+            for _ in 0..<(levels > 1 ? refine : 0) {
+                for l in 0..<levels {
+                    codebooks[l].withUnsafeBufferPointer { c in
+                        residual.withUnsafeMutableBufferPointer { r in
+                            for i in 0..<count {
+                                let j = Int(indices[l][start + i])
+                                for t in 0..<d { r[i * d + t] += c[j * d + t] }
+                            }
+                        }
+                    }
+                    let chosen = Kernels.nearestCodes(residual, codebook: codebooks[l], penalty: penalties?[l]).indices
+                    codebooks[l].withUnsafeBufferPointer { c in
+                        residual.withUnsafeMutableBufferPointer { r in
+                            for i in 0..<count {
+                                let j = Int(chosen[i])
+                                for t in 0..<d { r[i * d + t] -= c[j * d + t] }
+                            }
+                        }
+                    }
+                    indices[l].replaceSubrange(start..<start + count, with: chosen)
+                }
             }
         }
         return indices

@@ -40,6 +40,8 @@ struct Encode: ParsableCommand {
     @Option(help: "Use the largest level whose file is at most this many bits per pixel.") var targetBpp: Double?
     @Option(help: "VQ models: the rate–distortion trade-off λ of the token choice (0: nearest codes; default: the model's per-level setting).")
     var lambda: Float?
+    @Option(help: "VQ models: sweeps of token refinement after the greedy stage-by-stage search, each re-choosing every stage's token with the others fixed (0: greedy; each sweep costs about one more search). (default: \(ImageCodec.defaultRefine))")
+    var refine: Int = ImageCodec.defaultRefine
     @Flag(name: .shortAndLong, help: "Overwrite outputs that exist (a batch otherwise skips them).") var force = false
     @Flag(name: [.customShort("s"), .long], help: "Print nothing on success.") var quiet = false
     @Flag(name: .shortAndLong, help: "Also decode the result and report its PSNR; in a batch, a line per file.") var verbose = false
@@ -56,6 +58,7 @@ struct Encode: ParsableCommand {
         if inputs.isEmpty && batch.filesFrom == nil { throw ValidationError("Give a PNG image, a folder, or --files-from LIST.") }
         if level != nil && targetBpp != nil { throw ValidationError("-q and --target-bpp cannot be used together.") }
         if let lambda, !(lambda >= 0 && lambda.isFinite) { throw ValidationError("--lambda must be a non-negative number.") }
+        if !(0...8).contains(refine) { throw ValidationError("--refine must be between 0 and 8.") }
         if let targetBpp, !(targetBpp > 0 && targetBpp.isFinite) { throw ValidationError("--target-bpp must be a positive number.") }
         if quiet && verbose { throw ValidationError("--quiet and --verbose cannot be used together.") }
         if maxPixels <= 0 { throw ValidationError("--max-pixels must be positive.") }
@@ -141,14 +144,14 @@ struct Encode: ParsableCommand {
     func encodeImage(_ image: PixelImage, sourceBitDepth: Int, metadata entries: [MetadataEntry], model loaded: LoadedModel,
                      prior: LoadedPrior? = nil, notice: ((EncodeNotice) -> Void)?) throws -> (level: Int, bytes: [UInt8], overTarget: String?) {
         if let targetBpp {
-            let result = try ImageCodec.encode(image, model: loaded, targetBpp: targetBpp, sourceBitDepth: sourceBitDepth, lambda: lambda,
+            let result = try ImageCodec.encode(image, model: loaded, targetBpp: targetBpp, sourceBitDepth: sourceBitDepth, lambda: lambda, refine: refine,
                                                metadata: entries, prior: prior, notice: notice)
             let bpp = 8 * Double(result.bytes.count) / Double(image.width * image.height)
             let note = result.fits ? nil : String(format: "vqz: note: even level %d is %.4f bpp, over the target %.4f; using it", result.level, bpp, targetBpp)
             return (result.level, result.bytes, note)
         }
         let chosen = level ?? loaded.levels[(loaded.levels.count - 1) / 2]
-        return (chosen, try ImageCodec.encode(image, model: loaded, level: chosen, sourceBitDepth: sourceBitDepth, lambda: lambda,
+        return (chosen, try ImageCodec.encode(image, model: loaded, level: chosen, sourceBitDepth: sourceBitDepth, lambda: lambda, refine: refine,
                                               metadata: entries, prior: prior, notice: notice), nil)
     }
 
