@@ -7,19 +7,22 @@ import Foundation
 
 struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show the header of .vqz files.",
+        abstract: "Show the header of .vqz files, or what a model or token prior file holds.",
         discussion: """
             Prints every header field under its name in docs/FORMAT.md, then the sections. The whole \
             file is checked (both checksums, the zstd frames, every symbol) unless its tokens need \
-            the model's zstd dictionary. With --json, prints a JSON array with one object per file. \
-            Every file is reported; a bad one is named on stderr and the exit status is then 1.
+            the model's zstd dictionary. A model (.vqzm) or token prior (.vqzp) file is checked by \
+            every rule of docs/MODEL-FORMAT.md and shown as its id, its metadata and its arrays. \
+            With --json, prints a JSON array with one object per file. Every file is reported; a bad \
+            one is named on stderr and the exit status is then 1.
 
             Examples:
               vqz info photo.vqz
               vqz info --json out/*.vqz
+              vqz info codecs/rvqvae-k256-d32-f8-v3z.vqzm
             """)
 
-    @Argument(help: "The .vqz files to show.")
+    @Argument(help: "The .vqz (or .vqzm, .vqzp) files to show.")
     var files: [String]
 
     @Flag(help: "Print JSON on stdout instead of text.")
@@ -36,21 +39,28 @@ struct Info: ParsableCommand {
         try reportingErrors {
             // Every file is reported (like `zstd -l`); a bad one is a sentence on stderr and makes
             // the exit status 1 once all are done.
-            var reports: [InfoReport.JSON] = []
+            var reports: [InfoJSON] = []
             var failed = 0
             var printed = 0
             for path in files {
-                let report: InfoReport
-                do { report = try InfoReport(path: path, limits: BitstreamLimits(maxPixels: maxPixels)) } catch {
+                let text: String
+                do {
+                    let bytes = try FileIO.read(path)
+                    if bytes.starts(with: ModelFile.signature) {
+                        let report = try ModelInfoReport(path: path, bytes: bytes)
+                        (text, reports) = (report.text, reports + [.model(report.json)])
+                    } else {
+                        let report = try InfoReport(path: path, bytes: bytes, limits: BitstreamLimits(maxPixels: maxPixels))
+                        (text, reports) = (report.text, reports + [.image(report.json)])
+                    }
+                } catch {
                     printError("vqz: error: \(error)")
                     failed += 1
                     continue
                 }
-                if json {
-                    reports.append(report.json)
-                } else {
+                if !json {
                     if files.count > 1 { try Streams.print("\(printed > 0 ? "\n" : "")\(path):") }
-                    try Streams.print(report.text, terminator: "")
+                    try Streams.print(text, terminator: "")
                     printed += 1
                 }
             }
@@ -72,8 +82,7 @@ struct InfoReport {
     /// A prior-coded file's `Prior_ID` and `Stream_Size` entries.
     var prior: (priorID: ModelID, codedLevel: Int, streamSizes: [Int])?
 
-    init(path: String, limits: BitstreamLimits) throws {
-        let bytes = try FileIO.read(path)
+    init(path: String, bytes: [UInt8], limits: BitstreamLimits) throws {
         do {
             // Without the model's dictionary the tokens cannot be decompressed: check what can be.
             let header = try BitstreamHeader.parse(bytes, limits: limits)
@@ -213,5 +222,78 @@ struct InfoReport {
             file: path, fileSize: fileSize, bpp: jsonFigure(bitsPerPixel, 6), payloadChecked: payloadChecked,
             metadata: metadata.map { $0.map { JSON.Entry(type: $0.type, bytes: $0.data.count) } },
             priorID: prior?.priorID.hex, codedLevel: prior?.codedLevel, streamSize: prior?.streamSizes)
+    }
+}
+
+/// One element of `vqz info --json`'s array.
+enum InfoJSON: Encodable {
+    case image(InfoReport.JSON)
+    case model(ModelInfoReport.JSON)
+
+    func encode(to encoder: Encoder) throws {
+        switch self {
+        case .image(let j): try j.encode(to: encoder)
+        case .model(let j): try j.encode(to: encoder)
+        }
+    }
+}
+
+/// What `vqz info` says about a model (.vqzm) or token prior (.vqzp) file: the file is parsed by
+/// every rule of docs/MODEL-FORMAT.md (checksum included), then shown as its id, its metadata entries
+/// in file order and its arrays.
+struct ModelInfoReport {
+    let path: String
+    let fileSize: Int
+    let id: ModelID
+    let file: ModelFile
+
+    init(path: String, bytes: [UInt8]) throws {
+        do { file = try ModelFile(bytes: bytes) } catch { throw RuntimeFailure("\(path): \(error)") }
+        self.path = path
+        fileSize = bytes.count
+        id = ModelID(modelFile: bytes)
+    }
+
+    var kind: String { file.metadata.contains { $0.key.hasPrefix("prior.") } ? "token prior" : "model" }
+
+    var elements: Int { file.arrays.reduce(0) { $0 + $1.count } }
+
+    var text: String {
+        var out = "Kind: \(kind) (.vqzm container, docs/MODEL-FORMAT.md)\nID: \(id.hex)\n"
+        out += "File: \(fileSize) bytes; \(file.arrays.count) arrays, \(elements) values ("
+        out += Dictionary(grouping: file.arrays, by: { "\($0.dtype)" }).sorted { $0.key < $1.key }
+            .map { "\($0.key): \($0.value.reduce(0) { $0 + $1.count })" }.joined(separator: ", ") + ")\n"
+        out += "Metadata (\(file.metadata.count) \(file.metadata.count == 1 ? "entry" : "entries")):\n"
+        let width = file.metadata.map(\.key.count).max() ?? 0
+        for entry in file.metadata {
+            var value: String
+            if case .string(let s) = entry.value { value = s } else { value = entry.value.description }
+            if value.count > 200 { value = String(value.prefix(200)) + "… (\(value.count) characters)" }
+            out += "  " + entry.key.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + value.replacingOccurrences(of: "\n", with: " ") + "\n"
+        }
+        out += "Checked: header, every rule of docs/MODEL-FORMAT.md, the checksum\n"
+        return out
+    }
+
+    struct JSON: Encodable {
+        var file: String
+        var kind: String
+        var id: String
+        var fileSize: Int
+        var arrays: Int
+        var values: Int
+        var metadata: [String: String]
+
+        enum CodingKeys: String, CodingKey {
+            case file, kind, id, fileSize = "file_size", arrays, values, metadata
+        }
+    }
+
+    var json: JSON {
+        var metadata: [String: String] = [:]
+        for entry in file.metadata {
+            if case .string(let s) = entry.value { metadata[entry.key] = s } else { metadata[entry.key] = entry.value.description }
+        }
+        return JSON(file: path, kind: kind, id: id.hex, fileSize: fileSize, arrays: file.arrays.count, values: elements, metadata: metadata)
     }
 }

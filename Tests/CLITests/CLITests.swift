@@ -141,6 +141,38 @@ enum CLI {
         #expect(json.stderr.split(separator: "\n").count == 2, "\(json.stderr)")
     }
 
+    /// A model or token prior file is shown as what it is (id, metadata, arrays), checked by the
+    /// model format's rules; a damaged one is one sentence and exit 1 like a bad .vqz.
+    @Test func infoShowsModelAndPriorFiles() throws {
+        let model = CLI.fixtures.appendingPathComponent("prior/golden.vqzm").path
+        let prior = CLI.fixtures.appendingPathComponent("prior/golden.vqzp").path
+        let text = try CLI.run(["info", model, prior])
+        #expect(text.status == 0, "\(text.stderr)")
+        let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: model)))
+        #expect(text.stdout.contains("Kind: model") && text.stdout.contains("Kind: token prior"), "\(text.stdout)")
+        // The id is the one files made with the model carry.
+        let file = try CLI.run(["info", "--json", CLI.fixtures.appendingPathComponent("prior/golden.vqz").path])
+        let modelID = try #require((try JSONSerialization.jsonObject(with: Data(file.stdout.utf8)) as? [[String: Any]])?.first?["Model_ID"] as? String)
+        #expect(text.stdout.contains("ID: \(modelID)\n"), "\(text.stdout)")
+        #expect(text.stdout.contains("architecture  golden-codebooks\n"), "\(text.stdout)")
+        let json = try CLI.run(["info", "--json", model, minimal])
+        let array = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
+        #expect(array.count == 2)
+        #expect(array[0]["kind"] as? String == "model" && array[0]["file_size"] as? Int == bytes.count)
+        #expect((array[0]["metadata"] as? [String: String])?["architecture"] == "golden-codebooks")
+        #expect(array[1]["Image_Width"] as? Int == 20)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vqz-info-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var damaged = bytes
+        damaged[damaged.count / 2] ^= 0x40
+        let bad = dir.appendingPathComponent("bad.vqzm").path
+        try Data(damaged).write(to: URL(fileURLWithPath: bad))
+        let r = try CLI.run(["info", bad])
+        #expect(r.status == 1 && r.stdout.isEmpty)
+        #expect(r.stderr.hasPrefix("vqz: error: \(bad): ") && r.stderr.split(separator: "\n").count == 1, "\(r.stderr)")
+    }
+
     @Test(arguments: ["level", "payload-kind", "trailing-byte", "frame-no-checksum"])
     func badFileIsOneSentenceAndExit1(name: String) throws {
         let path = CLI.fixtures.appendingPathComponent("container/must-fail/\(name).vqz").path
