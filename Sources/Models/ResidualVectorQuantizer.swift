@@ -164,40 +164,33 @@ public final class ResidualVectorQuantizer {
             }
             for l in 0..<levels {
                 let chosen = Kernels.nearestCodes(residual, codebook: codebooks[l], penalty: penalties?[l]).indices
-                codebooks[l].withUnsafeBufferPointer { c in
-                    residual.withUnsafeMutableBufferPointer { r in
-                        for i in 0..<count {
-                            let j = Int(chosen[i])
-                            for t in 0..<d { r[i * d + t] -= c[j * d + t] }
-                        }
-                    }
-                }
+                add(stage: l, codes: chosen, sign: -1, to: &residual)
                 indices[l].replaceSubrange(start..<start + count, with: chosen)
             }
             for _ in 0..<(levels > 1 ? refine : 0) {
                 for l in 0..<levels {
-                    codebooks[l].withUnsafeBufferPointer { c in
-                        residual.withUnsafeMutableBufferPointer { r in
-                            for i in 0..<count {
-                                let j = Int(indices[l][start + i])
-                                for t in 0..<d { r[i * d + t] += c[j * d + t] }
-                            }
-                        }
-                    }
+                    // The residual without stage l's code, then stage l chosen again.
+                    add(stage: l, codes: Array(indices[l][start..<start + count]), sign: 1, to: &residual)
                     let chosen = Kernels.nearestCodes(residual, codebook: codebooks[l], penalty: penalties?[l]).indices
-                    codebooks[l].withUnsafeBufferPointer { c in
-                        residual.withUnsafeMutableBufferPointer { r in
-                            for i in 0..<count {
-                                let j = Int(chosen[i])
-                                for t in 0..<d { r[i * d + t] -= c[j * d + t] }
-                            }
-                        }
-                    }
+                    add(stage: l, codes: chosen, sign: -1, to: &residual)
                     indices[l].replaceSubrange(start..<start + count, with: chosen)
                 }
             }
         }
         return indices
+    }
+
+    /// `residual[i] += sign · e_{l, codes[i]}` for each row `i` of `residual [count, D]`.
+    private func add(stage l: Int, codes: [Int32], sign: Float, to residual: inout Tensor) {
+        let d = dimension
+        codebooks[l].withUnsafeBufferPointer { c in
+            residual.withUnsafeMutableBufferPointer { r in
+                for i in 0..<codes.count {
+                    let j = Int(codes[i])
+                    for t in 0..<d { r[i * d + t] += sign * c[j * d + t] }
+                }
+            }
+        }
     }
 
     /// `z_q [M, D]` of the given indices (the decoder's side).
