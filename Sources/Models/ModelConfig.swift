@@ -74,6 +74,13 @@ public struct ModelConfig: Sendable, Equatable {
     /// files decode (the zero code is a code like any other there).
     public var zeroCodeFrom: Int = 0
 
+    /// The level `vqz encode` uses without `-q` or `--target-bpp` (1-based, one of `levels`); 0: the
+    /// middle level. Stored as `codec.default_level`; like `lambdas` a choice of the encoder only.
+    public var defaultLevel: Int = 0
+
+    /// The level an encode uses when none is asked for: `defaultLevel`, else the middle level.
+    public var encodeLevel: Int { defaultLevel > 0 ? defaultLevel : levels[(levels.count - 1) / 2] }
+
     /// Parses a `codec.lambdas` value: `stages` non-negative finite numbers separated by commas.
     public static func lambdas(_ text: String, stages: Int) throws(ModelConfigError) -> [Float] {
         let values = text.split(separator: ",", omittingEmptySubsequences: false).map { Float($0) }
@@ -138,6 +145,7 @@ public struct ModelConfig: Sendable, Equatable {
             m += [("vae.kl_weight", "\(klWeight)"), ("vae.quant_steps", quantSteps.map { "\($0)" }.joined(separator: ","))]
             if !channelScales.isEmpty { m.append(("vae.channel_scales", channelScales.map { "\($0)" }.joined(separator: ","))) }
         }
+        if defaultLevel > 0 { m.append(("codec.default_level", "\(defaultLevel)")) }
         return m
     }
 
@@ -196,5 +204,6 @@ public struct ModelConfig: Sendable, Equatable {
                 channelScales = scales.map { $0! }
             }
         }
+        if metadata["codec.default_level"] != nil { defaultLevel = try int("codec.default_level", 1...levels.count) }
     }
 }

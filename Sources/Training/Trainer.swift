@@ -86,7 +86,7 @@ public struct TrainingError: Error, Sendable, CustomStringConvertible {
 
 /// Runs the training of one model.
 public final class Trainer {
-    /// The model's configuration (only the encoder settings `lambdas` and `zeroCodeFrom` may change during a run).
+    /// The model's configuration (only the encoder settings `lambdas`, `zeroCodeFrom` and `defaultLevel` may change during a run).
     public var config: ModelConfig
     public let options: TrainingOptions
     public let vq: VQVAE?

@@ -51,6 +51,8 @@ public struct TrainingArguments: Sendable, Equatable {
     /// VQ: the first stage (1-based) with a zero code (`codec.zero_code_from`); on resume it may add
     /// zero codes to a trained quantizer (`ResidualVectorQuantizer.addZeroCodes(from:)`).
     public var zeroCodeFrom: Int?
+    /// The level `vqz encode` uses by default (`codec.default_level`); may change on resume.
+    public var defaultLevel: Int?
 
     public init() {}
 
@@ -78,6 +80,7 @@ public struct TrainingArguments: Sendable, Equatable {
             guard family == .vq else { throw TrainingArgumentError("--zero-codes applies to vq models only") }
             config.zeroCodeFrom = zeroCodeFrom
         }
+        if let defaultLevel { config.defaultLevel = defaultLevel }
         var options = TrainingOptions()
         if let steps { options.steps = steps }
         if let batchSize { options.batchSize = batchSize }
@@ -101,7 +104,7 @@ public struct TrainingArguments: Sendable, Equatable {
     /// The model and the options that define the run's draws (`--batch`, `--crop`, `--seed`, the
     /// warm-ups, `--ae-steps`, `--full-rate`) cannot change mid-run: giving another value than the
     /// checkpoint's is refused; giving the same one is accepted. `--steps`, `--lr`, `--final-lr`,
-    /// `--clip`, `--train-lambda`, `--lambdas` and `--quant-steps` may change (the schedule is recomputed for them).
+    /// `--clip`, `--train-lambda`, `--lambdas`, `--default-level` and `--quant-steps` may change (the schedule is recomputed for them).
     ///
     /// - Throws: `TrainingArgumentError` for a refused option; `TrainingError` for a checkpoint
     ///   that cannot be resumed.
@@ -169,6 +172,10 @@ public struct TrainingArguments: Sendable, Equatable {
             if quantizer.initialized { quantizer.addZeroCodes(from: zeroCodeFrom) } else { quantizer.zeroCodeFrom = zeroCodeFrom }
             trainer.config.zeroCodeFrom = zeroCodeFrom
         }
+        if let defaultLevel {
+            trainer.config.defaultLevel = defaultLevel
+            try Self.check(trainer.config)
+        }
         return trainer
     }
 
@@ -196,6 +203,7 @@ public struct TrainingArguments: Sendable, Equatable {
             try require((1...255).contains(c.quantSteps.count), "--quant-steps must list 1…255 steps (a .vqz file names at most 255 levels)")
             try require(c.quantSteps.allSatisfy { $0 > 0 && $0.isFinite }, "--quant-steps must be positive numbers")
         }
+        try require(c.defaultLevel == 0 || c.levels.contains(c.defaultLevel), "--default-level must be a level in 1…\(c.levels.count)")
         // The loader's own verdict, so no check above can drift from it.
         do { _ = try ModelConfig(metadata: Dictionary(c.metadata) { a, _ in a }) } catch {
             throw TrainingArgumentError("the model options would write a model the loader refuses: \(error)")

@@ -35,7 +35,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Only the first N images (0 = all).") var limit = 0
     @Option(help: "Images shown as crops at equal bpp in the report.") var crops = 3
     @Option(help: "Side of the crops in pixels.") var cropSize = 192
-    @Option(help: "The bpp the crops compare at (default: the middle level of the default model, or of the first model when the default is not measured).") var cropBpp: Double?
+    @Option(help: "The bpp the crops compare at (default: the default level of the default model, or of the first model when the default is not measured).") var cropBpp: Double?
     @Option(help: "JPEG qualities, comma-separated.") var jpegQualities = Anchor.defaultJPEGQualities.map(String.init).joined(separator: ",")
     @Option(help: "WebP qualities, comma-separated.") var webpQualities = Anchor.defaultWebPQualities.map(String.init).joined(separator: ",")
     @Option(help: "Extra token-choice λ curves per VQ model, comma-separated.") var lambdas = ""

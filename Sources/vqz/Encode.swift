@@ -15,7 +15,7 @@ struct Encode: ParsableCommand {
         discussion: """
             The model is found by name among the model folders (see `vqz models`) or given as a path \
             to a .vqzm file; without -m the default model is used. Level 1 is the smallest file; \
-            without -q or --target-bpp a middle level is used. Gray images come back gray, alpha is \
+            without -q or --target-bpp the model's default level is used (its middle level unless it names one). Gray images come back gray, alpha is \
             kept losslessly, and 16-bit images are reduced to 8 bits. Large images are coded in \
             tiles, so memory stays bounded. Use - for stdin or stdout (one image).
 
@@ -150,7 +150,7 @@ struct Encode: ParsableCommand {
             let note = result.fits ? nil : String(format: "vqz: note: even level %d is %.4f bpp, over the target %.4f; using it", result.level, bpp, targetBpp)
             return (result.level, result.bytes, note)
         }
-        let chosen = level ?? loaded.levels[(loaded.levels.count - 1) / 2]
+        let chosen = level ?? loaded.config.encodeLevel
         return (chosen, try ImageCodec.encode(image, model: loaded, level: chosen, sourceBitDepth: sourceBitDepth, lambda: lambda, refine: refine,
                                               metadata: entries, prior: prior, notice: notice), nil)
     }

@@ -31,6 +31,7 @@ struct Models: ParsableCommand {
         }
         var name, family: String
         var levels: [Int]
+        var defaultLevel: Int
         var isDefault: Bool
         var modelID, path: String
         var kodak: [Figure]
@@ -38,7 +39,7 @@ struct Models: ParsableCommand {
         var figures: [Figure]?
 
         enum CodingKeys: String, CodingKey {
-            case name, family, levels, isDefault = "default", modelID = "model_id", path, kodak
+            case name, family, levels, defaultLevel = "default_level", isDefault = "default", modelID = "model_id", path, kodak
             case measuredOn = "measured_on", figures
         }
     }
@@ -65,10 +66,10 @@ struct Models: ParsableCommand {
                 let figures = (card?.levels ?? []).map { Entry.Figure(level: $0.level, bpp: jsonFigure($0.bpp, 4), psnr: jsonFigure($0.psnr, 2)) }
                 let onKodak = card?.images == "kodak"
                 objects.append(Entry(
-                    name: entry.name, family: model.config.family.rawValue, levels: model.levels, isDefault: isDefault,
+                    name: entry.name, family: model.config.family.rawValue, levels: model.levels, defaultLevel: model.config.encodeLevel, isDefault: isDefault,
                     modelID: model.id.hex, path: entry.path, kodak: onKodak ? figures : [],
                     measuredOn: card.flatMap { onKodak ? nil : $0.images }, figures: card == nil || onKodak ? nil : figures))
-                text.append("\(entry.name)\(isDefault ? " (default)" : "")  \(model.config.family.rawValue), levels \(model.levels.first!)–\(model.levels.last!), id \(model.id.hex)")
+                text.append("\(entry.name)\(isDefault ? " (default)" : "")  \(model.config.family.rawValue), levels \(model.levels.first!)–\(model.levels.last!) (default \(model.config.encodeLevel)), id \(model.id.hex)")
                 text.append("  \(entry.path)")
                 if let card {
                     text.append("  \(onKodak ? "Kodak" : card.images): " + card.levels.map { String(format: "L%d %.3f bpp %.2f dB", $0.level, $0.bpp, $0.psnr) }.joined(separator: " · "))

@@ -40,7 +40,7 @@ struct Train: ParsableCommand {
 
     @Option(help: """
         Resume from this checkpoint (.ckpt.vqzm). Every option not given comes from the checkpoint; \
-        --steps, --lr, --final-lr, --clip, --train-lambda, --lambdas, --zero-codes and --quant-steps may change, the others may not; \
+        --steps, --lr, --final-lr, --clip, --train-lambda, --lambdas, --zero-codes, --default-level and --quant-steps may change, the others may not; \
         --restart starts a new learning-rate cycle.
         """)
     var resume: String?
@@ -87,6 +87,8 @@ struct Train: ParsableCommand {
     var lambdas: String?
     @Option(name: .customLong("zero-codes"), help: "Zero codes (vq): stages from this one (1-based) on get the zero vector as their last code, a skip token for the encoder's token choice (also with --resume: adds them to a trained model).")
     var zeroCodes: Int?
+    @Option(help: "The level `vqz encode` uses without -q or --target-bpp, recorded in the model (default: the middle level; also with --resume).")
+    var defaultLevel: Int?
     @Option(help: "Print a progress line every N steps.") var logEvery: Int = 50
     @Option(help: "Validate every N steps.") var validateEvery: Int = 500
     @Option(help: "Write a checkpoint every N steps.") var checkpointEvery: Int = 500
@@ -134,6 +136,7 @@ struct Train: ParsableCommand {
         a.fullRateFraction = fullRate
         a.trainingLambda = trainLambda
         a.zeroCodeFrom = zeroCodes
+        a.defaultLevel = defaultLevel
         a.restart = restart
         return a
     }

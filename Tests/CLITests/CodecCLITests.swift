@@ -210,7 +210,7 @@ enum Workspace {
         #expect(list.map { $0["name"] as? String } == ["tiny-gaussian", "tiny-vq"])
         #expect(list.map { $0["family"] as? String } == ["gaussian", "vq"])
         #expect(list.map { $0["default"] as? Bool } == [false, true])
-        #expect(list[1]["levels"] as? [Int] == [1, 2, 3])
+        #expect(list[1]["levels"] as? [Int] == [1, 2, 3] && list[1]["default_level"] as? Int == 2, "the middle level, as the model names none")
         #expect((list[1]["figures"] as? [[String: Any]])?.count == 3, "figures from the card")
         let none = try Workspace.vqz(["models"], environment: ["VQZ_CODECS": try Workspace.make().path])
         #expect(none.status == 0 && String(decoding: none.stdout, as: UTF8.self).hasPrefix("no models"))
@@ -237,6 +237,29 @@ enum Workspace {
                 #expect(list.map { $0["name"] as? String } == ["tiny-gaussian", "tiny-vq"])
             }
         }
+    }
+
+    /// Without -q the encoder uses the model's `codec.default_level` (tiny-vq with level 1 named;
+    /// its middle level is 2 without it); -q still wins.
+    @Test func encodeUsesTheModelsDefaultLevel() throws {
+        let dir = try Workspace.make()
+        let png = try Workspace.png(in: dir, name: "a.png", width: 24, height: 16, format: .rgb)
+        var file = try ModelFile(bytes: FileIO.read(Workspace.codecs + "/tiny-vq.vqzm"))
+        #expect(!file.metadata.contains { $0.key == "codec.default_level" })
+        file.metadata.append(ModelFile.MetadataEntry("codec.default_level", .string("1")))
+        let model = dir.appendingPathComponent("tiny-vq-l1.vqzm").path
+        try FileIO.writeAtomically(try file.serialized(), to: model, overwrite: false)
+        for (extra, level) in [([String](), 1), (["-q", "3"], 3)] {
+            let r = try Workspace.vqz(["encode", png, "-m", model, "-o", dir.appendingPathComponent("l\(level).vqz").path, "--json"] + extra)
+            #expect(r.status == 0, "\(r.stderr)")
+            #expect(try json(r.stdout)["level"] as? Int == level)
+        }
+        file.metadata[file.metadata.count - 1] = ModelFile.MetadataEntry("codec.default_level", .string("4"))
+        let bad = dir.appendingPathComponent("tiny-vq-l4.vqzm").path
+        try FileIO.writeAtomically(try file.serialized(), to: bad, overwrite: false)
+        let refused = try Workspace.vqz(["encode", png, "-m", bad, "-o", dir.appendingPathComponent("x.vqz").path])
+        #expect(refused.status == 1 && refused.stderr.contains("codec.default_level"), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("x.vqz").path))
     }
 
     /// A figure that is not finite (here the ELBO of a model recorded with a data variance of 0)

@@ -130,6 +130,31 @@ func testImage(width: Int, height: Int, format: PixelFormat, seed: UInt64) -> Pi
         #expect(try ModelConfig(metadata: metadata).lambdas == [])
     }
 
+    /// `codec.default_level` round-trips for both families, is range-checked against the model's
+    /// levels, and without it the encoder's level is the middle one.
+    @Test func defaultLevelInTheMetadataIsChecked() throws {
+        for (family, count) in [(ModelFamily.vq, 5), (.gaussian, 4)] {
+            var config = ModelConfig(family: family, channels: 4, latentChannels: 3, stages: 5, codebookSize: 16, quantSteps: [4, 2, 1, 0.5])
+            #expect(config.encodeLevel == (count - 1) / 2 + 1 && config.metadata.allSatisfy { $0.0 != "codec.default_level" })
+            config.defaultLevel = count
+            var metadata = Dictionary(uniqueKeysWithValues: config.metadata)
+            #expect(metadata["codec.default_level"] == "\(count)")
+            #expect(try ModelConfig(metadata: metadata).encodeLevel == count)
+            for bad in ["0", "\(count + 1)", "-1", "x", "", "2.5"] {
+                metadata["codec.default_level"] = bad
+                #expect(throws: ModelConfigError.self, "\(family) \(bad)") { try ModelConfig(metadata: metadata) }
+            }
+            var arguments = TrainingArguments()
+            arguments.family = family
+            arguments.stages = 5
+            arguments.quantSteps = [4, 2, 1, 0.5]
+            arguments.defaultLevel = count + 1
+            #expect(throws: TrainingArgumentError.self) { try arguments.newRun() }
+            arguments.defaultLevel = 1
+            #expect(try arguments.newRun().config.defaultLevel == 1)
+        }
+    }
+
     /// `codec.zero_code_from` round-trips, is range-checked, and a model whose stage lacks the zero
     /// vector it claims is refused with a sentence; a model with zero codes encodes files that
     /// decode like any other.
