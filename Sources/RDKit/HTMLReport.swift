@@ -64,7 +64,7 @@ public enum Crops {
         let points = result.perImage.filter { $0.image == name }
         let ours = points.filter { $0.key == RDRun.key(model) }
         guard !ours.isEmpty else { throw RDRunError("\(name): no measurement of \(model.name) to pick a level from") }
-        let chosen = targetBPP.map { t in ours.min { abs($0.bpp - t) < abs($1.bpp - t) }! } ?? ours.first { $0.setting == "level \(model.config.encodeLevel)" } ?? ours[(ours.count - 1) / 2]
+        let chosen = targetBPP.map { t in ours.min { abs($0.bpp - t) < abs($1.bpp - t) }! } ?? ours.first { $0.setting == RDRun.setting(level: model.config.encodeLevel) } ?? ours[(ours.count - 1) / 2]
         let level = Int(chosen.setting.split(separator: " ").last!)!
         let (x, y) = window(rgb: rgb, width: image.width, height: image.height, size: size)
         let stem = (name as NSString).deletingPathExtension

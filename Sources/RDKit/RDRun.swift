@@ -68,6 +68,9 @@ public struct RDRunResult: Sendable {
 }
 
 public enum RDRun {
+    /// How a level is named in a curve's `setting` column (`level 12`); `Crops` looks a level up by it.
+    public static func setting(level: Int) -> String { "level \(level)" }
+
     /// The curve key of a model.
     public static func key(_ model: LoadedModel) -> String { "vqz-\(model.name)" }
 
@@ -112,7 +115,7 @@ public enum RDRun {
                         do {
                             let (bytes, decoded, enc, dec, header, content) = try vqzRoundTrip(image, model: model, level: level, lambda: lambda, refine: refine)
                             let rates = ImageCodec.tokenRates(header: header, content: content)
-                            measure(curve, i, setting: "level \(level)", image: name, original: original, decoded: decoded.rgb,
+                            measure(curve, i, setting: setting(level: level), image: name, original: original, decoded: decoded.rgb,
                                     width: w, height: h, bytes: bytes.count, enc: enc, dec: dec,
                                     extra: ["bpp_fixed": rates.fixedBits / pixels, "bpp_entropy": rates.entropyBits / pixels])
                             if lambda == nil { zstdPixels[level] = decoded.rgb }
@@ -127,7 +130,7 @@ public enum RDRun {
                             guard decoded.rgb == zstdPixels[level] else {
                                 throw RDRunError("the prior-coded file decodes to other pixels than the zstd one")
                             }
-                            measure(key(model) + "-prior", i, setting: "level \(level)", image: name, original: original, decoded: decoded.rgb,
+                            measure(key(model) + "-prior", i, setting: setting(level: level), image: name, original: original, decoded: decoded.rgb,
                                     width: w, height: h, bytes: bytes.count, enc: enc, dec: dec)
                         } catch { throw RDRunError("\(model.name) level \(level) with its token prior on \(name): \(error)") }
                     }
