@@ -27,6 +27,10 @@ public struct PriorTrainingOptions: Sendable {
     public var lr: Float = 2e-3
     public var finalLR: Float = 2e-4
     public var seed: UInt64 = 0
+    /// A prior to start from (`vqz train-prior --init`): stage l's network begins as the float form of
+    /// `initial.stages[l]` (when there is one and its shape fits) and is kept when no epoch beats it on
+    /// the validation grids. Nil: every stage starts from random weights.
+    public var initial: IntegerPrior?
     public init() {}
 }
 
@@ -43,6 +47,31 @@ struct FloatStage {
         emb = (0..<(slots * (K + 1) * H)).map { _ in rng.nextNormal() * 0.1 }
         w2 = (0..<(K * H)).map { _ in rng.nextNormal() * s2 }
         b2 = Array(repeating: 0, count: K)
+    }
+}
+
+extension FloatStage {
+    /// The float network an integer stage computes (`IntegerPrior`'s arithmetic without its rounding
+    /// and clamping): `a_j = pre-activation_j / u_j` with `u_j = hiddenScale · 2^24 / mult_j`, so the
+    /// integer hidden unit is `hiddenScale · a_j`, and `logits = (w2 · h + b2) / P` nats with
+    /// `P = 2^24 · 256 · log2(e) / logitScale`. `hiddenScale` is free (the function does not depend
+    /// on it); it sets the float hidden units' size: 4095 / hiddenScale at the integer clamp.
+    init(dequantizing q: IntegerPriorStage, K: Int, D: Int, H: Int, inputShift: Int, hiddenScale: Double = 512) {
+        (self.K, self.D, self.H, self.slots) = (K, D, H, q.slots)
+        let denseScale = Double(sign: .plus, exponent: inputShift, significand: 1)
+        let unit = q.mult.map { hiddenScale * 16_777_216 / Double(max($0, 1)) }
+        var wp = [Float](repeating: 0, count: H * D), b1 = [Float](repeating: 0, count: H)
+        for j in 0..<H {
+            for d in 0..<D { wp[j * D + d] = Float(Double(q.wp[j * D + d]) * denseScale / unit[j]) }
+            b1[j] = Float(Double(q.b1[j]) / unit[j])
+        }
+        let embValues = q.emb
+        var emb = [Float](repeating: 0, count: embValues.count)
+        for i in 0..<embValues.count { emb[i] = Float(Double(embValues[i]) / unit[i % H]) }
+        let P = 16_777_216 * 256 * 1.442_695_040_888_963_4 / Double(max(q.logitScale, 1))
+        (self.wp, self.b1, self.emb) = (wp, b1, emb)
+        w2 = q.w2.map { Float(Double($0) * hiddenScale / P) }
+        b2 = q.b2.map { Float(Double($0) / P) }
     }
 }
 
@@ -170,7 +199,14 @@ public struct PriorTrainer {
         for l in 0..<stagesCount {
             let started = Clock.now
             let slots = IntegerPrior.slotCount(stage: l)
-            var net = FloatStage(K: K, D: IntegerPrior.denseCount(stage: l, latentChannels: D), H: options.hidden, slots: slots, rng: &rng)
+            let dense = IntegerPrior.denseCount(stage: l, latentChannels: D)
+            var net = FloatStage(K: K, D: dense, H: options.hidden, slots: slots, rng: &rng)
+            var started0 = false
+            if let initial = options.initial, l < initial.stages.count, initial.hidden == options.hidden,
+               initial.codebookSize == K, initial.latentChannels == D, initial.stages[l].slots == slots {
+                net = FloatStage(dequantizing: initial.stages[l], K: K, D: dense, H: options.hidden, inputShift: initial.inputShift)
+                started0 = true
+            }
             let all = positions(grids, stage: l)
             var valPositions = positions(validation, stage: l)
             if valPositions.count > 200_000 {  // a seeded subset bounds the validation memory and time
@@ -181,7 +217,8 @@ public struct PriorTrainer {
             var opt = (wp: AdamSlot(net.wp.count), b1: AdamSlot(net.b1.count), emb: AdamSlot(net.emb.count), w2: AdamSlot(net.w2.count), b2: AdamSlot(net.b2.count))
             var t = 0
             let totalSteps = options.epochs * (options.samplesPerEpoch / options.batch)
-            var best = (bits: Double.infinity, net: net)
+            var best = (bits: started0 ? meanBits(net, val) : Double.infinity, net: net)
+            if started0 { log("stage \(l + 1) start: val \(fmt(best.bits)) bits/token (from the initial prior)") }
             for epoch in 0..<options.epochs {
                 let picks = (0..<options.samplesPerEpoch).map { _ in all[Int(rng.next() % UInt64(all.count))] }
                 let ex = examples(stage: l, grids: grids, positions: picks, cbq: cbq, scale: scale)

@@ -33,6 +33,10 @@ struct TrainPrior: ParsableCommand {
     @Option(help: "Training examples per stage and epoch (default 400000).") var samples = 400_000
     @Option(help: "Use every n-th training image (default 1: all).") var every = 1
     @Option(help: "Random seed (default 0).") var seed: UInt64 = 0
+    @Option(help: "A prior file to start from (e.g. the prior of the model this one was trained on from): each stage begins from its weights and keeps them unless an epoch does better on the held-out images. Its hidden size is used.")
+    var initial: String?
+    @Option(help: "Adam's learning rate at the start of each stage, cosine down to a tenth of it (default 0.002; 0.0005 suits --initial).")
+    var lr: Float = 2e-3
     @Flag(name: .shortAndLong, help: "Overwrite the output if it exists.") var force = false
 
     func validate() throws {
@@ -40,6 +44,7 @@ struct TrainPrior: ParsableCommand {
         guard (1...100).contains(epochs) else { throw ValidationError("--epochs must be 1 … 100, not \(epochs).") }
         guard samples >= 1024 else { throw ValidationError("--samples must be at least 1024, not \(samples).") }
         guard every >= 1 else { throw ValidationError("--every must be at least 1, not \(every).") }
+        guard lr > 0, lr < 1 else { throw ValidationError("--lr must be in (0, 1), not \(lr).") }
     }
 
     func run() throws {
@@ -48,6 +53,18 @@ struct TrainPrior: ParsableCommand {
             let loaded = try LoadedModel(path: entry.path)
             guard let vq = loaded.vq else { throw CodecError("\(loaded.name) is a Gaussian model; the token prior is for VQ models") }
             let out = output ?? Streams.replacingExtension(entry.path, ".vqzm", with: PriorFile.fileExtension)
+            var initialPrior: IntegerPrior?
+            if let initial {
+                let file: PriorFile
+                do { file = try PriorFile(bytes: try Streams.read(initial, maxBytes: 1 << 28)) } catch let e as PriorFile.ReadError {
+                    throw CodecError("\(initial): \(e)")
+                }
+                guard file.codebookSize == vq.quantizer.codebookSize, file.latentChannels == vq.quantizer.dimension else {
+                    throw CodecError("\(initial) is a prior for K \(file.codebookSize), D \(file.latentChannels); \(loaded.name) has K \(vq.quantizer.codebookSize), D \(vq.quantizer.dimension)")
+                }
+                initialPrior = file.prior(codebooks: vq.quantizer.codebooks.map { $0.scalars })
+            }
+            let hidden = initialPrior?.hidden ?? self.hidden
             try Streams.checkOutput(out, input: entry.path, overwrite: force)
             let dir = data ?? ProcessInfo.processInfo.environment["VQZ_TRAIN_DATA"] ?? "../shared/data/train"
             let names: [String]
@@ -75,6 +92,9 @@ struct TrainPrior: ParsableCommand {
             options.epochs = epochs
             options.samplesPerEpoch = samples
             options.seed = seed
+            options.lr = lr
+            options.finalLR = lr / 10
+            options.initial = initialPrior
             let codebooks = vq.quantizer.codebooks.map { $0.scalars }
             let trainer = PriorTrainer(codebooks: codebooks, codebookSize: vq.quantizer.codebookSize,
                                        latentChannels: vq.quantizer.dimension, grids: train, options: options)
@@ -102,8 +122,8 @@ struct TrainPrior: ParsableCommand {
                                  latentChannels: prior.latentChannels, hidden: prior.hidden, inputShift: prior.inputShift,
                                  stages: prior.stages, provenance: [
                                     ("train.data", dir), ("train.images", "\(train.count)"), ("train.epochs", "\(epochs)"),
-                                    ("train.samples", "\(samples)"), ("train.seed", "\(seed)"),
-                                 ])
+                                    ("train.samples", "\(samples)"), ("train.seed", "\(seed)"), ("train.lr", "\(lr)"),
+                                 ] + (initial.map { [("train.initial", ($0 as NSString).lastPathComponent)] } ?? []))
             let bytes: [UInt8]
             do { bytes = try file.serialized() } catch { throw CodecError("cannot write the prior: \(error)") }
             try Streams.write(bytes, to: out, overwrite: force)

@@ -40,6 +40,55 @@ enum TinyPrior {
 }
 
 @Suite struct PriorTests {
+    /// `vqz train-prior --initial`: each stage starts as the float form of the given prior's stage
+    /// (its validation bits are the integer prior's code length), and training keeps it unless an
+    /// epoch does better, so the result is never worse on the validation grids than where it began.
+    @Test func fineTuningStartsFromTheInitialPrior() throws {
+        let model = TinyModels.vq, vq = model.vq!
+        var options = PriorTrainingOptions()
+        options.hidden = 8
+        options.samplesPerEpoch = 2048
+        options.epochs = 1
+        options.batch = 64
+        let train = try TinyPrior.grids(model, count: 6, seed: 100), val = try TinyPrior.grids(model, count: 2, seed: 200)
+        func fit(_ options: PriorTrainingOptions) -> (IntegerPrior, [PriorStageReport], [Double]) {
+            let trainer = PriorTrainer(codebooks: vq.quantizer.codebooks.map { $0.scalars }, codebookSize: vq.quantizer.codebookSize,
+                                       latentChannels: vq.quantizer.dimension, grids: train, options: options)
+            var starts: [Double] = []
+            let (p, reports) = trainer.train(grids: train, validation: val) { line in
+                if line.contains(" start: val "), let v = line.split(separator: " ").dropFirst(4).first.flatMap({ Double($0) }) { starts.append(v) }
+            }
+            return (p, reports, starts)
+        }
+        func bitsPerToken(_ p: IntegerPrior) -> [Double] {
+            var bits = [Double](repeating: 0, count: vq.quantizer.stages)
+            var tokens = 0
+            for g in val {
+                tokens += g.height * g.width
+                for (l, b) in p.codeLength(planes: g.planes, height: g.height, width: g.width).enumerated() { bits[l] += b }
+            }
+            return bits.map { $0 / Double(tokens) }
+        }
+        let (first, _, none) = fit(options)
+        #expect(none.isEmpty)
+        let firstBits = bitsPerToken(first)
+        options.initial = first
+        options.lr = 1e-9
+        options.finalLR = 1e-10
+        let (again, _, starts) = fit(options)
+        #expect(starts.count == vq.quantizer.stages)
+        for (l, start) in starts.enumerated() {
+            #expect(abs(start - firstBits[l]) < 0.05, "stage \(l + 1): float start \(start), integer prior \(firstBits[l]) bits/token")
+        }
+        for (l, b) in bitsPerToken(again).enumerated() {
+            #expect(abs(b - firstBits[l]) < 0.05, "stage \(l + 1): requantized \(b), initial \(firstBits[l]) bits/token")
+        }
+        options.lr = 2e-3
+        options.finalLR = 2e-4
+        let (_, reports, starts2) = fit(options)
+        for (r, start) in zip(reports, starts2) { #expect(r.floatBits <= start) }
+    }
+
     @Test func ransRoundTripsAnyFrequencies() throws {
         var rng = Xoshiro256(seed: 5)
         for trial in 0..<20 {
