@@ -22,6 +22,7 @@ struct TrainPrior: ParsableCommand {
             Examples:
               vqz train-prior -m rvqvae-k256-d32-f8-v3z
               vqz train-prior -m my.vqzm --epochs 2 -o /tmp/my.vqzp
+              vqz train-prior -m v9.vqzm --initial v8.vqzp --lr 0.0005 --epochs 2   (the prior of the model v9 was trained on from, fine-tuned)
             """)
 
     @Option(name: .shortAndLong, help: "A VQ model name from `vqz models` or a path to a .vqzm file (default: the default model).")
