@@ -27,7 +27,7 @@ public struct PriorTrainingOptions: Sendable {
     public var lr: Float = 2e-3
     public var finalLR: Float = 2e-4
     public var seed: UInt64 = 0
-    /// A prior to start from (`vqz train-prior --init`): stage l's network begins as the float form of
+    /// A prior to start from (`vqz train-prior --initial`): stage l's network begins as the float form of
     /// `initial.stages[l]` (when there is one and its shape fits) and is kept when no epoch beats it on
     /// the validation grids. Nil: every stage starts from random weights.
     public var initial: IntegerPrior?
@@ -201,11 +201,13 @@ public struct PriorTrainer {
             let slots = IntegerPrior.slotCount(stage: l)
             let dense = IntegerPrior.denseCount(stage: l, latentChannels: D)
             var net = FloatStage(K: K, D: dense, H: options.hidden, slots: slots, rng: &rng)
-            var started0 = false
+            var fromInitial = false
             if let initial = options.initial, l < initial.stages.count, initial.hidden == options.hidden,
                initial.codebookSize == K, initial.latentChannels == D, initial.stages[l].slots == slots {
                 net = FloatStage(dequantizing: initial.stages[l], K: K, D: dense, H: options.hidden, inputShift: initial.inputShift)
-                started0 = true
+                fromInitial = true
+            } else if let initial = options.initial {
+                log("stage \(l + 1): the initial prior has no stage of this shape (\(initial.stages.count) stages, H \(initial.hidden)); from random weights")
             }
             let all = positions(grids, stage: l)
             var valPositions = positions(validation, stage: l)
@@ -217,8 +219,8 @@ public struct PriorTrainer {
             var opt = (wp: AdamSlot(net.wp.count), b1: AdamSlot(net.b1.count), emb: AdamSlot(net.emb.count), w2: AdamSlot(net.w2.count), b2: AdamSlot(net.b2.count))
             var t = 0
             let totalSteps = options.epochs * (options.samplesPerEpoch / options.batch)
-            var best = (bits: started0 ? meanBits(net, val) : Double.infinity, net: net)
-            if started0 { log("stage \(l + 1) start: val \(fmt(best.bits)) bits/token (from the initial prior)") }
+            var best = (bits: fromInitial ? meanBits(net, val) : Double.infinity, net: net)
+            if fromInitial { log("stage \(l + 1) start: val \(fmt(best.bits)) bits/token (from the initial prior)") }
             for epoch in 0..<options.epochs {
                 let picks = (0..<options.samplesPerEpoch).map { _ in all[Int(rng.next() % UInt64(all.count))] }
                 let ex = examples(stage: l, grids: grids, positions: picks, cbq: cbq, scale: scale)

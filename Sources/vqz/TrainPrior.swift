@@ -22,7 +22,7 @@ struct TrainPrior: ParsableCommand {
             Examples:
               vqz train-prior -m rvqvae-k256-d32-f8-v3z
               vqz train-prior -m my.vqzm --epochs 2 -o /tmp/my.vqzp
-              vqz train-prior -m v9.vqzm --initial v8.vqzp --lr 0.0005 --epochs 2   (the prior of the model v9 was trained on from, fine-tuned)
+              vqz train-prior -m v9.vqzm --initial v8.vqzp --lr 0.0005 --epochs 2   (the prior of the model v9 was trained from, fine-tuned)
             """)
 
     @Option(name: .shortAndLong, help: "A VQ model name from `vqz models` or a path to a .vqzm file (default: the default model).")
@@ -34,7 +34,7 @@ struct TrainPrior: ParsableCommand {
     @Option(help: "Training examples per stage and epoch (default 400000).") var samples = 400_000
     @Option(help: "Use every n-th training image (default 1: all).") var every = 1
     @Option(help: "Random seed (default 0).") var seed: UInt64 = 0
-    @Option(help: "A prior file to start from (e.g. the prior of the model this one was trained on from): each stage begins from its weights and keeps them unless an epoch does better on the held-out images. Its hidden size is used.")
+    @Option(help: "A prior file to start from (e.g. the prior of the model this one was trained from): each stage begins from its weights and keeps them unless an epoch does better on the held-out images. Its hidden size is used.")
     var initial: String?
     @Option(help: "Adam's learning rate at the start of each stage, cosine down to a tenth of it (default 0.002; 0.0005 suits --initial).")
     var lr: Float = 2e-3
