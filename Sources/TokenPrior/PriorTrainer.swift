@@ -51,6 +51,12 @@ struct FloatStage {
 }
 
 extension FloatStage {
+    /// `IntegerPriorStage.mult`'s fixed point: 2^24.
+    static let multOne: Double = 16_777_216
+    /// 1/256-bit units per nat at `logitScale`'s 2^24 fixed point, 2^24 · 256 · log2(e):
+    /// `logitScale = natUnits / (integer logit units per nat)` (`quantize` and its inverse).
+    static let natUnits: Double = 16_777_216 * 256 * 1.442_695_040_888_963_4
+
     /// The float network an integer stage computes (`IntegerPrior`'s arithmetic without its rounding
     /// and clamping): `a_j = pre-activation_j / u_j` with `u_j = hiddenScale · 2^24 / mult_j`, so the
     /// integer hidden unit is `hiddenScale · a_j`, and `logits = (w2 · h + b2) / P` nats with
@@ -59,7 +65,7 @@ extension FloatStage {
     init(dequantizing q: IntegerPriorStage, K: Int, D: Int, H: Int, inputShift: Int, hiddenScale: Double = 512) {
         (self.K, self.D, self.H, self.slots) = (K, D, H, q.slots)
         let denseScale = Double(sign: .plus, exponent: inputShift, significand: 1)
-        let unit = q.mult.map { hiddenScale * 16_777_216 / Double(max($0, 1)) }
+        let unit = q.mult.map { hiddenScale * Self.multOne / Double(max($0, 1)) }
         var wp = [Float](repeating: 0, count: H * D), b1 = [Float](repeating: 0, count: H)
         for j in 0..<H {
             for d in 0..<D { wp[j * D + d] = Float(Double(q.wp[j * D + d]) * denseScale / unit[j]) }
@@ -68,7 +74,7 @@ extension FloatStage {
         let embValues = q.emb
         var emb = [Float](repeating: 0, count: embValues.count)
         for i in 0..<embValues.count { emb[i] = Float(Double(embValues[i]) / unit[i % H]) }
-        let P = 16_777_216 * 256 * 1.442_695_040_888_963_4 / Double(max(q.logitScale, 1))
+        let P = Self.natUnits / Double(max(q.logitScale, 1))
         (self.wp, self.b1, self.emb) = (wp, b1, emb)
         w2 = q.w2.map { Float(Double($0) * hiddenScale / P) }
         b2 = q.b2.map { Float(Double($0) / P) }
@@ -400,14 +406,14 @@ public struct PriorTrainer {
         positives.sort()
         let top = positives.isEmpty ? 1 : max(Double(positives[min(positives.count - 1, Int(Double(positives.count) * 0.9999))]), 1e-3)
         let hiddenScale = Double(IntegerPrior.maxHidden) / top
-        let mult = (0..<H).map { Int64(min(Double(1 << 31), (hiddenScale / unitScale[$0] * 16_777_216).rounded())) }
+        let mult = (0..<H).map { Int64(min(Double(1 << 31), (hiddenScale / unitScale[$0] * FloatStage.multOne).rounded())) }
         var maxW2: Float = 1e-12
         for v in net.w2 { maxW2 = max(maxW2, abs(v)) }
         let s2 = 2047 / Double(maxW2)
         let w2q = net.w2.map { Int16((Double($0) * s2).rounded()) }
         let b2q = net.b2.map { Int32((Double($0) * s2 * hiddenScale).rounded()) }
         // Logit unit = 1 / (s2 · hiddenScale) nats; 1/256-bit units per logit unit, 2^24 fixed point.
-        let logitScale = Int64((16_777_216 * 256 * 1.442_695_040_888_963_4 / (s2 * hiddenScale)).rounded())
+        let logitScale = Int64((FloatStage.natUnits / (s2 * hiddenScale)).rounded())
         // The embeddings are stored as i16 with one left shift per stage (docs/MODEL-FORMAT.md):
         // round to that grid here, so training's own figures use exactly the stored values.
         let shift = IntegerPriorStage.embeddingShift(embq)

@@ -54,6 +54,7 @@ struct TrainPrior: ParsableCommand {
             let loaded = try LoadedModel(path: entry.path)
             guard let vq = loaded.vq else { throw CodecError("\(loaded.name) is a Gaussian model; the token prior is for VQ models") }
             let out = output ?? Streams.replacingExtension(entry.path, ".vqzm", with: PriorFile.fileExtension)
+            try Streams.checkOutput(out, input: entry.path, overwrite: force)
             var initialPrior: IntegerPrior?
             if let initial {
                 let file: PriorFile
@@ -66,7 +67,6 @@ struct TrainPrior: ParsableCommand {
                 initialPrior = file.prior(codebooks: vq.quantizer.codebooks.map { $0.scalars })
             }
             let hidden = initialPrior?.hidden ?? self.hidden
-            try Streams.checkOutput(out, input: entry.path, overwrite: force)
             let dir = data ?? ProcessInfo.processInfo.environment["VQZ_TRAIN_DATA"] ?? "../shared/data/train"
             let names: [String]
             do { names = try PNGFolder.names(in: dir) } catch { throw CodecError("\(error)") }
