@@ -86,6 +86,12 @@ public final class VQVAE {
         return Backbone.shifted(decoder.forward(ze, mode: .inference), by: 0.5)
     }
 
+    /// The decoder alone on latent rows `zq [n·h·w, D]` (decoder tuning): the image `[n, 3, 8h, 8w]`.
+    /// In `.training` mode, `decoder.backward(dL/dxHat)` follows (the output shift has gradient 1).
+    public func decodeRows(_ zq: Tensor, n: Int, h: Int, w: Int, mode: Mode) -> Tensor {
+        Backbone.shifted(decoder.forward(LatentLayout.map(zq, n: n, h: h, w: w), mode: mode), by: 0.5)
+    }
+
     /// The image `[n, 3, 8h, 8w]` of the given indices.
     public func decode(_ indices: [[Int32]], n: Int, h: Int, w: Int) -> Tensor {
         let zq = quantizer.dequantize(indices, count: n * h * w)

@@ -163,31 +163,40 @@ public struct IntegerPrior: Sendable {
     /// component clamped to ±2047) at every position: `[h · w · D]`.
     public static func partialReconstruction(stage l: Int, planes: UnsafePointer<UInt16>, count n: Int, cbq: [[Int32]], latentChannels d: Int) -> [Int16] {
         var out = [Int16](repeating: 0, count: n * d)
-        var acc = [Int32](repeating: 0, count: d)
+        let chunk = min(n, 1024)
+        var acc = [Int32](repeating: 0, count: chunk * d)
         out.withUnsafeMutableBufferPointer { o in
             acc.withUnsafeMutableBufferPointer { a in
-                partialRow(stage: l, planes: planes, count: n, first: 0, positions: n, cbq: cbq, latentChannels: d, scratch: a.baseAddress!, into: o.baseAddress!)
+                for first in stride(from: 0, to: n, by: chunk) {
+                    partialRow(stage: l, planes: planes, count: n, first: first, positions: min(chunk, n - first), cbq: cbq, latentChannels: d,
+                               scratch: a.baseAddress!, into: o.baseAddress!)
+                }
             }
         }
         return out
     }
 
     /// `partialReconstruction`'s values at positions `first ..< first + positions` (raster order),
-    /// written at their places in `out` (`[n · D]`); `scratch` holds D Int32.
+    /// written at their places in `out` (`[n · D]`); `scratch` holds `positions · D` Int32. Stage by
+    /// stage over the positions (one codebook in hand at a time); wrapping sums, so the order
+    /// changes no bit.
     @inline(__always)
     static func partialRow(stage l: Int, planes: UnsafePointer<UInt16>, count n: Int, first: Int, positions: Int, cbq: [[Int32]], latentChannels d: Int,
                            scratch acc: UnsafeMutablePointer<Int32>, into out: UnsafeMutablePointer<Int16>) {
-        for p in first..<(first + positions) {
-            for c in 0..<d { acc[c] = 0 }
-            for t in 0..<l {
-                cbq[t].withUnsafeBufferPointer { cb in
-                    let row = cb.baseAddress! + Int(planes[t * n + p]) * d
-                    for c in 0..<d { acc[c] &+= row[c] }
+        acc.update(repeating: 0, count: positions * d)
+        for t in 0..<l {
+            let plane = planes + t * n + first
+            cbq[t].withUnsafeBufferPointer { cb in
+                let base = cb.baseAddress!
+                for q in 0..<positions {
+                    let row = base + Int(plane[q]) * d
+                    let a = acc + q * d
+                    for c in 0..<d { a[c] &+= row[c] }
                 }
             }
-            let dst = out + p * d
-            for c in 0..<d { dst[c] = Int16(max(-denseLimit, min(denseLimit, acc[c]))) }
         }
+        let dst = out + first * d
+        for q in 0..<positions * d { dst[q] = Int16(max(-denseLimit, min(denseLimit, acc[q]))) }
     }
 
     /// The dense input of (i, j) into `out` (`2·D`): the partial reconstruction there, then
@@ -346,7 +355,7 @@ public struct IntegerPrior: Sendable {
                 var s = Scratch(prior: self)
                 let D = latentChannels, H = hidden
                 var partial = [Int16](), base = [Int32](repeating: 0, count: w * H)
-                var x = [Int16](repeating: 0, count: 2 * D + 1), acc = [Int32](repeating: 0, count: D), slots = [Int](repeating: 0, count: 10)
+                var x = [Int16](repeating: 0, count: 2 * D + 1), acc = [Int32](repeating: 0, count: w * D), slots = [Int](repeating: 0, count: 10)
                 while let l = progress.claim() {
                     do throws(E) {
                         if l > 0 && partial.isEmpty { partial = [Int16](repeating: 0, count: h * w * D) }

@@ -36,6 +36,11 @@ public struct TrainingOptions: Sendable, Equatable {
     /// restart (`--restart` on resume) starts a new warm-up + cosine cycle from the resumed step to
     /// `steps` (SGDR: Loshchilov & Hutter 2017, https://arxiv.org/abs/1608.03983).
     public var restartStep = 0
+    /// VQ: decoder tuning. The encoder and the codebooks are frozen and the decoder alone learns
+    /// from the tokens `vqz encode` writes (each level's λ, zero codes, the refinement sweep) instead
+    /// of the nearest codes training draws; a phase of a resumed run (`--tune-decoder`). The model
+    /// writes the same tokens as its checkpoint, so a token prior trained for them still fits.
+    public var decoderOnly = false
     /// Loss normaliser `var(data)`; measured from the data when nil.
     public var dataVariance: Float?
 
@@ -47,6 +52,7 @@ public struct TrainingOptions: Sendable, Equatable {
          ("train.clip_norm", "\(clipNorm)"), ("train.seed", "\(seed)"), ("train.kl_warmup", "\(klWarmupSteps)"),
          ("train.ae_steps", "\(autoencoderSteps)"), ("train.full_rate_fraction", "\(fullRateFraction)"),
          ("train.ecvq_lambda", "\(trainingLambda)"), ("train.restart_step", "\(restartStep)"),
+         ("train.decoder_only", decoderOnly ? "1" : "0"),
          ("train.optimizer", "adam(beta1=0.9,beta2=0.999,eps=1e-8)"), ("train.schedule", "linear warm-up, cosine decay"),
          ("train.augment", "random crop, horizontal flip p=0.5")]
     }
@@ -137,7 +143,20 @@ public final class Trainer {
         var report = StepReport(step: step, loss: 0, mse: 0, auxiliary: 0, learningRate: 0, gradientNorm: 0, levels: 0,
                                 perplexity: [], deadCodes: [], milliseconds: 0)
         let xHat: Tensor
-        if let vq {
+        if let vq, options.decoderOnly {
+            // Decoder tuning: the level drawn as below, the tokens chosen as the encoder does.
+            var levels = 1 + Int(rng.next() % UInt64(config.stages))
+            if options.fullRateFraction > 0, Float(rng.next() >> 40) / Float(1 << 24) < options.fullRateFraction { levels = config.stages }
+            let rows = vq.latents(x)
+            let zq = codecLatents(rows, levels: levels)
+            let h = x.shape[2] / config.downsampleFactor, w = x.shape[3] / config.downsampleFactor
+            xHat = vq.decodeRows(zq, n: x.shape[0], h: h, w: w, mode: .training)
+            let (mse, dMSE) = mseLoss(xHat, x)
+            _ = vq.decoder.backward(dMSE * (1 / dataVariance))
+            report.mse = mse
+            report.loss = mse / dataVariance
+            report.levels = levels
+        } else if let vq {
             // Quantizer dropout: decode a uniformly drawn number of stages, so every level is trained.
             var levels = 1 + Int(rng.next() % UInt64(config.stages))
             if options.fullRateFraction > 0, Float(rng.next() >> 40) / Float(1 << 24) < options.fullRateFraction { levels = config.stages }
@@ -166,10 +185,11 @@ public final class Trainer {
         guard report.loss.isFinite else {
             throw TrainingError("the loss became \(report.loss) at step \(step + 1); the last checkpoint is kept")
         }
-        report.gradientNorm = clipGradientNorm(parameters, maxNorm: options.clipNorm)
+        let trained = options.decoderOnly ? vq!.decoder.parameters : parameters
+        report.gradientNorm = clipGradientNorm(trained, maxNorm: options.clipNorm)
         report.learningRate = schedule.learningRate(at: step)
         optimizer.learningRate = report.learningRate
-        optimizer.step(parameters)
+        optimizer.step(trained)
         step += 1
         report.milliseconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
         return report
@@ -182,8 +202,15 @@ public final class Trainer {
         var ceiling: Float?
         if let vq {
             ceiling = Self.psnr(vq.reconstructUnquantized(batch), batch)
+            let rows = options.decoderOnly ? vq.latents(batch) : nil
             for level in config.levels {
-                let xHat = vq.decode(vq.encode(batch, levels: level), n: n, h: h, w: w)
+                let xHat: Tensor
+                if let rows {
+                    // Decoder tuning is judged on the tokens it learns from: the encoder's.
+                    xHat = vq.decodeRows(codecLatents(rows, levels: level), n: n, h: h, w: w, mode: .inference)
+                } else {
+                    xHat = vq.decode(vq.encode(batch, levels: level), n: n, h: h, w: w)
+                }
                 psnr.append(Self.psnr(xHat, batch))
                 bpp.append(Float(level) * Float(log2(Double(config.codebookSize))) / 64)
             }
@@ -199,6 +226,18 @@ public final class Trainer {
         }
         return ValidationReport(step: step, psnr: psnr, bpp: bpp, ceiling: ceiling)
     }
+
+    /// The sum of the codes `vqz encode` chooses for latent rows `rows` at `levels` stages: the
+    /// level's λ (`codec.lambdas`) and one refinement sweep, as `ImageCodec` does (tested equal).
+    public func codecLatents(_ rows: Tensor, levels: Int) -> Tensor {
+        let quantizer = vq!.quantizer
+        let lambda = config.lambdas.indices.contains(levels - 1) ? config.lambdas[levels - 1] : 0
+        let tokens = quantizer.quantize(rows, levels: levels, lambda: lambda, refine: Self.codecRefine)
+        return quantizer.dequantize(tokens, count: rows.shape[0])
+    }
+
+    /// The refinement sweeps of the codec's default token choice (`ImageCodec.defaultRefine`).
+    public static let codecRefine = 1
 
     /// PSNR of `xHat` (clamped to [0, 1] and rounded to 8 bits, as a decoded PNG would be) against `x`.
     public static func psnr(_ xHat: Tensor, _ x: Tensor) -> Float {

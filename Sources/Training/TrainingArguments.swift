@@ -46,6 +46,8 @@ public struct TrainingArguments: Sendable, Equatable {
     /// On resume: start a new learning-rate cycle (warm-up to `--lr`, cosine to `--final-lr` at
     /// `--steps`) at the checkpoint's step instead of continuing the recorded one.
     public var restart = false
+    /// On resume (VQ): train the decoder alone on the encoder's own tokens (`TrainingOptions.decoderOnly`).
+    public var tuneDecoder = false
     /// The encoder's per-level λ recorded in the model (VQ); may change on resume.
     public var lambdas: [Float]?
     /// VQ: the first stage (1-based) with a zero code (`codec.zero_code_from`); on resume it may add
@@ -148,6 +150,10 @@ public struct TrainingArguments: Sendable, Equatable {
                 throw TrainingArgumentError("--restart needs --steps above \(step), the step the checkpoint was written at (the new cycle's end)")
             }
             options.restartStep = step
+        }
+        if tuneDecoder {
+            guard config.family == .vq else { throw TrainingArgumentError("--tune-decoder applies to vq models only") }
+            options.decoderOnly = true
         }
         try Self.check(options, resumedAt: step)
         let trainer = try Trainer(resuming: file, options: options)

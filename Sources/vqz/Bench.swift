@@ -39,7 +39,7 @@ struct Bench: ParsableCommand {
     @Option(help: "JPEG qualities, comma-separated.") var jpegQualities = Anchor.defaultJPEGQualities.map(String.init).joined(separator: ",")
     @Option(help: "WebP qualities, comma-separated.") var webpQualities = Anchor.defaultWebPQualities.map(String.init).joined(separator: ",")
     @Option(help: "Extra token-choice λ curves per VQ model, comma-separated.") var lambdas = ""
-    @Option(help: "VQ models: the encoder's token refinement sweeps (vqz encode --refine). (default: \(ImageCodec.defaultRefine))")
+    @Option(help: "VQ models: the encoder's token refinement sweeps (vqz encode --refine).")
     var refine: Int = ImageCodec.defaultRefine
     @Option(help: "A folder of published curves (CSV: bpp,psnr[,ms_ssim]) drawn dashed beside the measured ones.") var reference: String?
     @Option(help: "Also write the results as a Markdown page here (make rd: Benchmarks/README.md).") var markdown: String?

@@ -36,7 +36,7 @@ struct Decode: ParsableCommand {
     @Option(help: "zlib level of the PNG, 0 (none) … 9 (smallest, slowest).") var pngLevel: Int = PNGEncoder.defaultLevel
     @Option(help: "PNG row filter: \(PNGFilter.allCases.map(\.rawValue).joined(separator: ", ")).")
     var pngFilter: String = PNGEncoder.defaultFilter.rawValue
-    @Option(help: "Refuse files declaring more pixels than this, before allocating (default \(BitstreamLimits.defaultMaxPixels)).")
+    @Option(help: "Refuse files declaring more pixels than this, before allocating.")
     var maxPixels: Int = BitstreamLimits.defaultMaxPixels
     @Option(help: "The stored metadata to write into the PNG: none; icc (the colour profile and colour chunks); all.")
     var metadata: MetadataPolicy = .all

@@ -40,13 +40,13 @@ struct Encode: ParsableCommand {
     @Option(help: "Use the largest level whose file is at most this many bits per pixel.") var targetBpp: Double?
     @Option(help: "VQ models: the rate–distortion trade-off λ of the token choice (0: nearest codes; default: the model's per-level setting).")
     var lambda: Float?
-    @Option(help: "VQ models: sweeps of token refinement after the greedy stage-by-stage search, each re-choosing every stage's token with the others fixed (0: greedy; each sweep costs about one more search). (default: \(ImageCodec.defaultRefine))")
+    @Option(help: "VQ models: sweeps of token refinement after the greedy stage-by-stage search, each re-choosing every stage's token with the others fixed (0: greedy; each sweep costs about one more search).")
     var refine: Int = ImageCodec.defaultRefine
     @Flag(name: .shortAndLong, help: "Overwrite outputs that exist (a batch otherwise skips them).") var force = false
     @Flag(name: [.customShort("s"), .long], help: "Print nothing on success.") var quiet = false
     @Flag(name: .shortAndLong, help: "Also decode the result and report its PSNR; in a batch, a line per file.") var verbose = false
     @Flag(help: "Print the summary as one JSON object on stdout (PSNR included); in a batch, one JSON line per file.") var json = false
-    @Option(help: "Refuse images with more pixels than this, before reading them (default \(PNGDecoder.defaultMaxPixels)).")
+    @Option(help: "Refuse images with more pixels than this, before reading them.")
     var maxPixels: Int = PNGDecoder.defaultMaxPixels
     @Option(help: "The PNG metadata to keep: none; icc (the colour profile and colour chunks); all (also EXIF, resolution, text, time).")
     var metadata: MetadataPolicy = .all

@@ -28,7 +28,7 @@ struct Info: ParsableCommand {
     @Flag(help: "Print JSON on stdout instead of text.")
     var json = false
 
-    @Option(help: "Refuse images with more pixels than this (default \(BitstreamLimits.defaultMaxPixels)).")
+    @Option(help: "Refuse images with more pixels than this.")
     var maxPixels: Int = BitstreamLimits.defaultMaxPixels
 
     func validate() throws {

@@ -54,6 +54,13 @@ struct Train: ParsableCommand {
         --final-lr) runs from the checkpoint's step to --steps, instead of the rest of the recorded one.
         """)
     var restart = false
+    @Flag(help: """
+        With --resume (vq): decoder tuning. The encoder and codebooks stay frozen (the model writes the \
+        checkpoint's tokens, so its token prior still fits) and the decoder learns from the tokens \
+        `vqz encode` chooses (each level's λ, zero codes, refinement) instead of the nearest codes.
+        """)
+    var tuneDecoder = false
+
     @Flag(help: "With --resume: accept a training folder whose PNG files differ from the recorded ones.")
     var allowDataChange = false
 
@@ -138,6 +145,7 @@ struct Train: ParsableCommand {
         a.zeroCodeFrom = zeroCodes
         a.defaultLevel = defaultLevel
         a.restart = restart
+        a.tuneDecoder = tuneDecoder
         return a
     }
 
@@ -145,6 +153,7 @@ struct Train: ParsableCommand {
         guard output.hasSuffix(".vqzm") else { throw ValidationError("--output must end in .vqzm.") }
         guard logEvery > 0, validateEvery > 0, checkpointEvery > 0 else { throw ValidationError("The intervals must be positive.") }
         guard resume != nil || !restart else { throw ValidationError("--restart applies to --resume only.") }
+        guard resume != nil || !tuneDecoder else { throw ValidationError("--tune-decoder applies to --resume only.") }
         guard resume != nil || !allowDataChange else { throw ValidationError("--allow-data-change applies to --resume only.") }
         guard resume == nil || initFrom == nil else { throw ValidationError("--init-from starts a new run; it cannot be combined with --resume.") }
         let given = try arguments()

@@ -29,14 +29,14 @@ struct TrainPrior: ParsableCommand {
     var model: String?
     @Option(help: "Folder of training PNGs.") var data: String?
     @Option(name: .shortAndLong, help: "The prior file to write (default: the model's path with .vqzp).") var output: String?
-    @Option(help: "Hidden units per stage (default 64; 8…512).") var hidden = 64
-    @Option(help: "Epochs per stage (default 4).") var epochs = 4
-    @Option(help: "Training examples per stage and epoch (default 400000).") var samples = 400_000
-    @Option(help: "Use every n-th training image (default 1: all).") var every = 1
-    @Option(help: "Random seed (default 0).") var seed: UInt64 = 0
+    @Option(help: "Hidden units per stage (8…512).") var hidden = 64
+    @Option(help: "Epochs per stage.") var epochs = 4
+    @Option(help: "Training examples per stage and epoch.") var samples = 400_000
+    @Option(help: "Use every n-th training image (1: all).") var every = 1
+    @Option(help: "Random seed.") var seed: UInt64 = 0
     @Option(help: "A prior file to start from (e.g. the prior of the model this one was trained from): each stage begins from its weights and keeps them unless an epoch does better on the held-out images. Its hidden size is used.")
     var initial: String?
-    @Option(help: "Adam's learning rate at the start of each stage, cosine down to a tenth of it (default 0.002; 0.0005 suits --initial).")
+    @Option(help: "Adam's learning rate at the start of each stage, cosine down to a tenth of it (0.0005 suits --initial).")
     var lr: Float = 2e-3
     @Flag(name: .shortAndLong, help: "Overwrite the output if it exists.") var force = false
 
