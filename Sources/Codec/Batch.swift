@@ -14,6 +14,7 @@ import Foundation
 import Imaging
 import Synchronization
 import TensorCore
+import TokenPrior
 
 /// One input and the output it writes.
 public struct BatchJob: Sendable, Equatable {
@@ -231,6 +232,11 @@ public enum BatchRunner {
 /// most once (in order, stopping at the first match) and each model loaded once per process, so a
 /// batch decode pays the search once, not per file. Safe to share between workers.
 public final class ModelCache: @unchecked Sendable {
+    /// The outcome of a prior search on another thread (written before, read after a semaphore).
+    private final class PriorSearch: @unchecked Sendable {
+        var result: Result<(file: PriorFile, path: String), any Error>?
+    }
+
     private struct State {
         var candidates: [String]?
         var scanned = 0
@@ -256,6 +262,38 @@ public final class ModelCache: @unchecked Sendable {
         return p
     }
     private let priors = Mutex<[ModelID: LoadedPrior]>([:])
+
+    /// The model with `modelID` and, when `priorID` is given, its token prior: the prior file is
+    /// found, read, hashed and parsed on another thread while the model loads (each is several MB to
+    /// read and hash), then bound to the model. The model's failure is thrown (as `model(withID:)`'s);
+    /// the prior's is returned, for the caller to report like `prior(withID:model:)`'s.
+    public func model(withID modelID: ModelID, prior priorID: ModelID?) throws -> (model: LoadedModel, prior: Result<LoadedPrior, any Error>?) {
+        guard let priorID, priors.withLock({ $0[priorID] }) == nil else {
+            let model = try model(withID: modelID)
+            return (model, priorID.map { id in Result { try prior(withID: id, model: model) } })
+        }
+        // Beside the model its card names (or beside the -m files), then in the folders.
+        let paths = extraPaths.isEmpty ? registry.hintedPaths(for: modelID) : extraPaths
+        let found = PriorSearch()
+        let done = DispatchSemaphore(value: 0)
+        let registry = self.registry
+        Thread {
+            found.result = Result { try registry.priorFile(withID: priorID, modelPaths: paths) }
+            done.signal()
+        }.start()
+        let model: LoadedModel
+        do { model = try self.model(withID: modelID) } catch {
+            done.wait()
+            throw error
+        }
+        done.wait()
+        return (model, Result {
+            let (file, path) = try found.result!.get()
+            let prior = try LoadedPrior(file: file, id: priorID, name: path, model: model)
+            priors.withLock { $0[priorID] = prior }
+            return prior
+        })
+    }
 
     /// The model with `id`, loaded on first use.
     public func model(withID id: ModelID) throws -> LoadedModel {

@@ -12,9 +12,19 @@ public final class LoadedPrior: TokenPriorCoding, @unchecked Sendable {
     public let file: PriorFile
 
     /// - Throws: `CodecError` when the bytes are not a prior file or the prior is not `model`'s.
-    public init(bytes: [UInt8], name: String, model: LoadedModel) throws {
-        let file: PriorFile
-        do { file = try PriorFile(bytes: bytes) } catch { throw CodecError("\(name): \(error)") }
+    public convenience init(bytes: [UInt8], name: String, model: LoadedModel) throws {
+        try self.init(file: LoadedPrior.parse(bytes, name: name), id: ModelID(modelFile: bytes), name: name, model: model)
+    }
+
+    /// The prior file of `bytes`, parsed and checked (no model needed: this part can run while the
+    /// model loads).
+    public static func parse(_ bytes: [UInt8], name: String) throws -> PriorFile {
+        do { return try PriorFile(bytes: bytes) } catch { throw CodecError("\(name): \(error)") }
+    }
+
+    /// A parsed prior file whose bytes hash to `id`, bound to `model`.
+    /// - Throws: `CodecError` when the prior is not `model`'s.
+    public init(file: PriorFile, id: ModelID, name: String, model: LoadedModel) throws {
         guard let vq = model.vq else { throw CodecError("\(model.name) is a Gaussian model; token priors are for VQ models") }
         guard file.modelID == model.id else {
             throw CodecError("\(name) is the token prior of model \(file.modelID.hex), not of \(model.name) (\(model.id.hex))")
@@ -24,7 +34,7 @@ public final class LoadedPrior: TokenPriorCoding, @unchecked Sendable {
             throw CodecError("\(name) does not fit model \(model.name): K \(file.codebookSize), D \(file.latentChannels), \(file.stages.count) stages")
         }
         self.file = file
-        priorID = ModelID(modelFile: bytes)
+        priorID = id
         prior = file.prior(codebooks: vq.quantizer.codebooks.map { $0.scalars })
     }
 
@@ -63,10 +73,17 @@ extension ModelRegistry {
 
     /// The prior whose id is `id`, for `model`: beside the given model paths first, then in the folders.
     public func prior(withID id: ModelID, model: LoadedModel, modelPaths: [String] = []) throws -> LoadedPrior {
+        let (file, path) = try priorFile(withID: id, modelPaths: modelPaths)
+        return try LoadedPrior(file: file, id: id, name: path, model: model)
+    }
+
+    /// The prior file whose id is `id`, parsed (beside the given model paths first, then in the
+    /// folders), and its path: the part of finding a prior that does not need its model.
+    public func priorFile(withID id: ModelID, modelPaths: [String] = []) throws -> (file: PriorFile, path: String) {
         let candidates = modelPaths.map(LoadedPrior.path(forModel:)) + priorPaths()
         for path in candidates {
             guard let bytes = try? FileIO.read(path, maxBytes: 1 << 28), ModelID(modelFile: bytes) == id else { continue }
-            return try LoadedPrior(bytes: bytes, name: path, model: model)
+            return (try LoadedPrior.parse(bytes, name: path), path)
         }
         throw CodecError("this file's tokens were coded with token prior \(id.hex), which is not among the \(candidates.count) prior file(s) beside the models (\(searchDescription))")
     }

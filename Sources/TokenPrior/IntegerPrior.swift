@@ -417,7 +417,7 @@ public struct IntegerPrior: Sendable {
                 let a = base + j * H
                 for jj in 0..<H { a[jj] = b1[jj] }
                 if l > 0 {
-                    Self.denseInput(partial!, height: h, width: w, row: i, col: j, latentChannels: D, into: x)
+                    vqz_prior_dense_input(partial!, Int32(h), Int32(w), Int32(i), Int32(j), Int32(D), x)
                     vqz_prior_dense(x, wp.baseAddress!, Int32(H), Int32(F), a)
                 }
                 Self.slotTokens(stage: l, level: level, planes: planes, height: h, width: w, row: i, col: j, outside: K, into: t)

@@ -78,15 +78,14 @@ struct Decode: ParsableCommand {
         let header: BitstreamHeader
         do { header = try BitstreamHeader.parse(bytes, limits: limits) } catch { throw RuntimeFailure("\(name): \(error)") }
         let loadStart = DispatchTime.now()
-        let loaded = try models.model(withID: header.modelID)
+        // The model, and the token prior the file names (found and read while the model loads).
+        let (loaded, priorResult) = try models.model(withID: header.modelID, prior: BitstreamFile.priorID(of: bytes, header: header))
         let loadSeconds = seconds(since: loadStart)
         let start = DispatchTime.now()
         let image: PixelImage
         let stored: [MetadataEntry]
         do {
-            let prior = try BitstreamFile.priorID(of: bytes, header: header).map { id in
-                try models.prior(withID: id, model: loaded)
-            }
+            let prior = try priorResult?.get()
             let (header, content) = try BitstreamFile.parse(bytes, limits: limits, prior: prior)
             image = try ImageCodec.decode(header: header, content: content, model: loaded)
             stored = content.metadata

@@ -14,3 +14,8 @@ int vqz_prior_token(const int32_t *base, const int16_t *const rows[6], int emb_s
 
 /// `out[j] += Σ_f wp[j·F + f]·x[f]` for j < H (wrapping 32-bit sums).
 void vqz_prior_dense(const int16_t *x, const int16_t *wp, int H, int F, int32_t *out);
+
+/// The dense input of position (i, j) of an h × w grid of D-vectors `partial` into `out` (2·D):
+/// the vector there, then (Σ of its left, right, up and down neighbours) >> 2 (arithmetic), a
+/// neighbour off the grid counting as the centre (`IntegerPrior.denseInput`).
+void vqz_prior_dense_input(const int16_t *partial, int h, int w, int i, int j, int d, int16_t *out);
