@@ -105,7 +105,7 @@ let package = Package(
         .testTarget(name: "NNTests", dependencies: ["NN", "TensorCore", "TestSupport"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "TensorCore"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "NN", "TensorCore"]),
-        .testTarget(name: "CodecTests", dependencies: ["Codec", "Training", "Models", "Imaging", "Container", "TensorCore", "TokenPrior", .product(name: "RealModule", package: "swift-numerics")]),
+        .testTarget(name: "CodecTests", dependencies: ["Codec", "Training", "Models", "Imaging", "Container", "TensorCore", "TokenPrior", "CTokenPrior", .product(name: "RealModule", package: "swift-numerics")]),
         .testTarget(name: "CLITests", dependencies: ["vqz", "Imaging", "Container", "Training", "Models", "NN", "TensorCore"]),
     ]
 )

@@ -67,41 +67,11 @@ static int token_avx2(const int32_t *base, const int16_t *const rows[6], int emb
 //    64-bit product it equals BODY's signed one, and so does the shift.
 //  - Σ e: e ≤ 2^24, ≤ 256 values per lane for K ≤ 2048: no 32-bit lane overflows.
 //  - e · R: the largest logit gives e = 2^24, so Σ e ≥ 2^24 and R < 2^24: R fits a 32-bit lane.
+// table_avx2 is the second half (from the logits z, K a multiple of 8, and their lane-wise maximum
+// to the tables), shared by the kernels that compute z differently.
 __attribute__((target("avx2")))
-static int token_avx2_wide(const int32_t *base, const int16_t *const rows[6], int emb_shift, const int64_t *mult,
-                           const int16_t *w2, const int32_t *b2, int64_t logit_scale, const uint32_t *exp_table,
-                           int H, int K, int16_t *h16, int32_t *z, uint32_t *weights, uint32_t *freq, uint32_t *cum) {
-    int32_t hid[1024];
-    const __m128i shift = _mm_cvtsi32_si128(emb_shift);
-    for (int j = 0; j < H; j += 8) {
-        __m256i a = _mm256_loadu_si256((const __m256i *)(base + j));
-        for (int s = 0; s < 6; s++)
-            a = _mm256_add_epi32(a, _mm256_sll_epi32(_mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i *)(rows[s] + j))), shift));
-        _mm256_storeu_si256((__m256i *)(hid + j), a);
-    }
-    for (int j = 0; j < H; j++) {
-        int64_t v = ((int64_t)hid[j] * mult[j] + (1 << 23)) >> 24;
-        h16[j] = (int16_t)(v < 0 ? 0 : v > 4095 ? 4095 : v);
-    }
-    __m256i vmax = _mm256_set1_epi32(INT32_MIN);
-    for (int k = 0; k < K; k += 8) {
-        __m256i acc[8];
-        for (int r = 0; r < 8; r++) {
-            const int16_t *row = w2 + (int64_t)(k + r) * H;
-            __m256i a = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)row), _mm256_loadu_si256((const __m256i *)h16));
-            for (int j = 16; j < H; j += 16)
-                a = _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(row + j)),
-                                                          _mm256_loadu_si256((const __m256i *)(h16 + j))));
-            acc[r] = a;
-        }
-        __m256i s01 = _mm256_hadd_epi32(acc[0], acc[1]), s23 = _mm256_hadd_epi32(acc[2], acc[3]);
-        __m256i s45 = _mm256_hadd_epi32(acc[4], acc[5]), s67 = _mm256_hadd_epi32(acc[6], acc[7]);
-        __m256i s0123 = _mm256_hadd_epi32(s01, s23), s4567 = _mm256_hadd_epi32(s45, s67);
-        __m256i sum = _mm256_add_epi32(_mm256_permute2x128_si256(s0123, s4567, 0x20), _mm256_permute2x128_si256(s0123, s4567, 0x31));
-        sum = _mm256_add_epi32(sum, _mm256_loadu_si256((const __m256i *)(b2 + k)));
-        _mm256_storeu_si256((__m256i *)(z + k), sum);
-        vmax = _mm256_max_epi32(vmax, sum);
-    }
+static int table_avx2(__m256i vmax, const int32_t *z, int64_t logit_scale, const uint32_t *exp_table, int K,
+                      uint32_t *weights, uint32_t *freq, uint32_t *cum) {
     int32_t lanes[8];
     _mm256_storeu_si256((__m256i *)lanes, vmax);
     int32_t best = lanes[0];
@@ -148,6 +118,115 @@ static int token_avx2_wide(const int32_t *base, const int16_t *const rows[6], in
     cum[K] = c;
     return best_k;
 }
+
+
+__attribute__((target("avx2")))
+static int token_avx2_wide(const int32_t *base, const int16_t *const rows[6], int emb_shift, const int64_t *mult,
+                           const int16_t *w2, const int32_t *b2, int64_t logit_scale, const uint32_t *exp_table,
+                           int H, int K, int16_t *h16, int32_t *z, uint32_t *weights, uint32_t *freq, uint32_t *cum) {
+    int32_t hid[1024];
+    const __m128i shift = _mm_cvtsi32_si128(emb_shift);
+    for (int j = 0; j < H; j += 8) {
+        __m256i a = _mm256_loadu_si256((const __m256i *)(base + j));
+        for (int s = 0; s < 6; s++)
+            a = _mm256_add_epi32(a, _mm256_sll_epi32(_mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i *)(rows[s] + j))), shift));
+        _mm256_storeu_si256((__m256i *)(hid + j), a);
+    }
+    for (int j = 0; j < H; j++) {
+        int64_t v = ((int64_t)hid[j] * mult[j] + (1 << 23)) >> 24;
+        h16[j] = (int16_t)(v < 0 ? 0 : v > 4095 ? 4095 : v);
+    }
+    __m256i vmax = _mm256_set1_epi32(INT32_MIN);
+    for (int k = 0; k < K; k += 8) {
+        __m256i acc[8];
+        for (int r = 0; r < 8; r++) {
+            const int16_t *row = w2 + (int64_t)(k + r) * H;
+            __m256i a = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)row), _mm256_loadu_si256((const __m256i *)h16));
+            for (int j = 16; j < H; j += 16)
+                a = _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(row + j)),
+                                                          _mm256_loadu_si256((const __m256i *)(h16 + j))));
+            acc[r] = a;
+        }
+        __m256i s01 = _mm256_hadd_epi32(acc[0], acc[1]), s23 = _mm256_hadd_epi32(acc[2], acc[3]);
+        __m256i s45 = _mm256_hadd_epi32(acc[4], acc[5]), s67 = _mm256_hadd_epi32(acc[6], acc[7]);
+        __m256i s0123 = _mm256_hadd_epi32(s01, s23), s4567 = _mm256_hadd_epi32(s45, s67);
+        __m256i sum = _mm256_add_epi32(_mm256_permute2x128_si256(s0123, s4567, 0x20), _mm256_permute2x128_si256(s0123, s4567, 0x31));
+        sum = _mm256_add_epi32(sum, _mm256_loadu_si256((const __m256i *)(b2 + k)));
+        _mm256_storeu_si256((__m256i *)(z + k), sum);
+        vmax = _mm256_max_epi32(vmax, sum);
+    }
+    return table_avx2(vmax, z, logit_scale, exp_table, K, weights, freq, cum);
+}
+
+// The hidden units of BODY (the six same-stage slots added to base, requantised), for H a multiple
+// of 16.
+__attribute__((target("avx2")))
+static void hidden_avx2(const int32_t *base, const int16_t *const rows[6], int emb_shift, const int64_t *mult, int H, int16_t *h16) {
+    int32_t hid[1024];
+    const __m128i shift = _mm_cvtsi32_si128(emb_shift);
+    for (int j = 0; j < H; j += 8) {
+        __m256i a = _mm256_loadu_si256((const __m256i *)(base + j));
+        for (int s = 0; s < 6; s++)
+            a = _mm256_add_epi32(a, _mm256_sll_epi32(_mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i *)(rows[s] + j))), shift));
+        _mm256_storeu_si256((__m256i *)(hid + j), a);
+    }
+    for (int j = 0; j < H; j++) {
+        int64_t v = ((int64_t)hid[j] * mult[j] + (1 << 23)) >> 24;
+        h16[j] = (int16_t)(v < 0 ? 0 : v > 4095 ? 4095 : v);
+    }
+}
+
+// The output layer from the paired layout w2p (vqz_prior_pair_weights): per group of 16 logits and
+// pair of hidden units q, 32 values w[k][2q], w[k][2q + 1] for the group's 16 k. One vpmaddwd
+// against the broadcast pair (h[2q], h[2q + 1]) adds both products to 8 logits at once: no
+// horizontal sums. The same wrapping 32-bit sums as BODY in another order, so the same bits.
+__attribute__((target("avx2")))
+static int token_avx2_paired(const int32_t *base, const int16_t *const rows[6], int emb_shift, const int64_t *mult,
+                             const int16_t *w2p, const int32_t *b2, int64_t logit_scale, const uint32_t *exp_table,
+                             int H, int K, int16_t *h16, int32_t *z, uint32_t *weights, uint32_t *freq, uint32_t *cum) {
+    hidden_avx2(base, rows, emb_shift, mult, H, h16);
+    const int Q = H / 2;
+    __m256i vmax = _mm256_set1_epi32(INT32_MIN);
+    for (int g = 0; g < K / 16; g++) {
+        __m256i a0 = _mm256_setzero_si256(), a1 = _mm256_setzero_si256();
+        const int16_t *wg = w2p + (int64_t)g * Q * 32;
+        for (int q = 0; q < Q; q++) {
+            uint32_t pair = (uint32_t)(uint16_t)h16[2 * q] | ((uint32_t)(uint16_t)h16[2 * q + 1] << 16);
+            __m256i hv = _mm256_set1_epi32((int32_t)pair);
+            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(wg + q * 32)), hv));
+            a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(wg + q * 32 + 16)), hv));
+        }
+        a0 = _mm256_add_epi32(a0, _mm256_loadu_si256((const __m256i *)(b2 + g * 16)));
+        a1 = _mm256_add_epi32(a1, _mm256_loadu_si256((const __m256i *)(b2 + g * 16 + 8)));
+        _mm256_storeu_si256((__m256i *)(z + g * 16), a0);
+        _mm256_storeu_si256((__m256i *)(z + g * 16 + 8), a1);
+        vmax = _mm256_max_epi32(vmax, _mm256_max_epi32(a0, a1));
+    }
+    return table_avx2(vmax, z, logit_scale, exp_table, K, weights, freq, cum);
+}
+
+// The same with 16 logits per 512-bit vpmaddwd (AVX-512BW).
+__attribute__((target("avx2,avx512f,avx512bw")))
+static int token_avx512_paired(const int32_t *base, const int16_t *const rows[6], int emb_shift, const int64_t *mult,
+                               const int16_t *w2p, const int32_t *b2, int64_t logit_scale, const uint32_t *exp_table,
+                               int H, int K, int16_t *h16, int32_t *z, uint32_t *weights, uint32_t *freq, uint32_t *cum) {
+    hidden_avx2(base, rows, emb_shift, mult, H, h16);
+    const int Q = H / 2;
+    __m512i vmax = _mm512_set1_epi32(INT32_MIN);
+    for (int g = 0; g < K / 16; g++) {
+        __m512i a = _mm512_setzero_si512();
+        const int16_t *wg = w2p + (int64_t)g * Q * 32;
+        for (int q = 0; q < Q; q++) {
+            uint32_t pair = (uint32_t)(uint16_t)h16[2 * q] | ((uint32_t)(uint16_t)h16[2 * q + 1] << 16);
+            a = _mm512_add_epi32(a, _mm512_madd_epi16(_mm512_loadu_si512((const void *)(wg + q * 32)), _mm512_set1_epi32((int32_t)pair)));
+        }
+        a = _mm512_add_epi32(a, _mm512_loadu_si512((const void *)(b2 + g * 16)));
+        _mm512_storeu_si512((void *)(z + g * 16), a);
+        vmax = _mm512_max_epi32(vmax, a);
+    }
+    __m256i m = _mm256_max_epi32(_mm512_castsi512_si256(vmax), _mm512_extracti64x4_epi64(vmax, 1));
+    return table_avx2(m, z, logit_scale, exp_table, K, weights, freq, cum);
+}
 #endif
 
 static int token_generic(const int32_t *base, const int16_t *const rows[6], int emb_shift, const int64_t *mult,
@@ -156,19 +235,34 @@ static int token_generic(const int32_t *base, const int16_t *const rows[6], int 
     BODY
 }
 
+// The kernel vqz_prior_token uses: -1 the best this CPU has, else the one named (tests).
+static int forced_kernel = -1;
+
+void vqz_prior_force_kernel(int kernel) { __atomic_store_n(&forced_kernel, kernel, __ATOMIC_RELAXED); }
+
 int vqz_prior_token(const int32_t *base, const int16_t *const rows[6], int emb_shift, const int64_t *mult,
-                    const int16_t *w2, const int32_t *b2, int64_t logit_scale, const uint32_t *exp_table,
+                    const int16_t *w2, const int16_t *w2p, const int32_t *b2, int64_t logit_scale, const uint32_t *exp_table,
                     int H, int K, int16_t *h16, int32_t *z, uint32_t *weights, uint32_t *freq, uint32_t *cum) {
+    int kernel = __atomic_load_n(&forced_kernel, __ATOMIC_RELAXED);
 #if defined(__x86_64__)
-    static int has_avx2 = -1;
-    if (has_avx2 < 0) {
+    static int best = -1;
+    if (best < 0) {
         __builtin_cpu_init();
-        has_avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+        best = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") ? 4 : __builtin_cpu_supports("avx2") ? 3 : 0;
     }
-    if (has_avx2 && H % 16 == 0 && H <= 1024 && K % 8 == 0 && K <= 2048)
-        return token_avx2_wide(base, rows, emb_shift, mult, w2, b2, logit_scale, exp_table, H, K, h16, z, weights, freq, cum);
-    if (has_avx2) return token_avx2(base, rows, emb_shift, mult, w2, b2, logit_scale, exp_table, H, K, h16, z, weights, freq, cum);
+    if (kernel < 0 || kernel > best) kernel = best;
+    const int wide = H % 16 == 0 && H <= 1024 && K % 8 == 0 && K <= 2048, paired = w2p && wide && K % 16 == 0;
+    if (kernel >= 3 && !paired) kernel = 2;
+    if (kernel == 2 && !wide) kernel = 1;
+    switch (kernel) {
+    case 4: return token_avx512_paired(base, rows, emb_shift, mult, w2p, b2, logit_scale, exp_table, H, K, h16, z, weights, freq, cum);
+    case 3: return token_avx2_paired(base, rows, emb_shift, mult, w2p, b2, logit_scale, exp_table, H, K, h16, z, weights, freq, cum);
+    case 2: return token_avx2_wide(base, rows, emb_shift, mult, w2, b2, logit_scale, exp_table, H, K, h16, z, weights, freq, cum);
+    case 1: return token_avx2(base, rows, emb_shift, mult, w2, b2, logit_scale, exp_table, H, K, h16, z, weights, freq, cum);
+    default: break;
+    }
 #endif
+    (void)kernel; (void)w2p;
     return token_generic(base, rows, emb_shift, mult, w2, b2, logit_scale, exp_table, H, K, h16, z, weights, freq, cum);
 }
 
@@ -262,4 +356,16 @@ void vqz_prior_dense_input(const int16_t *partial, int h, int w, int i, int j, i
     if (d % 8 == 0 && __builtin_cpu_supports("avx2")) { dense_input_avx2(partial, h, w, i, j, d, out); return; }
 #endif
     dense_input_generic(partial, h, w, i, j, d, out);
+}
+
+void vqz_prior_pair_weights(const int16_t *w2, int H, int K, int16_t *w2p) {
+    const int Q = H / 2;
+    for (int g = 0; g < K / 16; g++)
+        for (int q = 0; q < Q; q++)
+            for (int kk = 0; kk < 16; kk++) {
+                const int16_t *row = w2 + (int64_t)(g * 16 + kk) * H;
+                int16_t *dst = w2p + (((int64_t)g * Q + q) * 16 + kk) * 2;
+                dst[0] = row[2 * q];
+                dst[1] = row[2 * q + 1];
+            }
 }

@@ -103,7 +103,17 @@ public struct IntegerPrior: Sendable {
         self.inputShift = inputShift
         self.stages = stages
         cbq = codebooks.map { IntegerPrior.fixedPoint($0, shift: inputShift) }
+        pairedW2 = stages.map { st in
+            guard hidden % 16 == 0, codebookSize % 16 == 0, st.w2.count == codebookSize * hidden else { return [] }
+            var p = [Int16](repeating: 0, count: st.w2.count)
+            p.withUnsafeMutableBufferPointer { vqz_prior_pair_weights(st.w2, Int32(hidden), Int32(codebookSize), $0.baseAddress!) }
+            return p
+        }
     }
+
+    /// Per stage, `w2` in the paired layout the vector kernels read (`vqz_prior_pair_weights`);
+    /// empty where H or K is not a multiple of 16.
+    let pairedW2: [[Int16]]
 
     /// `round(v · 2^shift)`, half away from zero, saturated to ±2^30: exact (a power-of-two scale).
     public static func fixedPoint(_ values: [Float], shift: Int) -> [Int32] {
@@ -445,6 +455,7 @@ public struct IntegerPrior: Sendable {
         st.emb16.withUnsafeBufferPointer { emb in
         st.mult.withUnsafeBufferPointer { m in
         st.w2.withUnsafeBufferPointer { w2 in
+        pairedW2[l].withUnsafeBufferPointer { w2p in
         st.b2.withUnsafeBufferPointer { b2 in
         Self.expTable.withUnsafeBufferPointer { table in
         s.hidden16.withUnsafeMutableBufferPointer { h16 in
@@ -459,12 +470,12 @@ public struct IntegerPrior: Sendable {
                  e + 3 * stride + near[3] * H, e + 4 * stride + near[4] * H, e + 5 * stride + near[5] * H)
             withUnsafePointer(to: &rows) { rp in
                 rp.withMemoryRebound(to: UnsafePointer<Int16>?.self, capacity: 6) { r6 in
-                    _ = vqz_prior_token(bp.baseAddress! + j * H, r6, Int32(st.embShift), m.baseAddress!, w2.baseAddress!, b2.baseAddress!,
+                    _ = vqz_prior_token(bp.baseAddress! + j * H, r6, Int32(st.embShift), m.baseAddress!, w2.baseAddress!, w2p.baseAddress, b2.baseAddress!,
                                         st.logitScale, table.baseAddress!, Int32(H), Int32(K), h16.baseAddress!, z.baseAddress!,
                                         wts.baseAddress!, f.baseAddress!, cum.baseAddress!)
                 }
             }
-        } } } } } } } } } } }
+        } } } } } } } } } } } }
     }
 
     /// Calls `body(l, i, j, scratch)` after computing the table of every token of `planes`, stage

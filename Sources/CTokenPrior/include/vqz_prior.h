@@ -7,9 +7,11 @@
 /// From the hidden pre-activation without the six same-stage slots (`base`, H values), the six
 /// slot rows (`rows[s]`, H stored i16 embedding values each, worth `v · 2^emb_shift`), the stage's weights and the EXP table: the frequency table
 /// `freq` (K values, each ≥ 1, summing to 2^16) and its cumulative table `cum` (K + 1 values).
-/// `h16` (H) and `z` (K) are scratch. Returns the index of the largest logit.
+/// `h16` (H) and `z` (K) are scratch. Returns the index of the largest logit. `w2p`, when not
+/// NULL, is `w2` in the paired layout of `vqz_prior_pair_weights` (H and K multiples of 16), which
+/// the AVX2 and AVX-512 kernels read instead; every path gives the same bits.
 int vqz_prior_token(const int32_t *base, const int16_t *const rows[6], int emb_shift, const int64_t *mult,
-                    const int16_t *w2, const int32_t *b2, int64_t logit_scale, const uint32_t *exp_table,
+                    const int16_t *w2, const int16_t *w2p, const int32_t *b2, int64_t logit_scale, const uint32_t *exp_table,
                     int H, int K, int16_t *h16, int32_t *z, uint32_t *weights, uint32_t *freq, uint32_t *cum);
 
 /// `out[j] += Σ_f wp[j·F + f]·x[f]` for j < H (wrapping 32-bit sums).
@@ -19,3 +21,12 @@ void vqz_prior_dense(const int16_t *x, const int16_t *wp, int H, int F, int32_t 
 /// the vector there, then (Σ of its left, right, up and down neighbours) >> 2 (arithmetic), a
 /// neighbour off the grid counting as the centre (`IntegerPrior.denseInput`).
 void vqz_prior_dense_input(const int16_t *partial, int h, int w, int i, int j, int d, int16_t *out);
+
+/// `w2 [K, H]` in the paired layout: per group g of 16 logits and pair q of hidden units, the 32
+/// values w2[16g + kk][2q], w2[16g + kk][2q + 1] for kk = 0 … 15. H even, K a multiple of 16.
+void vqz_prior_pair_weights(const int16_t *w2, int H, int K, int16_t *w2p);
+
+/// Tests: makes vqz_prior_token use kernel `kernel` (0 portable C, 1 AVX2 per logit, 2 AVX2 eight
+/// logits per reduction, 3 AVX2 paired, 4 AVX-512 paired) where the CPU and the shapes allow it,
+/// else the next one down; -1 (the default) the best available. Every kernel gives the same bits.
+void vqz_prior_force_kernel(int kernel);
