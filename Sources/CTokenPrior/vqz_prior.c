@@ -120,10 +120,10 @@ static int table_avx2(__m256i vmax, const int32_t *z, int64_t logit_scale, const
 }
 
 
+// The hidden units of BODY (the six same-stage slots added to base, requantised), for H a multiple
+// of 16.
 __attribute__((target("avx2")))
-static int token_avx2_wide(const int32_t *base, const int16_t *const rows[6], int emb_shift, const int64_t *mult,
-                           const int16_t *w2, const int32_t *b2, int64_t logit_scale, const uint32_t *exp_table,
-                           int H, int K, int16_t *h16, int32_t *z, uint32_t *weights, uint32_t *freq, uint32_t *cum) {
+static void hidden_avx2(const int32_t *base, const int16_t *const rows[6], int emb_shift, const int64_t *mult, int H, int16_t *h16) {
     int32_t hid[1024];
     const __m128i shift = _mm_cvtsi32_si128(emb_shift);
     for (int j = 0; j < H; j += 8) {
@@ -136,6 +136,13 @@ static int token_avx2_wide(const int32_t *base, const int16_t *const rows[6], in
         int64_t v = ((int64_t)hid[j] * mult[j] + (1 << 23)) >> 24;
         h16[j] = (int16_t)(v < 0 ? 0 : v > 4095 ? 4095 : v);
     }
+}
+
+__attribute__((target("avx2")))
+static int token_avx2_wide(const int32_t *base, const int16_t *const rows[6], int emb_shift, const int64_t *mult,
+                           const int16_t *w2, const int32_t *b2, int64_t logit_scale, const uint32_t *exp_table,
+                           int H, int K, int16_t *h16, int32_t *z, uint32_t *weights, uint32_t *freq, uint32_t *cum) {
+    hidden_avx2(base, rows, emb_shift, mult, H, h16);
     __m256i vmax = _mm256_set1_epi32(INT32_MIN);
     for (int k = 0; k < K; k += 8) {
         __m256i acc[8];
@@ -158,22 +165,9 @@ static int token_avx2_wide(const int32_t *base, const int16_t *const rows[6], in
     return table_avx2(vmax, z, logit_scale, exp_table, K, weights, freq, cum);
 }
 
-// The hidden units of BODY (the six same-stage slots added to base, requantised), for H a multiple
-// of 16.
-__attribute__((target("avx2")))
-static void hidden_avx2(const int32_t *base, const int16_t *const rows[6], int emb_shift, const int64_t *mult, int H, int16_t *h16) {
-    int32_t hid[1024];
-    const __m128i shift = _mm_cvtsi32_si128(emb_shift);
-    for (int j = 0; j < H; j += 8) {
-        __m256i a = _mm256_loadu_si256((const __m256i *)(base + j));
-        for (int s = 0; s < 6; s++)
-            a = _mm256_add_epi32(a, _mm256_sll_epi32(_mm256_cvtepi16_epi32(_mm_loadu_si128((const __m128i *)(rows[s] + j))), shift));
-        _mm256_storeu_si256((__m256i *)(hid + j), a);
-    }
-    for (int j = 0; j < H; j++) {
-        int64_t v = ((int64_t)hid[j] * mult[j] + (1 << 23)) >> 24;
-        h16[j] = (int16_t)(v < 0 ? 0 : v > 4095 ? 4095 : v);
-    }
+// Hidden units 2q and 2q + 1 as one 32-bit lane (low half first), the pair vpmaddwd multiplies.
+static inline int32_t hidden_pair(const int16_t *h16, int q) {
+    return (int32_t)((uint32_t)(uint16_t)h16[2 * q] | ((uint32_t)(uint16_t)h16[2 * q + 1] << 16));
 }
 
 // The output layer from the paired layout w2p (vqz_prior_pair_weights): per group of 16 logits and
@@ -191,8 +185,7 @@ static int token_avx2_paired(const int32_t *base, const int16_t *const rows[6], 
         __m256i a0 = _mm256_setzero_si256(), a1 = _mm256_setzero_si256();
         const int16_t *wg = w2p + (int64_t)g * Q * 32;
         for (int q = 0; q < Q; q++) {
-            uint32_t pair = (uint32_t)(uint16_t)h16[2 * q] | ((uint32_t)(uint16_t)h16[2 * q + 1] << 16);
-            __m256i hv = _mm256_set1_epi32((int32_t)pair);
+            __m256i hv = _mm256_set1_epi32(hidden_pair(h16, q));
             a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(wg + q * 32)), hv));
             a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(wg + q * 32 + 16)), hv));
         }
@@ -217,8 +210,7 @@ static int token_avx512_paired(const int32_t *base, const int16_t *const rows[6]
         __m512i a = _mm512_setzero_si512();
         const int16_t *wg = w2p + (int64_t)g * Q * 32;
         for (int q = 0; q < Q; q++) {
-            uint32_t pair = (uint32_t)(uint16_t)h16[2 * q] | ((uint32_t)(uint16_t)h16[2 * q + 1] << 16);
-            a = _mm512_add_epi32(a, _mm512_madd_epi16(_mm512_loadu_si512((const void *)(wg + q * 32)), _mm512_set1_epi32((int32_t)pair)));
+            a = _mm512_add_epi32(a, _mm512_madd_epi16(_mm512_loadu_si512((const void *)(wg + q * 32)), _mm512_set1_epi32(hidden_pair(h16, q))));
         }
         a = _mm512_add_epi32(a, _mm512_loadu_si512((const void *)(b2 + g * 16)));
         _mm512_storeu_si512((void *)(z + g * 16), a);

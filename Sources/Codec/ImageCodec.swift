@@ -88,9 +88,8 @@ public enum ImageCodec {
                    metadata: metadata, prior: prior, notice: notice)[0]
     }
 
-    /// The sweeps of token refinement `encode` does by default: one sweep bought 0.9 % BD-rate on the
-    /// held-out training images (v6z, +0.02 … +0.08 dB at equal rate), a second almost nothing.
-    public static let defaultRefine = 1
+    /// The sweeps of token refinement `encode` does by default (`ResidualVectorQuantizer.defaultRefine`).
+    public static let defaultRefine = ResidualVectorQuantizer.defaultRefine
 
     /// The `.vqz` bytes of `image` at each of `levels`, running the encoder network once: without
     /// refinement, residual VQ level `L` is the first `L` stages of the deepest level with the same

@@ -89,7 +89,7 @@ public final class LoadedModel: @unchecked Sendable {
     /// The entropy-constrained token choice `ImageCodec.encode` uses at `level` when not told
     /// (VQ models: the model's `codec.lambdas`, else 0, the nearest codes).
     public func defaultLambda(level: Int) -> Float {
-        config.lambdas.indices.contains(level - 1) ? config.lambdas[level - 1] : 0
+        config.lambda(level: level)
     }
 
     /// Rate levels, 1 = smallest file.

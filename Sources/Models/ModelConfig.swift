@@ -68,6 +68,9 @@ public struct ModelConfig: Sendable, Equatable {
     /// Stored as `codec.lambdas`; it changes what the encoder writes, never how files decode.
     public var lambdas: [Float] = []
 
+    /// The encoder's λ at `level` (`lambdas`; 0, the nearest codes, where the model names none).
+    public func lambda(level: Int) -> Float { lambdas.indices.contains(level - 1) ? lambdas[level - 1] : 0 }
+
     /// Zero codes (VQ): when positive, stages `zeroCodeFrom…stages` (1-based) hold the zero vector
     /// at their last index `K − 1` (`ResidualVectorQuantizer.zeroCodeFrom`); 0: none. Stored as
     /// `codec.zero_code_from`; like `lambdas` it guides the encoder's choice and training, never how

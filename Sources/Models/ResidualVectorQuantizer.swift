@@ -142,6 +142,11 @@ public final class ResidualVectorQuantizer {
         return indices
     }
 
+    /// The refinement sweeps of the codec's token choice (`vqz encode --refine`'s default, and
+    /// what decoder tuning trains on): one sweep bought 0.9 % BD-rate on the held-out training
+    /// images (v6z, +0.02 … +0.08 dB at equal rate), a second almost nothing.
+    public static let defaultRefine = 1
+
     /// Rows per chunk of `codes`: a multiple of `nearestCodes`' 256-row bands, so the results do
     /// not depend on it.
     public static let chunkRows = 16_384

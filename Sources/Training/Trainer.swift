@@ -144,9 +144,8 @@ public final class Trainer {
                                 perplexity: [], deadCodes: [], milliseconds: 0)
         let xHat: Tensor
         if let vq, options.decoderOnly {
-            // Decoder tuning: the level drawn as below, the tokens chosen as the encoder does.
-            var levels = 1 + Int(rng.next() % UInt64(config.stages))
-            if options.fullRateFraction > 0, Float(rng.next() >> 40) / Float(1 << 24) < options.fullRateFraction { levels = config.stages }
+            // Decoder tuning: the level drawn as quantizer dropout does, the tokens chosen as the encoder does.
+            let levels = drawLevels(&rng)
             let rows = vq.latents(x)
             let zq = codecLatents(rows, levels: levels)
             let h = x.shape[2] / config.downsampleFactor, w = x.shape[3] / config.downsampleFactor
@@ -158,8 +157,7 @@ public final class Trainer {
             report.levels = levels
         } else if let vq {
             // Quantizer dropout: decode a uniformly drawn number of stages, so every level is trained.
-            var levels = 1 + Int(rng.next() % UInt64(config.stages))
-            if options.fullRateFraction > 0, Float(rng.next() >> 40) / Float(1 << 24) < options.fullRateFraction { levels = config.stages }
+            let levels = drawLevels(&rng)
             let out = vq.forward(x, levels: levels, bypassQuantizer: step < options.autoencoderSteps, rng: &rng)
             xHat = out.xHat
             let (mse, dMSE) = mseLoss(xHat, x)
@@ -228,16 +226,20 @@ public final class Trainer {
     }
 
     /// The sum of the codes `vqz encode` chooses for latent rows `rows` at `levels` stages: the
-    /// level's λ (`codec.lambdas`) and one refinement sweep, as `ImageCodec` does (tested equal).
+    /// level's λ (`codec.lambdas`) and the default refinement, as `ImageCodec` does (tested equal).
     public func codecLatents(_ rows: Tensor, levels: Int) -> Tensor {
         let quantizer = vq!.quantizer
-        let lambda = config.lambdas.indices.contains(levels - 1) ? config.lambdas[levels - 1] : 0
-        let tokens = quantizer.quantize(rows, levels: levels, lambda: lambda, refine: Self.codecRefine)
+        let tokens = quantizer.quantize(rows, levels: levels, lambda: config.lambda(level: levels), refine: ResidualVectorQuantizer.defaultRefine)
         return quantizer.dequantize(tokens, count: rows.shape[0])
     }
 
-    /// The refinement sweeps of the codec's default token choice (`ImageCodec.defaultRefine`).
-    public static let codecRefine = 1
+    /// Quantizer dropout's draw: a uniform number of stages, or every stage on a `fullRateFraction`
+    /// of the steps (two draws from `rng` either way when the fraction is positive).
+    private func drawLevels(_ rng: inout Xoshiro256) -> Int {
+        var levels = 1 + Int(rng.next() % UInt64(config.stages))
+        if options.fullRateFraction > 0, Float(rng.next() >> 40) / Float(1 << 24) < options.fullRateFraction { levels = config.stages }
+        return levels
+    }
 
     /// PSNR of `xHat` (clamped to [0, 1] and rounded to 8 bits, as a decoded PNG would be) against `x`.
     public static func psnr(_ xHat: Tensor, _ x: Tensor) -> Float {

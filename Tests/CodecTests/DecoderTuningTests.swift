@@ -77,7 +77,6 @@ import Training
             #expect(try ImageCodec.encode(image, model: tunedModel, level: 3) != ImageCodec.encode(image, model: baseModel, level: 3),
                     "the files name different models")
         }
-        #expect(Trainer.codecRefine == ImageCodec.defaultRefine)
 
         // A resumed tuning run stays one.
         let again = try TrainingArguments().resume(tuned.modelFile(checkpoint: true))
