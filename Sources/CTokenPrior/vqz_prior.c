@@ -198,6 +198,56 @@ static int token_avx2_paired(const int32_t *base, const int16_t *const rows[6], 
     return table_avx2(vmax, z, logit_scale, exp_table, K, weights, freq, cum);
 }
 
+// table_avx2's steps 16 lanes at a time (K a multiple of 16), the running sum of the frequencies
+// as a vector prefix sum; the same exactness argument (the 64-bit products as even/odd 32 × 32 → 64
+// multiplies, Σ e summed in 64 bits, Σ f = 2^16 fits any lane).
+__attribute__((target("avx2,avx512f,avx512bw")))
+static int table_avx512(int32_t best, const int32_t *z, int64_t logit_scale, const uint32_t *exp_table, int K,
+                        uint32_t *weights, uint32_t *freq, uint32_t *cum) {
+    int best_k = 0;
+    while (z[best_k] != best) best_k++;
+    const __m512i vbest = _mm512_set1_epi32(best), vscale = _mm512_set1_epi64(logit_scale);
+    const __m512i cap = _mm512_set1_epi64(8191), low8 = _mm512_set1_epi32(255);
+    __m512i vsum_lo = _mm512_setzero_si512(), vsum_hi = _mm512_setzero_si512();
+    for (int k = 0; k < K; k += 16) {
+        __m512i diff = _mm512_sub_epi32(vbest, _mm512_loadu_si512((const void *)(z + k)));
+        __m512i te = _mm512_min_epu64(_mm512_srli_epi64(_mm512_mul_epu32(diff, vscale), 24), cap);
+        __m512i to = _mm512_min_epu64(_mm512_srli_epi64(_mm512_mul_epu32(_mm512_srli_epi64(diff, 32), vscale), 24), cap);
+        __m512i t = _mm512_or_si512(te, _mm512_slli_epi64(to, 32));
+        __m512i e = _mm512_i32gather_epi32(_mm512_and_si512(t, low8), (const void *)exp_table, 4);
+        e = _mm512_srlv_epi32(e, _mm512_srli_epi32(t, 8));
+        _mm512_storeu_si512((void *)(weights + k), e);
+        vsum_lo = _mm512_add_epi64(vsum_lo, _mm512_and_si512(e, _mm512_set1_epi64(0xFFFFFFFF)));
+        vsum_hi = _mm512_add_epi64(vsum_hi, _mm512_srli_epi64(e, 32));
+    }
+    uint64_t sum = (uint64_t)_mm512_reduce_add_epi64(_mm512_add_epi64(vsum_lo, vsum_hi));
+    uint64_t r = ((uint64_t)(65536 - K) << 32) / sum;
+    const __m512i vr = _mm512_set1_epi64((int64_t)r), one = _mm512_set1_epi32(1);
+    __m512i vused = _mm512_setzero_si512();
+    for (int k = 0; k < K; k += 16) {
+        __m512i e = _mm512_loadu_si512((const void *)(weights + k));
+        __m512i fe = _mm512_srli_epi64(_mm512_mul_epu32(e, vr), 32);
+        __m512i fo = _mm512_mul_epu32(_mm512_srli_epi64(e, 32), vr);
+        __m512i f = _mm512_add_epi32(_mm512_mask_blend_epi32(0xAAAA, fe, fo), one);
+        _mm512_storeu_si512((void *)(freq + k), f);
+        vused = _mm512_add_epi32(vused, f);
+    }
+    freq[best_k] += 65536 - (uint32_t)_mm512_reduce_add_epi32(vused);
+    const __m512i zero = _mm512_setzero_si512();
+    uint32_t carry = 0;
+    for (int k = 0; k < K; k += 16) {
+        __m512i f = _mm512_loadu_si512((const void *)(freq + k)), x = f;
+        x = _mm512_add_epi32(x, _mm512_alignr_epi32(x, zero, 15));
+        x = _mm512_add_epi32(x, _mm512_alignr_epi32(x, zero, 14));
+        x = _mm512_add_epi32(x, _mm512_alignr_epi32(x, zero, 12));
+        x = _mm512_add_epi32(x, _mm512_alignr_epi32(x, zero, 8));
+        _mm512_storeu_si512((void *)(cum + k), _mm512_add_epi32(_mm512_sub_epi32(x, f), _mm512_set1_epi32((int32_t)carry)));
+        carry += (uint32_t)_mm_extract_epi32(_mm512_extracti32x4_epi32(x, 3), 3);
+    }
+    cum[K] = carry;
+    return best_k;
+}
+
 // The same with 16 logits per 512-bit vpmaddwd (AVX-512BW).
 __attribute__((target("avx2,avx512f,avx512bw")))
 static int token_avx512_paired(const int32_t *base, const int16_t *const rows[6], int emb_shift, const int64_t *mult,
@@ -216,8 +266,7 @@ static int token_avx512_paired(const int32_t *base, const int16_t *const rows[6]
         _mm512_storeu_si512((void *)(z + g * 16), a);
         vmax = _mm512_max_epi32(vmax, a);
     }
-    __m256i m = _mm256_max_epi32(_mm512_castsi512_si256(vmax), _mm512_extracti64x4_epi64(vmax, 1));
-    return table_avx2(m, z, logit_scale, exp_table, K, weights, freq, cum);
+    return table_avx512(_mm512_reduce_max_epi32(vmax), z, logit_scale, exp_table, K, weights, freq, cum);
 }
 #endif
 
