@@ -142,7 +142,6 @@ public enum ImageCodec {
         let gh = (image.height + f - 1) / f, gw = (image.width + f - 1) / f, n = gh * gw
         // Gaussian: per active channel, μ over the full grid.
         let planeCount = model.config.latentChannels
-        let activeChannels = model.config.activeChannels
         // VQ: the encoder runs tile by tile, the quantizer once over the whole grid (its
         // entropy-constrained choice depends on the token statistics of the whole image).
         let d = model.config.latentChannels
