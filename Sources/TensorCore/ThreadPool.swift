@@ -52,7 +52,6 @@ public final class ThreadPool: @unchecked Sendable {
         precondition(threadCount >= 1, "ThreadPool: threadCount must be ≥ 1")
         self.threadCount = threadCount
         openblas_set_num_threads(1)
-        Self.stopOpenBLASThreads()
         pthread_mutex_init(&mutex, nil)
         pthread_cond_init(&condition, nil)
         for _ in 0..<(threadCount - 1) {
@@ -69,21 +68,6 @@ public final class ThreadPool: @unchecked Sendable {
             pthread_detach(thread)
         }
     }
-
-    /// OpenBLAS starts its own worker threads when it loads (one fewer than the cores), and each
-    /// spins on `sched_yield` for its first ~10⁸ cycles (~0.1 s) waiting for work that never comes
-    /// here (every GEMM runs single-threaded inside this pool): at the start of a process, when
-    /// the models load and the tokens decode, that is one core of two. Stopping them (OpenBLAS's own
-    /// `blas_thread_shutdown_`, looked up at run time since single-threaded builds lack it) made a
-    /// whole-process Kodak decode 7–10 % faster on 2 cores (docs/design/speed.md). Every pool
-    /// does it (OpenBLAS set to one thread first, so it starts none again); `vqz` also does it
-    /// first thing. Idempotent.
-    public static func stopOpenBLASThreads() { _ = stopped }
-    private static let stopped: Void = {
-        openblas_set_num_threads(1)
-        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "blas_thread_shutdown_") else { return }
-        _ = unsafeBitCast(symbol, to: (@convention(c) () -> Int32).self)()
-    }()
 
     private static func defaultThreadCount() -> Int {
         if let s = getenv("VQZ_THREADS"), let n = Int(String(cString: s)), n >= 1 { return n }

@@ -23,7 +23,6 @@ struct VQZ: ParsableCommand {
 
     static func main() {
         BLASKernel.reexecWithTheCPUsKernelIfNeeded()
-        ThreadPool.stopOpenBLASThreads()
         // Freed activations stay in the heap for the next layer instead of going back to the kernel
         // (glibc otherwise maps each large buffer afresh and faults its pages in again): measured on
         // AMD EPYC (2 cores), a 6000 × 4000 decode 9.04 → 6.29 s and encode 8.17 → 6.58 s (peak RSS
