@@ -55,11 +55,10 @@ static int token_avx2(const int32_t *base, const int16_t *const rows[6], int emb
 #endif
 
 #if defined(__x86_64__)
-// The same steps written with AVX2 intrinsics, for H a multiple of 16 (≤ 1024) and K a multiple of
-// 8 (≤ 2048): the K × H output layer 8 logits at a time (vpmaddwd, one horizontal reduction per 8
-// logits), the exponent lookups gathered, the 64-bit products as even/odd 32 × 32 → 64 multiplies.
-// Exact, not approximate: every step computes the bits of BODY (tested against the Swift reference
-// with these shapes):
+// BODY's steps written with AVX2 intrinsics (the paired kernels below), for H a multiple of 16
+// (≤ 1024) and K a multiple of 16 (≤ 2048): the output layer by vpmaddwd, the exponent lookups
+// gathered, the 64-bit products as even/odd 32 × 32 → 64 multiplies. Exact, not approximate:
+// every step computes the bits of BODY (tested against the Swift reference with these shapes):
 //  - z: 16-bit × 16-bit pairs summed in wrapping 32-bit lanes (|w2| ≤ 2047, 0 ≤ h ≤ 4095, so
 //    vpmaddwd's one overflow case, four times −32768, cannot occur); sums wrap like BODY's.
 //  - t: best − z_k lies in 0 … 2^32 − 1 (both 32-bit), so it is exact as an unsigned 32-bit lane;
@@ -67,8 +66,7 @@ static int token_avx2(const int32_t *base, const int16_t *const rows[6], int emb
 //    64-bit product it equals BODY's signed one, and so does the shift.
 //  - Σ e: e ≤ 2^24, ≤ 256 values per lane for K ≤ 2048: no 32-bit lane overflows.
 //  - e · R: the largest logit gives e = 2^24, so Σ e ≥ 2^24 and R < 2^24: R fits a 32-bit lane.
-// table_avx2 is the second half (from the logits z, K a multiple of 8, and their lane-wise maximum
-// to the tables), shared by the kernels that compute z differently.
+// table_avx2 is the second half: from the logits z and their lane-wise maximum to the tables.
 __attribute__((target("avx2")))
 static int table_avx2(__m256i vmax, const int32_t *z, int64_t logit_scale, const uint32_t *exp_table, int K,
                       uint32_t *weights, uint32_t *freq, uint32_t *cum) {
@@ -136,33 +134,6 @@ static void hidden_avx2(const int32_t *base, const int16_t *const rows[6], int e
         int64_t v = ((int64_t)hid[j] * mult[j] + (1 << 23)) >> 24;
         h16[j] = (int16_t)(v < 0 ? 0 : v > 4095 ? 4095 : v);
     }
-}
-
-__attribute__((target("avx2")))
-static int token_avx2_wide(const int32_t *base, const int16_t *const rows[6], int emb_shift, const int64_t *mult,
-                           const int16_t *w2, const int32_t *b2, int64_t logit_scale, const uint32_t *exp_table,
-                           int H, int K, int16_t *h16, int32_t *z, uint32_t *weights, uint32_t *freq, uint32_t *cum) {
-    hidden_avx2(base, rows, emb_shift, mult, H, h16);
-    __m256i vmax = _mm256_set1_epi32(INT32_MIN);
-    for (int k = 0; k < K; k += 8) {
-        __m256i acc[8];
-        for (int r = 0; r < 8; r++) {
-            const int16_t *row = w2 + (int64_t)(k + r) * H;
-            __m256i a = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)row), _mm256_loadu_si256((const __m256i *)h16));
-            for (int j = 16; j < H; j += 16)
-                a = _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(row + j)),
-                                                          _mm256_loadu_si256((const __m256i *)(h16 + j))));
-            acc[r] = a;
-        }
-        __m256i s01 = _mm256_hadd_epi32(acc[0], acc[1]), s23 = _mm256_hadd_epi32(acc[2], acc[3]);
-        __m256i s45 = _mm256_hadd_epi32(acc[4], acc[5]), s67 = _mm256_hadd_epi32(acc[6], acc[7]);
-        __m256i s0123 = _mm256_hadd_epi32(s01, s23), s4567 = _mm256_hadd_epi32(s45, s67);
-        __m256i sum = _mm256_add_epi32(_mm256_permute2x128_si256(s0123, s4567, 0x20), _mm256_permute2x128_si256(s0123, s4567, 0x31));
-        sum = _mm256_add_epi32(sum, _mm256_loadu_si256((const __m256i *)(b2 + k)));
-        _mm256_storeu_si256((__m256i *)(z + k), sum);
-        vmax = _mm256_max_epi32(vmax, sum);
-    }
-    return table_avx2(vmax, z, logit_scale, exp_table, K, weights, freq, cum);
 }
 
 // Hidden units 2q and 2q + 1 as one 32-bit lane (low half first), the pair vpmaddwd multiplies.
@@ -289,16 +260,14 @@ int vqz_prior_token(const int32_t *base, const int16_t *const rows[6], int emb_s
     static int best = -1;
     if (best < 0) {
         __builtin_cpu_init();
-        best = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") ? 4 : __builtin_cpu_supports("avx2") ? 3 : 0;
+        best = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") ? 3 : __builtin_cpu_supports("avx2") ? 2 : 0;
     }
     if (kernel < 0 || kernel > best) kernel = best;
-    const int wide = H % 16 == 0 && H <= 1024 && K % 8 == 0 && K <= 2048, paired = w2p && wide && K % 16 == 0;
-    if (kernel >= 3 && !paired) kernel = 2;
-    if (kernel == 2 && !wide) kernel = 1;
+    const int paired = w2p && H % 16 == 0 && H <= 1024 && K % 16 == 0 && K <= 2048;
+    if (kernel >= 2 && !paired) kernel = 1;
     switch (kernel) {
-    case 4: return token_avx512_paired(base, rows, emb_shift, mult, w2p, b2, logit_scale, exp_table, H, K, h16, z, weights, freq, cum);
-    case 3: return token_avx2_paired(base, rows, emb_shift, mult, w2p, b2, logit_scale, exp_table, H, K, h16, z, weights, freq, cum);
-    case 2: return token_avx2_wide(base, rows, emb_shift, mult, w2, b2, logit_scale, exp_table, H, K, h16, z, weights, freq, cum);
+    case 3: return token_avx512_paired(base, rows, emb_shift, mult, w2p, b2, logit_scale, exp_table, H, K, h16, z, weights, freq, cum);
+    case 2: return token_avx2_paired(base, rows, emb_shift, mult, w2p, b2, logit_scale, exp_table, H, K, h16, z, weights, freq, cum);
     case 1: return token_avx2(base, rows, emb_shift, mult, w2, b2, logit_scale, exp_table, H, K, h16, z, weights, freq, cum);
     default: break;
     }

@@ -199,17 +199,15 @@ public final class Trainer {
         var psnr: [Float] = [], bpp: [Float] = []
         var ceiling: Float?
         if let vq {
-            ceiling = Self.psnr(vq.reconstructUnquantized(batch), batch)
-            let rows = options.decoderOnly ? vq.latents(batch) : nil
+            // The encoder runs once; the nearest-code levels are prefixes of one greedy search.
+            let rows = vq.latents(batch)
+            ceiling = Self.psnr(vq.decodeRows(rows, n: n, h: h, w: w, mode: .inference), batch)
+            let nearest = options.decoderOnly ? [] : vq.quantizer.quantize(rows, levels: config.stages).indices
             for level in config.levels {
-                let xHat: Tensor
-                if let rows {
-                    // Decoder tuning is judged on the tokens it learns from: the encoder's.
-                    xHat = vq.decodeRows(codecLatents(rows, levels: level), n: n, h: h, w: w, mode: .inference)
-                } else {
-                    xHat = vq.decode(vq.encode(batch, levels: level), n: n, h: h, w: w)
-                }
-                psnr.append(Self.psnr(xHat, batch))
+                // Decoder tuning is judged on the tokens it learns from: the encoder's.
+                let zq = options.decoderOnly ? codecLatents(rows, levels: level)
+                                             : vq.quantizer.dequantize(Array(nearest.prefix(level)), count: rows.shape[0])
+                psnr.append(Self.psnr(vq.decodeRows(zq, n: n, h: h, w: w, mode: .inference), batch))
                 bpp.append(Float(level) * Float(log2(Double(config.codebookSize))) / 64)
             }
         } else {

@@ -415,7 +415,7 @@ extension PriorTests {
 
 extension PriorTests {
     /// Random integer weights of the shapes the shipped priors use (the C kernel's AVX2 path needs
-    /// H a multiple of 16 and K of 8; the tiny priors above take the other path), logit scales
+    /// H and K multiples of 16; the tiny priors above take the other path), logit scales
     /// from small to the format's largest so that the 8191 cap and the 64-bit products are reached.
     static func wideStages(K: Int, D: Int, H: Int, S: Int, seed: UInt64) -> [IntegerPriorStage] {
         PriorGolden.randomStages(K: K, D: D, H: H, S: S, seed: seed, multLimit: 1024) { l, rng in
@@ -434,10 +434,10 @@ extension PriorTests {
                               stages: Self.wideStages(K: K, D: D, H: H, S: S, seed: UInt64(K + H))).prior(codebooks: codebooks)
         let flat = (0..<(S * n)).map { _ in UInt16(rng.next() % UInt64(K)) }
         var reference = IntegerPrior.Scratch(prior: prior)
-        // Every kernel this CPU has (portable C, AVX2 per logit, AVX2 eight logits per reduction,
-        // AVX2 and AVX-512 on the paired weights), each against the Swift reference.
+        // Every kernel this CPU has (portable C, the same compiled for AVX2, AVX2 and AVX-512 on the
+        // paired weights), each against the Swift reference.
         defer { vqz_prior_force_kernel(-1) }
-        for kernel in [-1, 0, 1, 2, 3, 4] {
+        for kernel in [-1, 0, 1, 2, 3] {
             vqz_prior_force_kernel(Int32(kernel))
             var mismatches = 0, capped = 0
             prior.forEachTable(planes: flat, levels: S, level: S, height: h, width: w) { l, i, j, s in

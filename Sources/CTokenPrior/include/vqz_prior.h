@@ -26,7 +26,7 @@ void vqz_prior_dense_input(const int16_t *partial, int h, int w, int i, int j, i
 /// values w2[16g + kk][2q], w2[16g + kk][2q + 1] for kk = 0 … 15. H even, K a multiple of 16.
 void vqz_prior_pair_weights(const int16_t *w2, int H, int K, int16_t *w2p);
 
-/// Tests: makes vqz_prior_token use kernel `kernel` (0 portable C, 1 AVX2 per logit, 2 AVX2 eight
-/// logits per reduction, 3 AVX2 paired, 4 AVX-512 paired) where the CPU and the shapes allow it,
-/// else the next one down; -1 (the default) the best available. Every kernel gives the same bits.
+/// Tests: makes vqz_prior_token use kernel `kernel` (0 portable C, 1 BODY compiled for AVX2, 2 AVX2
+/// paired, 3 AVX-512 paired) where the CPU and the shapes allow it, else the next one down; -1 (the
+/// default) the best available. Every kernel gives the same bits.
 void vqz_prior_force_kernel(int kernel);
