@@ -210,30 +210,41 @@ public final class ResidualVectorQuantizer {
     ///
     /// The caller feeds `z_q` to the decoder and adds `dCommit` to the decoder's input gradient
     /// (the straight-through estimator).
-    public func quantizeForTraining(_ rows: Tensor, levels: Int, rng: inout some RandomNumberGenerator)
+    ///
+    /// `codec`: the first `levels` stages take the tokens `vqz encode` would write
+    /// (`quantize(_:levels:lambda:passes:refine:)` with that λ and refinement: the code lengths of
+    /// this batch, zero codes, block coordinate descent) instead of the nearest codes, and each of
+    /// those stages' EMA moves its codes to the mean of `x − Σ_{j≠l} e_{j,i_j}` over the rows that
+    /// chose them — the centroid step of entropy-constrained VQ design (Chou, Lookabaugh & Gray
+    /// 1989), so the codebooks are trained for the choice and the rate they will be used at; the
+    /// deeper stages go on with the nearest codes of what is left.
+    public func quantizeForTraining(_ rows: Tensor, levels: Int, codec: (lambda: Float, refine: Int)? = nil,
+                                    rng: inout some RandomNumberGenerator)
         -> (quantized: Tensor, commitmentLoss: Float, dCommit: Tensor, health: CodebookHealth)
     {
         if !initialized { initialize(from: rows, rng: &rng) }
-        let m = rows.shape[0], d = dimension, k = codebookSize
         var residual = rows
         var quantized = Tensor(shape: rows.shape)
         var health = CodebookHealth(perplexity: [], deadCodes: [], restarted: [])
+        let chosen = codec.map { quantize(rows, levels: levels, lambda: $0.lambda, refine: $0.refine) }
+        if let chosen {
+            for l in 0..<levels { quantized += gather(codebooks[l], chosen[l]) }
+            residual = rows - quantized
+        }
         for l in 0..<stages {
+            if let chosen, l < levels {
+                // Stage l's target with the other stages' codes fixed (codebooks as chosen with).
+                let indices = chosen[l]
+                let stageResidual = residual + gather(codebooks[l], indices)
+                let counts = accumulate(stageResidual, indices: indices, health: &health)
+                health.restarted.append(updateEMA(stage: l, counts: counts.counts, sums: counts.sums, residuals: stageResidual, rng: &rng))
+                health.deadCodes.append(clusterSize[l].scalars.filter { $0 < deadThreshold }.count)
+                continue
+            }
             // Every stage learns (its EMA sees its residuals) even when only `levels` are decoded,
             // so a stage is ready the first time quantizer dropout turns it on.
             let (indices, _) = Kernels.nearestCodes(residual, codebook: codebooks[l], penalty: trainingPenalty(stage: l))
-            var counts = [Float](repeating: 0, count: k)
-            var sums = Tensor(shape: [k, d])
-            residual.withUnsafeBufferPointer { r in
-                sums.withUnsafeMutableBufferPointer { s in
-                    for i in 0..<m {
-                        let j = Int(indices[i])
-                        counts[j] += 1
-                        for t in 0..<d { s[j * d + t] += r[i * d + t] }
-                    }
-                }
-            }
-            health.perplexity.append(Self.perplexity(counts))
+            let (counts, sums) = accumulate(residual, indices: indices, health: &health)
             let q = gather(codebooks[l], indices)
             let stageResidual = residual
             residual = residual - q
@@ -245,6 +256,25 @@ public final class ResidualVectorQuantizer {
         let count = Float(max(1, diff.count))
         let loss = commitment * Float(diff.squaredNorm()) / count
         return (quantized, loss, diff * (2 * commitment / count), health)
+    }
+
+    /// The rows per code and their sums (`[K]`, `[K, D]`) of one stage's assignment; appends the
+    /// assignment's perplexity to `health`.
+    private func accumulate(_ residual: Tensor, indices: [Int32], health: inout CodebookHealth) -> (counts: [Float], sums: Tensor) {
+        let m = residual.shape[0], d = dimension
+        var counts = [Float](repeating: 0, count: codebookSize)
+        var sums = Tensor(shape: [codebookSize, d])
+        residual.withUnsafeBufferPointer { r in
+            sums.withUnsafeMutableBufferPointer { s in
+                for i in 0..<m {
+                    let j = Int(indices[i])
+                    counts[j] += 1
+                    for t in 0..<d { s[j * d + t] += r[i * d + t] }
+                }
+            }
+        }
+        health.perplexity.append(Self.perplexity(counts))
+        return (counts, sums)
     }
 
     /// `λ·(−log2 p_k)` of stage `l` from its EMA cluster sizes; nil when `trainingLambda` is 0.

@@ -42,8 +42,10 @@ public final class VQVAE {
     /// Training forward pass with `levels` quantizer stages decoded (quantizer dropout picks it).
     ///
     /// `bypassQuantizer`: the decoder gets `z_e` itself (autoencoder warm-up before the quantizer is
-    /// switched on); no commitment loss, the codebooks are left alone.
-    public func forward(_ x: Tensor, levels: Int, bypassQuantizer: Bool = false, rng: inout some RandomNumberGenerator) -> VQVAEOutput {
+    /// switched on); no commitment loss, the codebooks are left alone. `codec`: the decoded stages
+    /// take the codec's tokens at that λ and refinement (`ResidualVectorQuantizer.quantizeForTraining`).
+    public func forward(_ x: Tensor, levels: Int, bypassQuantizer: Bool = false, codec: (lambda: Float, refine: Int)? = nil,
+                        rng: inout some RandomNumberGenerator) -> VQVAEOutput {
         let ze = encoder.forward(Backbone.shifted(x, by: -0.5), mode: .training)
         let (n, h, w) = (ze.shape[0], ze.shape[2], ze.shape[3])
         if bypassQuantizer {
@@ -53,7 +55,7 @@ public final class VQVAE {
             return VQVAEOutput(xHat: Backbone.shifted(y, by: 0.5), commitmentLoss: 0,
                                health: CodebookHealth(perplexity: [], deadCodes: [], restarted: []))
         }
-        let q = quantizer.quantizeForTraining(LatentLayout.rows(ze), levels: levels, rng: &rng)
+        let q = quantizer.quantizeForTraining(LatentLayout.rows(ze), levels: levels, codec: codec, rng: &rng)
         dCommit = LatentLayout.map(q.dCommit, n: n, h: h, w: w)
         latentShape = (n, h, w)
         let y = decoder.forward(LatentLayout.map(q.quantized, n: n, h: h, w: w), mode: .training)

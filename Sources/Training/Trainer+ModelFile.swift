@@ -75,6 +75,7 @@ extension Trainer {
         options.trainingLambda = metadata["train.ecvq_lambda"] == nil ? 0 : try float("train.ecvq_lambda", metadata)
         options.restartStep = metadata["train.restart_step"] == nil ? 0 : try int("train.restart_step")  // absent before warm restarts
         options.decoderOnly = metadata["train.decoder_only"] == nil ? false : try int("train.decoder_only") != 0  // absent before decoder tuning
+        options.codecTokens = metadata["train.codec_tokens"] == nil ? false : try int("train.codec_tokens") != 0  // absent before codec-token training
         guard let seed = metadata["train.seed"].flatMap(UInt64.init) else { throw TrainingError("the checkpoint lacks train.seed") }
         options.seed = seed
         return (config, options)

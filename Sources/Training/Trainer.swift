@@ -41,6 +41,10 @@ public struct TrainingOptions: Sendable, Equatable {
     /// of the nearest codes training draws; a phase of a resumed run (`--tune-decoder`). The model
     /// writes the same tokens as its checkpoint, so a token prior trained for them still fits.
     public var decoderOnly = false
+    /// VQ: the whole model trains on the tokens `vqz encode` writes at the drawn level (that level's
+    /// λ, zero codes, the refinement sweep) instead of the nearest codes: the encoder's commitment
+    /// pulls toward them and the codebooks' EMA follows them (`--codec-tokens`).
+    public var codecTokens = false
     /// Loss normaliser `var(data)`; measured from the data when nil.
     public var dataVariance: Float?
 
@@ -52,7 +56,7 @@ public struct TrainingOptions: Sendable, Equatable {
          ("train.clip_norm", "\(clipNorm)"), ("train.seed", "\(seed)"), ("train.kl_warmup", "\(klWarmupSteps)"),
          ("train.ae_steps", "\(autoencoderSteps)"), ("train.full_rate_fraction", "\(fullRateFraction)"),
          ("train.ecvq_lambda", "\(trainingLambda)"), ("train.restart_step", "\(restartStep)"),
-         ("train.decoder_only", decoderOnly ? "1" : "0"),
+         ("train.decoder_only", decoderOnly ? "1" : "0"), ("train.codec_tokens", codecTokens ? "1" : "0"),
          ("train.optimizer", "adam(beta1=0.9,beta2=0.999,eps=1e-8)"), ("train.schedule", "linear warm-up, cosine decay"),
          ("train.augment", "random crop, horizontal flip p=0.5")]
     }
@@ -158,7 +162,8 @@ public final class Trainer {
         } else if let vq {
             // Quantizer dropout: decode a uniformly drawn number of stages, so every level is trained.
             let levels = drawLevels(&rng)
-            let out = vq.forward(x, levels: levels, bypassQuantizer: step < options.autoencoderSteps, rng: &rng)
+            let codec = options.codecTokens ? (lambda: config.lambda(level: levels), refine: ResidualVectorQuantizer.defaultRefine) : nil
+            let out = vq.forward(x, levels: levels, bypassQuantizer: step < options.autoencoderSteps, codec: codec, rng: &rng)
             xHat = out.xHat
             let (mse, dMSE) = mseLoss(xHat, x)
             vq.backward(dMSE * (1 / dataVariance))
@@ -202,10 +207,11 @@ public final class Trainer {
             // The encoder runs once; the nearest-code levels are prefixes of one greedy search.
             let rows = vq.latents(batch)
             ceiling = Self.psnr(vq.decodeRows(rows, n: n, h: h, w: w, mode: .inference), batch)
-            let nearest = options.decoderOnly ? [] : vq.quantizer.quantize(rows, levels: config.stages).indices
+            let onCodecTokens = options.decoderOnly || options.codecTokens
+            let nearest = onCodecTokens ? [] : vq.quantizer.quantize(rows, levels: config.stages).indices
             for level in config.levels {
-                // Decoder tuning is judged on the tokens it learns from: the encoder's.
-                let zq = options.decoderOnly ? codecLatents(rows, levels: level)
+                // Decoder tuning and codec-token training are judged on the tokens they learn from.
+                let zq = onCodecTokens ? codecLatents(rows, levels: level)
                                              : vq.quantizer.dequantize(Array(nearest.prefix(level)), count: rows.shape[0])
                 psnr.append(Self.psnr(vq.decodeRows(zq, n: n, h: h, w: w, mode: .inference), batch))
                 bpp.append(Float(level) * Float(log2(Double(config.codebookSize))) / 64)

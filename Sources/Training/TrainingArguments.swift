@@ -48,6 +48,8 @@ public struct TrainingArguments: Sendable, Equatable {
     public var restart = false
     /// On resume (VQ): train the decoder alone on the encoder's own tokens (`TrainingOptions.decoderOnly`).
     public var tuneDecoder = false
+    /// VQ: train on the codec's tokens (`TrainingOptions.codecTokens`); may change on resume.
+    public var codecTokens: Bool?
     /// The encoder's per-level λ recorded in the model (VQ); may change on resume.
     public var lambdas: [Float]?
     /// VQ: the first stage (1-based) with a zero code (`codec.zero_code_from`); on resume it may add
@@ -96,6 +98,10 @@ public struct TrainingArguments: Sendable, Equatable {
         if let autoencoderSteps { options.autoencoderSteps = autoencoderSteps }
         if let fullRateFraction { options.fullRateFraction = fullRateFraction }
         if let trainingLambda { options.trainingLambda = trainingLambda }
+        if let codecTokens {
+            guard family == .vq || !codecTokens else { throw TrainingArgumentError("--codec-tokens applies to vq models only") }
+            options.codecTokens = codecTokens
+        }
         try Self.check(config)
         try Self.check(options, resumedAt: 0)
         return (config, options)
@@ -154,6 +160,13 @@ public struct TrainingArguments: Sendable, Equatable {
         if tuneDecoder {
             guard config.family == .vq else { throw TrainingArgumentError("--tune-decoder applies to vq models only") }
             options.decoderOnly = true
+        }
+        if let codecTokens {
+            guard config.family == .vq || !codecTokens else { throw TrainingArgumentError("--codec-tokens applies to vq models only") }
+            options.codecTokens = codecTokens
+        }
+        if options.decoderOnly && options.codecTokens {
+            throw TrainingArgumentError("--codec-tokens trains the whole model; decoder tuning (--tune-decoder) already uses the codec's tokens")
         }
         try Self.check(options, resumedAt: step)
         let trainer = try Trainer(resuming: file, options: options)

@@ -60,6 +60,12 @@ struct Train: ParsableCommand {
         `vqz encode` chooses (each level's λ, zero codes, refinement) instead of the nearest codes.
         """)
     var tuneDecoder = false
+    @Flag(inversion: .prefixedNo, help: """
+        (vq) Train the whole model on the tokens `vqz encode` writes at the drawn level (its λ from \
+        --lambdas, zero codes, refinement) instead of the nearest codes: the commitment pulls the encoder \
+        toward them and the codebooks learn as entropy-constrained VQ (off by default; may change on resume).
+        """)
+    var codecTokens: Bool?
 
     @Flag(help: "With --resume: accept a training folder whose PNG files differ from the recorded ones.")
     var allowDataChange = false
@@ -146,6 +152,7 @@ struct Train: ParsableCommand {
         a.defaultLevel = defaultLevel
         a.restart = restart
         a.tuneDecoder = tuneDecoder
+        a.codecTokens = codecTokens
         return a
     }
 

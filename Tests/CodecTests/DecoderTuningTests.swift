@@ -83,6 +83,55 @@ import Training
         #expect(again.options.decoderOnly)
     }
 
+    /// `--codec-tokens`: recorded in the checkpoint, kept by a plain resume, switched off by
+    /// `--no-codec-tokens`; the whole model trains (encoder and codebooks move too); validation is
+    /// on the codec's tokens; refused beside decoder tuning.
+    @Test func codecTokenTrainingIsRecordedAndResumed() throws {
+        let (data, _) = Self.dataset()
+        var config = ModelConfig(family: .vq, channels: 4, latentChannels: 3, stages: 3, codebookSize: 16)
+        config.lambdas = [0.3, 0.1, 0.05]
+        config.zeroCodeFrom = 2
+        var options = TrainingOptions()
+        options.steps = 6
+        options.batchSize = 4
+        options.crop = 16
+        options.warmupSteps = 1
+        options.seed = 5
+        let base = Trainer(config: config, options: options, dataVariance: 0.05)
+        for _ in 0..<6 { _ = try base.trainStep(data: data) }
+        var arguments = TrainingArguments()
+        arguments.steps = 12
+        arguments.codecTokens = true
+        let run = try arguments.resume(base.modelFile(checkpoint: true))
+        #expect(run.options.codecTokens)
+        for _ in 6..<12 { _ = try run.trainStep(data: data) }
+        let old = Dictionary(uniqueKeysWithValues: base.stateTensors(includeOptimizer: false))
+        let new = Dictionary(uniqueKeysWithValues: run.stateTensors(includeOptimizer: false))
+        for network in [run.vq!.encoder.parameters, run.vq!.decoder.parameters] {
+            #expect(network.contains { old[$0.name] != new[$0.name] })
+        }
+        #expect(run.vq!.quantizer.codebooks != base.vq!.quantizer.codebooks)
+        // Validation decodes the codec's tokens.
+        let crops = data.centerCrops(crop: 32)
+        let rows = run.vq!.latents(crops)
+        let report = run.validate(crops)
+        for level in 1...3 {
+            let xHat = run.vq!.decodeRows(run.codecLatents(rows, levels: level), n: crops.shape[0], h: 4, w: 4, mode: .inference)
+            #expect(report.psnr[level - 1] == Trainer.psnr(xHat, crops), "level \(level)")
+        }
+        let checkpoint = run.modelFile(checkpoint: true)
+        #expect(checkpoint.stringMetadata["train.codec_tokens"] == "1")
+        #expect(try TrainingArguments().resume(checkpoint).options.codecTokens)
+        var off = TrainingArguments()
+        off.codecTokens = false
+        #expect(try !off.resume(checkpoint).options.codecTokens)
+        var both = TrainingArguments()
+        both.tuneDecoder = true
+        #expect(throws: TrainingArgumentError("--codec-tokens trains the whole model; decoder tuning (--tune-decoder) already uses the codec's tokens")) {
+            try both.resume(checkpoint)
+        }
+    }
+
     @Test func tuneDecoderIsRefusedForGaussianModels() throws {
         let (data, _) = Self.dataset()
         var options = TrainingOptions()
@@ -95,5 +144,8 @@ import Training
         var arguments = TrainingArguments()
         arguments.tuneDecoder = true
         #expect(throws: TrainingArgumentError("--tune-decoder applies to vq models only")) { try arguments.resume(trainer.modelFile(checkpoint: true)) }
+        var codec = TrainingArguments()
+        codec.codecTokens = true
+        #expect(throws: TrainingArgumentError("--codec-tokens applies to vq models only")) { try codec.resume(trainer.modelFile(checkpoint: true)) }
     }
 }

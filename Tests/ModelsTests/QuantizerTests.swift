@@ -201,6 +201,57 @@ import Testing
         }
     }
 
+    /// Codec-token training (`vqz train --codec-tokens`): the decoded stages take exactly the tokens
+    /// the encoder's entropy-constrained choice gives (λ, zero codes, refinement), the EMA of each of
+    /// those stages moves toward the mean of `x − Σ_{j≠l} e_{j,i_j}` over the rows that chose a code
+    /// (checked by hand against the formula), and the stages past the drawn level go on with the
+    /// nearest codes of what is left.
+    @Test func codecTokenTrainingLearnsFromTheCodecsChoice() {
+        var rng = Xoshiro256(seed: 12)
+        let (m, d, k) = (1024, 4, 16)
+        let q = ResidualVectorQuantizer(stages: 3, codebookSize: k, dimension: d, decay: 0.9, deadThreshold: 0)
+        for _ in 0..<10 { _ = q.quantizeForTraining(Tensor.randomNormal([m, d], std: 1, using: &rng), levels: 3, rng: &rng) }
+        q.addZeroCodes(from: 2)
+        let rows = Tensor.randomNormal([m, d], std: 1, using: &rng)
+        let (lambda, levels) = (Float(0.2), 2)
+        let codebooks = q.codebooks, sizes = q.clusterSize, sums = q.embedSum
+        let chosen = q.quantize(rows, levels: levels, lambda: lambda, refine: 1)
+        #expect(chosen != q.quantize(rows, levels: levels).indices, "the test needs λ to change the choice")
+        #expect(chosen[1].contains(Int32(k - 1)), "the test needs the zero code chosen")
+        let expected = q.dequantize(chosen, count: m)
+
+        let out = q.quantizeForTraining(rows, levels: levels, codec: (lambda: lambda, refine: 1), rng: &rng)
+        #expect(out.quantized == expected)
+        #expect(abs(out.commitmentLoss - q.commitment * Float((rows - expected).squaredNorm()) / Float(m * d)) < 1e-6)
+        // The EMA by hand: stage l's targets are x − Σ_{j≠l} e_{j,i_j} (codes as they were chosen with).
+        func code(_ t: Tensor, _ j: Int) -> [Float] { Array(t.scalars[j * d..<(j + 1) * d]) }
+        for l in 0..<levels {
+            var counts = [Float](repeating: 0, count: k), total = [Float](repeating: 0, count: k * d)
+            for i in 0..<m {
+                let j = Int(chosen[l][i])
+                counts[j] += 1
+                for t in 0..<d {
+                    var target = rows.scalars[i * d + t]
+                    for other in 0..<levels where other != l { target -= codebooks[other].scalars[Int(chosen[other][i]) * d + t] }
+                    total[j * d + t] += target
+                }
+            }
+            for j in 0..<k {
+                #expect(abs(q.clusterSize[l].scalars[j] - (0.9 * sizes[l].scalars[j] + 0.1 * counts[j])) < 1e-4, "stage \(l + 1) code \(j)")
+                for t in 0..<d where !(q.hasZeroCode(stage: l) && j == k - 1) {
+                    let ema = 0.9 * sums[l].scalars[j * d + t] + 0.1 * total[j * d + t]
+                    #expect(abs(q.embedSum[l].scalars[j * d + t] - ema) < 1e-4, "stage \(l + 1) code \(j)")
+                }
+            }
+            if q.hasZeroCode(stage: l) { #expect(code(q.codebooks[l], k - 1) == [0, 0, 0, 0]) }
+        }
+        // Stage 3 (not decoded): the nearest codes of x − ẑ, as plain training does.
+        let nearest = Kernels.nearestCodes(rows - expected, codebook: codebooks[2]).indices
+        var counts = [Float](repeating: 0, count: k)
+        for j in nearest { counts[Int(j)] += 1 }
+        for j in 0..<k { #expect(abs(q.clusterSize[2].scalars[j] - (0.9 * sizes[2].scalars[j] + 0.1 * counts[j])) < 1e-4) }
+    }
+
     /// The encoder's quantizer works on chunks of rows (bounded memory on a 24 MP latent grid):
     /// across chunk boundaries it gives exactly what the whole-grid definition gives, the plain
     /// search and the entropy-constrained passes alike.
