@@ -227,28 +227,29 @@ public final class ResidualVectorQuantizer {
         var quantized = Tensor(shape: rows.shape)
         var health = CodebookHealth(perplexity: [], deadCodes: [], restarted: [])
         let chosen = codec.map { quantize(rows, levels: levels, lambda: $0.lambda, refine: $0.refine) }
-        if let chosen {
-            for l in 0..<levels { quantized += gather(codebooks[l], chosen[l]) }
+        // The codec's codes per decoded stage, gathered once (stage l's codebook moves only at stage l).
+        let picked = chosen.map { c in (0..<levels).map { gather(codebooks[$0], c[$0]) } } ?? []
+        if !picked.isEmpty {
+            for q in picked { quantized += q }
             residual = rows - quantized
         }
         for l in 0..<stages {
+            let indices: [Int32], stageResidual: Tensor
             if let chosen, l < levels {
                 // Stage l's target with the other stages' codes fixed (codebooks as chosen with).
-                let indices = chosen[l]
-                let stageResidual = residual + gather(codebooks[l], indices)
-                let counts = accumulate(stageResidual, indices: indices, health: &health)
-                health.restarted.append(updateEMA(stage: l, counts: counts.counts, sums: counts.sums, residuals: stageResidual, rng: &rng))
-                health.deadCodes.append(clusterSize[l].scalars.filter { $0 < deadThreshold }.count)
-                continue
+                indices = chosen[l]
+                stageResidual = residual + picked[l]
+            } else {
+                // Every stage learns (its EMA sees its residuals) even when only `levels` are decoded,
+                // so a stage is ready the first time quantizer dropout turns it on.
+                indices = Kernels.nearestCodes(residual, codebook: codebooks[l], penalty: trainingPenalty(stage: l)).indices
+                stageResidual = residual
+                let q = gather(codebooks[l], indices)
+                residual = residual - q
+                if l < levels { quantized += q }
             }
-            // Every stage learns (its EMA sees its residuals) even when only `levels` are decoded,
-            // so a stage is ready the first time quantizer dropout turns it on.
-            let (indices, _) = Kernels.nearestCodes(residual, codebook: codebooks[l], penalty: trainingPenalty(stage: l))
-            let (counts, sums) = accumulate(residual, indices: indices, health: &health)
-            let q = gather(codebooks[l], indices)
-            let stageResidual = residual
-            residual = residual - q
-            if l < levels { quantized += q }
+            let (counts, sums) = accumulate(stageResidual, indices: indices)
+            health.perplexity.append(Self.perplexity(counts))
             health.restarted.append(updateEMA(stage: l, counts: counts, sums: sums, residuals: stageResidual, rng: &rng))
             health.deadCodes.append(clusterSize[l].scalars.filter { $0 < deadThreshold }.count)
         }
@@ -258,9 +259,8 @@ public final class ResidualVectorQuantizer {
         return (quantized, loss, diff * (2 * commitment / count), health)
     }
 
-    /// The rows per code and their sums (`[K]`, `[K, D]`) of one stage's assignment; appends the
-    /// assignment's perplexity to `health`.
-    private func accumulate(_ residual: Tensor, indices: [Int32], health: inout CodebookHealth) -> (counts: [Float], sums: Tensor) {
+    /// The rows per code and their sums (`[K]`, `[K, D]`) of one stage's assignment.
+    private func accumulate(_ residual: Tensor, indices: [Int32]) -> (counts: [Float], sums: Tensor) {
         let m = residual.shape[0], d = dimension
         var counts = [Float](repeating: 0, count: codebookSize)
         var sums = Tensor(shape: [codebookSize, d])
@@ -273,7 +273,6 @@ public final class ResidualVectorQuantizer {
                 }
             }
         }
-        health.perplexity.append(Self.perplexity(counts))
         return (counts, sums)
     }
 

@@ -162,7 +162,7 @@ public final class Trainer {
         } else if let vq {
             // Quantizer dropout: decode a uniformly drawn number of stages, so every level is trained.
             let levels = drawLevels(&rng)
-            let codec = options.codecTokens ? (lambda: config.lambda(level: levels), refine: ResidualVectorQuantizer.defaultRefine) : nil
+            let codec = options.codecTokens ? codecChoice(levels: levels) : nil
             let out = vq.forward(x, levels: levels, bypassQuantizer: step < options.autoencoderSteps, codec: codec, rng: &rng)
             xHat = out.xHat
             let (mse, dMSE) = mseLoss(xHat, x)
@@ -232,9 +232,14 @@ public final class Trainer {
     /// The sum of the codes `vqz encode` chooses for latent rows `rows` at `levels` stages: the
     /// level's λ (`codec.lambdas`) and the default refinement, as `ImageCodec` does (tested equal).
     public func codecLatents(_ rows: Tensor, levels: Int) -> Tensor {
-        let quantizer = vq!.quantizer
-        let tokens = quantizer.quantize(rows, levels: levels, lambda: config.lambda(level: levels), refine: ResidualVectorQuantizer.defaultRefine)
+        let quantizer = vq!.quantizer, choice = codecChoice(levels: levels)
+        let tokens = quantizer.quantize(rows, levels: levels, lambda: choice.lambda, refine: choice.refine)
         return quantizer.dequantize(tokens, count: rows.shape[0])
+    }
+
+    /// The λ and refinement of the codec's token choice at `levels` stages (what `ImageCodec` uses).
+    private func codecChoice(levels: Int) -> (lambda: Float, refine: Int) {
+        (config.lambda(level: levels), ResidualVectorQuantizer.defaultRefine)
     }
 
     /// Quantizer dropout's draw: a uniform number of stages, or every stage on a `fullRateFraction`

@@ -98,13 +98,17 @@ public struct TrainingArguments: Sendable, Equatable {
         if let autoencoderSteps { options.autoencoderSteps = autoencoderSteps }
         if let fullRateFraction { options.fullRateFraction = fullRateFraction }
         if let trainingLambda { options.trainingLambda = trainingLambda }
-        if let codecTokens {
-            guard family == .vq || !codecTokens else { throw TrainingArgumentError("--codec-tokens applies to vq models only") }
-            options.codecTokens = codecTokens
-        }
+        try applyCodecTokens(to: &options, family: family)
         try Self.check(config)
         try Self.check(options, resumedAt: 0)
         return (config, options)
+    }
+
+    /// `--codec-tokens` / `--no-codec-tokens` when given (VQ models only).
+    private func applyCodecTokens(to options: inout TrainingOptions, family: ModelFamily) throws(TrainingArgumentError) {
+        guard let codecTokens else { return }
+        guard family == .vq || !codecTokens else { throw TrainingArgumentError("--codec-tokens applies to vq models only") }
+        options.codecTokens = codecTokens
     }
 
     /// The trainer of a run resumed from `file` (a checkpoint), with the options given here.
@@ -161,10 +165,7 @@ public struct TrainingArguments: Sendable, Equatable {
             guard config.family == .vq else { throw TrainingArgumentError("--tune-decoder applies to vq models only") }
             options.decoderOnly = true
         }
-        if let codecTokens {
-            guard config.family == .vq || !codecTokens else { throw TrainingArgumentError("--codec-tokens applies to vq models only") }
-            options.codecTokens = codecTokens
-        }
+        try applyCodecTokens(to: &options, family: config.family)
         if options.decoderOnly && options.codecTokens {
             throw TrainingArgumentError("--codec-tokens trains the whole model; decoder tuning (--tune-decoder) already uses the codec's tokens")
         }
