@@ -18,6 +18,8 @@ struct LayerBench: ParsableCommand {
     @Option(help: "Image width in pixels (a multiple of 8).") var width = 768
     @Option(help: "Image height in pixels (a multiple of 8).") var height = 512
     @Option(help: "Timed runs per layer (the best is reported).") var repeats = 5
+    @Flag(help: "Run the layers in training mode (convolutions on oneDNN, VQZ_CONV) to compare its forward pass with the engine's.")
+    var trainingMode = false
 
     func flops(_ layer: any Layer, input: Tensor, output: Tensor) -> Double? {
         let hw = Double(output.shape[2] * output.shape[3])
@@ -33,9 +35,10 @@ struct LayerBench: ParsableCommand {
         var total = 0.0
         print("\(name): input \(input.shape)")
         for (i, layer) in net.layers.enumerated() {
-            var y = layer.forward(x, mode: .inference)
+            let mode: Mode = trainingMode ? .training : .inference
+            var y = layer.forward(x, mode: mode)
             var best = Double.infinity
-            for _ in 0..<repeats { best = min(best, seconds { y = layer.forward(x, mode: .inference) }) }
+            for _ in 0..<repeats { best = min(best, seconds { y = layer.forward(x, mode: mode) }) }
             total += best
             let kind = String(describing: type(of: layer))
             let rate = flops(layer, input: x, output: y).map { String(format: "%7.1f GFLOP/s", $0 / best / 1e9) } ?? "               "

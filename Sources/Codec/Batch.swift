@@ -304,7 +304,7 @@ public final class ModelCache: @unchecked Sendable {
             var matched: [UInt8]?  // the bytes just hashed, when they are the model asked for
             func hash(_ path: String) {
                 guard let bytes = try? FileIO.read(path, maxBytes: 1 << 30) else { return }
-                let found = ModelID(modelFile: bytes)
+                let found = Profile.measure("model load: hash (SHA-256)") { ModelID(modelFile: bytes) }
                 if s.paths[found] == nil { s.paths[found] = path }
                 if found == id { matched = bytes }
             }
@@ -317,7 +317,7 @@ public final class ModelCache: @unchecked Sendable {
             guard let path = s.paths[id] else {
                 throw CodecError("this file needs model \(id.hex), which is not among the \(candidates.count) model(s) in \(registry.searchDescription)\(extraPaths.isEmpty ? "" : " or given with -m"); pass its .vqzm file with -m")
             }
-            let model = try matched.map { try LoadedModel(bytes: $0, name: ModelEntry.name(forPath: path)) } ?? LoadedModel(path: path)
+            let model = try matched.map { try LoadedModel(bytes: $0, name: ModelEntry.name(forPath: path), knownID: id) } ?? LoadedModel(path: path)
             s.loaded[id] = model
             return model
         }

@@ -111,7 +111,11 @@ public enum ImageCodec {
     static func serialized(_ file: BitstreamFile, metadata: [MetadataEntry], zstdLevel: Int, prior: LoadedPrior?) throws -> [UInt8] {
         var file = file
         file.metadata = metadata
-        do { return try file.serialized(options: BitstreamWriteOptions(zstdLevel: zstdLevel, prior: prior)) } catch {
+        do {
+            return try Profile.measure(prior == nil ? "entropy coding (zstd)" : "entropy coding (prior)") {
+                try file.serialized(options: BitstreamWriteOptions(zstdLevel: zstdLevel, prior: prior))
+            }
+        } catch {
             throw CodecError("cannot write the container: \(error)")
         }
     }
@@ -119,8 +123,10 @@ public enum ImageCodec {
     /// What `encode(_:model:levels:)` writes, before serialization: one container per level.
     static func files(_ image: PixelImage, model: LoadedModel, levels: [Int], sourceBitDepth: Int = 8, lambda: Float? = nil, refine: Int = defaultRefine,
                       tiling: Tiling = .default, notice: ((EncodeNotice) -> Void)? = nil) throws -> [BitstreamFile] {
-        try files(latents(image, model: model, levels: levels, tiling: tiling), levels: levels, sourceBitDepth: sourceBitDepth, lambda: lambda,
-                  refine: refine, notice: notice)
+        let encoded = try Profile.measure("encoder network (all tiles)") { try latents(image, model: model, levels: levels, tiling: tiling) }
+        return try Profile.measure("token choice") {
+            try files(encoded, levels: levels, sourceBitDepth: sourceBitDepth, lambda: lambda, refine: refine, notice: notice)
+        }
     }
 
     /// The encoder network's output for one image, before quantization.
@@ -315,6 +321,8 @@ public enum ImageCodec {
         let format = PixelFormat(gray: gray, alpha: alpha != nil)
         var out = [UInt8](repeating: 0, count: width * height * format.channels)
         let symbols = content.symbols
+        let start = DispatchTime.now().uptimeNanoseconds
+        defer { if Profile.enabled { Profile.add("network and pixels (all tiles)", seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) } }
         for tile in tiling.tiles(gridHeight: gh, gridWidth: gw, margin: tiling.margin ?? model.config.tileMargin) {
             let th = tile.outer.rows.count, tw = tile.outer.cols.count
             func region<T>(plane p: Int, _ map: (UInt16) -> T) -> [T] {
@@ -336,8 +344,10 @@ public enum ImageCodec {
             // The core's pixels, cropped to the image.
             let rows = (tile.core.rows.lowerBound * f)..<min(height, tile.core.rows.upperBound * f)
             let cols = (tile.core.cols.lowerBound * f)..<min(width, tile.core.cols.upperBound * f)
-            write(y, originRow: tile.outer.rows.lowerBound * f, originCol: tile.outer.cols.lowerBound * f,
-                  rows: rows, cols: cols, into: &out, width: width, format: format, alpha: alpha)
+            Profile.measure("decode: pixels out") {
+                write(y, originRow: tile.outer.rows.lowerBound * f, originCol: tile.outer.cols.lowerBound * f,
+                      rows: rows, cols: cols, into: &out, width: width, format: format, alpha: alpha)
+            }
         }
         return PixelImage(width: width, height: height, format: format, samples: out)
     }
@@ -373,28 +383,41 @@ public enum ImageCodec {
     /// pixel (`originRow`, `originCol`)) into `out`, rounding to 8 bits and restoring gray and alpha.
     static func write(_ y: Tensor, originRow: Int, originCol: Int, rows: Range<Int>, cols: Range<Int>,
                       into out: inout [UInt8], width: Int, format: PixelFormat, alpha: [UInt8]?) {
-        let ph = y.shape[2], pw = y.shape[3]
-        let channels = format.channels
+        let ph = y.shape[2], pw = y.shape[3], plane = ph * pw
+        let channels = format.channels, gray = format.isGray
         y.withUnsafeBufferPointer { ys in
-            func sample(_ c: Int, _ row: Int, _ col: Int) -> Int {
-                // A damaged but checksum-consistent file can drive the network to ±∞ or NaN: those
-                // clamp like any other value (NaN to 0) instead of trapping in the conversion.
-                let v = ys[(c * ph + row - originRow) * pw + col - originCol]
-                return v.isNaN ? 0 : Int((min(max(v, 0), 1) * 255).rounded())
-            }
-            for row in rows {
-                for col in cols {
-                    let i = row * width + col, o = i * channels
-                    if format.isGray {
-                        let sum = sample(0, row, col) + sample(1, row, col) + sample(2, row, col)
-                        out[o] = UInt8((sum + 1) / 3)
-                    } else {
-                        for c in 0..<3 { out[o + c] = UInt8(sample(c, row, col)) }
+            out.withUnsafeMutableBufferPointer { o in
+                let ys = ys.baseAddress!, o = o.baseAddress!
+                for row in rows {
+                    let base = (row - originRow) * pw - originCol
+                    for col in cols {
+                        let s = base + col
+                        let r = sample8(ys[s]), g = sample8(ys[plane + s]), b = sample8(ys[2 * plane + s])
+                        let i = row * width + col, at = i * channels
+                        if gray {
+                            o[at] = UInt8((r + g + b + 1) / 3)
+                        } else {
+                            o[at] = UInt8(truncatingIfNeeded: r)
+                            o[at + 1] = UInt8(truncatingIfNeeded: g)
+                            o[at + 2] = UInt8(truncatingIfNeeded: b)
+                        }
+                        if let alpha { o[at + channels - 1] = alpha[i] }
                     }
-                    if let alpha { out[o + channels - 1] = alpha[i] }
                 }
             }
         }
+    }
+
+    /// A network output in [0, 1] as 0…255: clamped, scaled by 255 and rounded half away from zero,
+    /// exactly `Int((min(max(v, 0), 1) * 255).rounded())` (the fraction `x − ⌊x⌋` is exact for
+    /// x in [0, 255]) without a libm call. A damaged but checksum-consistent file can drive the
+    /// network to ±∞ or NaN: those clamp like any other value (NaN to 0) instead of trapping.
+    @inline(__always)
+    static func sample8(_ v: Float) -> Int {
+        if v.isNaN { return 0 }
+        let x = min(max(v, 0), 1) * 255
+        let i = Int(x)
+        return x - Float(i) >= 0.5 ? i + 1 : i
     }
 
     /// The two reference rates of a coded file, in bits: fixed-length (log2 of each plane's alphabet

@@ -28,23 +28,32 @@ public final class LoadedModel: @unchecked Sendable {
     /// Builds the network that `bytes` (a `.vqzm` file) describes.
     ///
     /// - Parameter name: how the user refers to the model (its file name without extension).
-    public init(bytes: [UInt8], name: String) throws {
+    /// `knownID`: the id of `bytes` when the caller has just hashed them (the model cache), so they
+    /// are not hashed twice.
+    public init(bytes: [UInt8], name: String, knownID: ModelID? = nil) throws {
         let file: ModelFile
         do {
-            file = try ModelFile(bytes: bytes)
-            try file.checkFinite()
+            file = try Profile.measure("model load: parse and check") {
+                let file = try ModelFile(bytes: bytes)
+                try file.checkFinite()
+                return file
+            }
         } catch { throw ModelLoadError("\(name): \(error)") }
         let strings = file.stringMetadata
         let config: ModelConfig
         do { config = try ModelConfig(metadata: strings) } catch { throw ModelLoadError("\(name): \(error)") }
         self.name = name
-        self.id = ModelID(modelFile: bytes)
+        self.id = knownID ?? Profile.measure("model load: hash (SHA-256)") { ModelID(modelFile: bytes) }
         self.config = config
         self.metadata = strings
         switch config.family {
         case .vq:
-            let model = VQVAE(config: config, seed: 0)
-            do { try loadParameters(model.parameters, from: Self.parametersOnly(file), architecture: config.architecture) } catch {
+            let model = Profile.measure("model load: build the network") { VQVAE(config: config, seed: 0) }
+            do {
+                try Profile.measure("model load: weights") {
+                    try loadParameters(model.parameters, from: Self.parametersOnly(file), architecture: config.architecture)
+                }
+            } catch {
                 throw ModelLoadError("\(name): \(error)")
             }
             for l in 0..<config.stages {

@@ -146,13 +146,15 @@ extension ModelFile {
             case .f32, .f16:
                 let floats = [Float](unsafeUninitializedCapacity: count) { buf, initialized in
                     bytes.withUnsafeBufferPointer { b in
-                        for i in 0..<count {
-                            if e.dtype == .f32 {
+                        if e.dtype == .f32 {
+                            for i in 0..<count {
                                 let o = start + 4 * i
                                 buf[i] = Float(bitPattern: UInt32(b[o]) | UInt32(b[o + 1]) << 8 | UInt32(b[o + 2]) << 16 | UInt32(b[o + 3]) << 24)
-                            } else {
+                            }
+                        } else {
+                            for i in 0..<count {
                                 let o = start + 2 * i
-                                buf[i] = Float(Float16(bitPattern: UInt16(b[o]) | UInt16(b[o + 1]) << 8))
+                                buf[i] = widenHalf(UInt16(b[o]) | UInt16(b[o + 1]) << 8)
                             }
                         }
                     }
@@ -211,4 +213,21 @@ private struct Cursor {
         guard ModelFile.isValidName(raw) else { throw .invalidName(kind: kind, bytes: raw) }
         return String(decoding: raw, as: UTF8.self)
     }
+}
+
+/// The binary16 value with bits `h` as a Float, exactly (`Float(Float16(bitPattern: h))` for every
+/// finite value and infinity; NaNs stay NaN), in integer operations the compiler vectorizes instead
+/// of a library call per value (a 6 MB model has millions).
+@inline(__always)
+func widenHalf(_ h: UInt16) -> Float {
+    let sign = UInt32(h & 0x8000) << 16
+    let exponent = UInt32(h >> 10) & 0x1f
+    let mantissa = UInt32(h & 0x3ff)
+    if exponent == 0x1f { return Float(bitPattern: sign | 0x7f80_0000 | mantissa << 13) }
+    if exponent == 0 {
+        // Zero or subnormal: mantissa · 2⁻²⁴, exact in Float.
+        let magnitude = Float(mantissa) * 0x1p-24
+        return sign == 0 ? magnitude : -magnitude
+    }
+    return Float(bitPattern: sign | (exponent + 112) << 23 | mantissa << 13)
 }

@@ -35,7 +35,7 @@ enum Backbone {
             layers += residualBlocks(config, prefix: "enc", rng: &rng)
             layers.append(Conv2d(inputChannels: l, outputChannels: outputChannels, kernelSize: 3, padding: 1, name: "enc.proj", rng: &rng))
         }
-        return Sequential(layers)
+        return Sequential(layers, label: "encoder")
     }
 
     /// `[N, inputChannels, h, w]` → `[N, 3, 8h, 8w]`.
@@ -58,7 +58,7 @@ enum Backbone {
             Conv2d(inputChannels: n, outputChannels: 12, kernelSize: 3, padding: 1, name: "dec.conv3", rng: &rng),
             DepthToSpace(blockSize: 2),
         ]
-        return Sequential(layers)
+        return Sequential(layers, label: "decoder")
     }
 
     /// `config.residualBlocks` blocks `x + conv(lrelu(conv(x)))` of `latentWidth` channels; the

@@ -96,7 +96,7 @@ public final class ResidualVectorQuantizer {
         var quantized = Tensor(shape: rows.shape)
         var all: [[Int32]] = []
         for l in 0..<levels {
-            let (indices, _) = Kernels.nearestCodes(residual, codebook: codebooks[l])
+            let indices = Kernels.nearestIndices(residual, codebook: codebooks[l])
             let q = gather(codebooks[l], indices)
             residual = residual - q
             quantized += q
@@ -168,7 +168,7 @@ public final class ResidualVectorQuantizer {
                 }
             }
             for l in 0..<levels {
-                let chosen = Kernels.nearestCodes(residual, codebook: codebooks[l], penalty: penalties?[l]).indices
+                let chosen = Kernels.nearestIndices(residual, codebook: codebooks[l], penalty: penalties?[l])
                 add(stage: l, codes: chosen, sign: -1, to: &residual)
                 indices[l].replaceSubrange(start..<start + count, with: chosen)
             }
@@ -176,7 +176,7 @@ public final class ResidualVectorQuantizer {
                 for l in 0..<levels {
                     // The residual without stage l's code, then stage l chosen again.
                     add(stage: l, codes: Array(indices[l][start..<start + count]), sign: 1, to: &residual)
-                    let chosen = Kernels.nearestCodes(residual, codebook: codebooks[l], penalty: penalties?[l]).indices
+                    let chosen = Kernels.nearestIndices(residual, codebook: codebooks[l], penalty: penalties?[l])
                     add(stage: l, codes: chosen, sign: -1, to: &residual)
                     indices[l].replaceSubrange(start..<start + count, with: chosen)
                 }
@@ -190,18 +190,38 @@ public final class ResidualVectorQuantizer {
         let d = dimension
         codebooks[l].withUnsafeBufferPointer { c in
             residual.withUnsafeMutableBufferPointer { r in
-                for i in 0..<codes.count {
-                    let j = Int(codes[i])
-                    for t in 0..<d { r[i * d + t] += sign * c[j * d + t] }
+                codes.withUnsafeBufferPointer { codes in
+                    let c = c.baseAddress!, r = r.baseAddress!
+                    for i in 0..<codes.count {
+                        let src = c + Int(codes[i]) * d, dst = r + i * d
+                        for t in 0..<d { dst[t] += sign * src[t] }
+                    }
                 }
             }
         }
     }
 
     /// `z_q [M, D]` of the given indices (the decoder's side).
+    /// Stage by stage, each row adds its code in place (the same sums, in the same order, as
+    /// adding gathered stage tensors; no `[M, D]` temporary per stage).
     public func dequantize(_ indices: [[Int32]], count: Int) -> Tensor {
-        var out = Tensor(shape: [count, dimension])
-        for (l, stage) in indices.enumerated() { out += gather(codebooks[l], stage) }
+        let d = dimension
+        var out = Tensor(shape: [count, d])
+        out.withUnsafeMutableBufferPointer { o in
+            let o = o.baseAddress!
+            for (l, stage) in indices.enumerated() {
+                precondition(stage.count == count, "dequantize: stage \(l) has \(stage.count) indices, not \(count)")
+                codebooks[l].withUnsafeBufferPointer { c in
+                    let c = c.baseAddress!
+                    stage.withUnsafeBufferPointer { s in
+                        for i in 0..<count {
+                            let src = c + Int(s[i]) * d, dst = o + i * d
+                            for t in 0..<d { dst[t] += src[t] }
+                        }
+                    }
+                }
+            }
+        }
         return out
     }
 
@@ -242,7 +262,7 @@ public final class ResidualVectorQuantizer {
             } else {
                 // Every stage learns (its EMA sees its residuals) even when only `levels` are decoded,
                 // so a stage is ready the first time quantizer dropout turns it on.
-                indices = Kernels.nearestCodes(residual, codebook: codebooks[l], penalty: trainingPenalty(stage: l)).indices
+                indices = Kernels.nearestIndices(residual, codebook: codebooks[l], penalty: trainingPenalty(stage: l))
                 stageResidual = residual
                 let q = gather(codebooks[l], indices)
                 residual = residual - q
@@ -296,7 +316,7 @@ public final class ResidualVectorQuantizer {
                 clusterSize[l] = Tensor(shape: [codebookSize], repeating: 1)
             }
             pinZeroCode(stage: l)
-            let (indices, _) = Kernels.nearestCodes(residual, codebook: codebooks[l])
+            let indices = Kernels.nearestIndices(residual, codebook: codebooks[l])
             residual = residual - gather(codebooks[l], indices)
         }
         initialized = true

@@ -96,7 +96,7 @@ public final class VQVAE {
 
     /// The image `[n, 3, 8h, 8w]` of the given indices.
     public func decode(_ indices: [[Int32]], n: Int, h: Int, w: Int) -> Tensor {
-        let zq = quantizer.dequantize(indices, count: n * h * w)
-        return Backbone.shifted(decoder.forward(LatentLayout.map(zq, n: n, h: h, w: w), mode: .inference), by: 0.5)
+        let z = Profile.measure("decode: dequantize") { LatentLayout.map(quantizer.dequantize(indices, count: n * h * w), n: n, h: h, w: w) }
+        return Backbone.shifted(decoder.forward(z, mode: .inference), by: 0.5)
     }
 }

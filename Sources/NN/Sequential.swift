@@ -1,18 +1,33 @@
 // Sequential and residual composition: forward in order, backward in reverse (llm.c's
 // gpt2_forward / gpt2_backward shape).
 
+import Dispatch
 import TensorCore
 
 /// Layers applied in order.
 public final class Sequential: Layer {
     public let layers: [any Layer]
+    /// Names the layers' phases under `VQZ_PROFILE` (`Profile`); unlabelled stacks are not timed.
+    public let label: String
 
-    public init(_ layers: [any Layer]) { self.layers = layers }
+    public init(_ layers: [any Layer], label: String = "") {
+        self.layers = layers
+        self.label = label
+    }
 
     public var parameters: [Parameter] { layers.flatMap(\.parameters) }
 
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
         var h = x
+        if Profile.enabled && !label.isEmpty {
+            for (i, layer) in layers.enumerated() {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                h = layer.forward(h, mode: mode)
+                let shape = h.shape.dropFirst().map(String.init).joined(separator: "×")
+                Profile.add("\(label): \(i) \(type(of: layer)) → \(shape)", seconds: Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+            }
+            return h
+        }
         for layer in layers { h = layer.forward(h, mode: mode) }
         return h
     }

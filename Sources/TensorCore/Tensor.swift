@@ -45,8 +45,10 @@ public struct Tensor: Sendable, Equatable {
     public static func randomNormal(
         _ shape: [Int], mean: Float = 0, std: Float = 1, using rng: inout some RandomNumberGenerator
     ) -> Tensor {
-        var t = Tensor(shape: shape)
-        for i in 0..<t.count { t.scalars[i] = mean + std * rng.nextNormal() }
+        var t = Tensor(uninitializedShape: shape)
+        t.withUnsafeMutableBufferPointer { p in
+            for i in 0..<p.count { p[i] = mean + std * rng.nextNormal() }
+        }
         return t
     }
 
@@ -55,8 +57,10 @@ public struct Tensor: Sendable, Equatable {
         _ shape: [Int], low: Float = 0, high: Float = 1,
         using rng: inout some RandomNumberGenerator
     ) -> Tensor {
-        var t = Tensor(shape: shape)
-        for i in 0..<t.count { t.scalars[i] = low + (high - low) * rng.nextUniform() }
+        var t = Tensor(uninitializedShape: shape)
+        t.withUnsafeMutableBufferPointer { p in
+            for i in 0..<p.count { p[i] = low + (high - low) * rng.nextUniform() }
+        }
         return t
     }
 

@@ -6,6 +6,7 @@ import Codec
 import Container
 import Foundation
 import Imaging
+import TensorCore
 
 struct Decode: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -79,20 +80,24 @@ struct Decode: ParsableCommand {
         do { header = try BitstreamHeader.parse(bytes, limits: limits) } catch { throw RuntimeFailure("\(name): \(error)") }
         let loadStart = DispatchTime.now()
         // The model, and the token prior the file names (found and read while the model loads).
-        let (loaded, priorResult) = try models.model(withID: header.modelID, prior: BitstreamFile.priorID(of: bytes, header: header))
+        let (loaded, priorResult) = try Profile.measure("model load (and prior)") {
+            try models.model(withID: header.modelID, prior: BitstreamFile.priorID(of: bytes, header: header))
+        }
         let loadSeconds = seconds(since: loadStart)
         let start = DispatchTime.now()
         let image: PixelImage
         let stored: [MetadataEntry]
         do {
             let prior = try priorResult?.get()
-            let (header, content) = try BitstreamFile.parse(bytes, limits: limits, prior: prior)
+            let (header, content) = try Profile.measure(prior == nil ? "entropy decoding (zstd)" : "entropy decoding (prior)") {
+                try BitstreamFile.parse(bytes, limits: limits, prior: prior)
+            }
             image = try ImageCodec.decode(header: header, content: content, model: loaded)
             stored = content.metadata
         } catch {
             throw RuntimeFailure("\(name): \(error)")
         }
-        let png = try PNGEncoder.encode(image, level: pngLevel, filter: PNGFilter(rawValue: pngFilter)!, chunks: metadata.chunks(stored))
+        let png = try Profile.measure("PNG write (encode to bytes)") { try PNGEncoder.encode(image, level: pngLevel, filter: PNGFilter(rawValue: pngFilter)!, chunks: metadata.chunks(stored)) }
         return Decoded(png: png, image: image, header: header, metadata: stored, model: loaded, loadSeconds: loadSeconds, decodeSeconds: seconds(since: start))
     }
 
@@ -108,12 +113,13 @@ struct Decode: ParsableCommand {
             try batch.withThreads {
                 let out = outputPath
                 try Streams.checkOutput(out, input: input, overwrite: force)
-                let bytes = try Streams.read(input, maxBytes: Streams.maxInputBytes)
+                let bytes = try Profile.measure("file read") { try Streams.read(input, maxBytes: Streams.maxInputBytes) }
                 let name = input == "-" ? "stdin" : input
                 if NPY.looksLikeNPY(bytes) { return try decodeTokenGrid(bytes, name: name, output: out) }
                 try checkModelPaths()
                 let d = try decodeFile(bytes, name: name, models: ModelCache(registry: ModelRegistry.standard(), extraPaths: model))
-                try Streams.write(d.png, to: out, overwrite: force)
+                try Profile.measure("file write") { try Streams.write(d.png, to: out, overwrite: force) }
+                if Profile.enabled { printError(Profile.processReport()) }
                 let bpp = 8 * Double(bytes.count) / Double(d.image.width * d.image.height)
                 if json {
                     try JSONOutput.print(Summary(

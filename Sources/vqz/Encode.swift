@@ -7,6 +7,7 @@ import Codec
 import Container
 import Foundation
 import Imaging
+import TensorCore
 import Metrics
 
 struct Encode: ParsableCommand {
@@ -82,14 +83,16 @@ struct Encode: ParsableCommand {
                 let out = outputPath
                 try Streams.checkOutput(out, input: input, overwrite: force)
                 let start = DispatchTime.now()
-                let (image, source) = try decodePNG(try Streams.read(input, maxBytes: Streams.maxInputBytes), name: input, maxPixels: maxPixels)
+                let (image, source) = try Profile.measure("PNG read") {
+                    try decodePNG(try Streams.read(input, maxBytes: Streams.maxInputBytes), name: input, maxPixels: maxPixels)
+                }
                 let readSeconds = seconds(since: start)
                 if source.bitDepth == 16 && !quiet && !json {
                     printError("vqz: note: \(input) has 16 bits per sample; it is coded at 8 bits")
                 }
                 // The model is loaded after the input is known to be good: a bad PNG does not pay for it.
                 let loadStart = DispatchTime.now()
-                let (loaded, prior) = try loadModel()
+                let (loaded, prior) = try Profile.measure("model load (and prior)") { try loadModel() }
                 let loadSeconds = seconds(since: loadStart)
                 try checkLevel(loaded)
                 let codeStart = DispatchTime.now()
@@ -103,7 +106,8 @@ struct Encode: ParsableCommand {
                     let decoded = try ImageCodec.decode(bytes, model: loaded, prior: prior)
                     psnr = Metrics.cappedPSNR(decoded.rgb, image.rgb)
                 }
-                try Streams.write(bytes, to: out, overwrite: force)
+                try Profile.measure("file write") { try Streams.write(bytes, to: out, overwrite: force) }
+                if Profile.enabled { printError(Profile.processReport()) }
 
                 let bpp = 8 * Double(bytes.count) / Double(image.width * image.height)
                 let summary = EncodeSummary(

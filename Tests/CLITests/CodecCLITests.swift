@@ -62,6 +62,31 @@ enum Workspace {
         #expect(decoded.alpha == original.alpha, "alpha must come back exactly")
     }
 
+    /// `VQZ_PROFILE=1` adds the phase table to stderr and changes no byte of the outputs.
+    @Test func profileListsThePhasesAndChangesNothing() throws {
+        let dir = try Workspace.make()
+        let png = try Workspace.png(in: dir, name: "in.png", width: 40, height: 24, format: .rgb)
+        let path = { (name: String) in dir.appendingPathComponent(name).path }
+        let profiled = Workspace.environment.merging(["VQZ_PROFILE": "1"]) { $1 }
+        #expect(try Workspace.vqz(["encode", png, "-o", path("plain.vqz"), "-s"]).status == 0)
+        let enc = try Workspace.vqz(["encode", png, "-o", path("profiled.vqz"), "-s"], environment: profiled)
+        #expect(enc.status == 0, "\(enc.stderr)")
+        for phase in ["PNG read", "model load", "encoder: 0 Conv2d", "encoder network", "token choice", "entropy coding (zstd)", "file write"] {
+            #expect(enc.stderr.contains(phase), "encode profile lacks \(phase): \(enc.stderr)")
+        }
+        #expect(try FileIO.read(path("plain.vqz")) == (try FileIO.read(path("profiled.vqz"))))
+        #expect(try Workspace.vqz(["decode", path("plain.vqz"), "-o", path("plain.png"), "-s"]).status == 0)
+        let dec = try Workspace.vqz(["decode", path("plain.vqz"), "-o", path("profiled.png"), "-s"], environment: profiled)
+        #expect(dec.status == 0, "\(dec.stderr)")
+        for phase in ["file read", "model load", "entropy decoding (zstd)", "decode: dequantize", "decoder: 0 Conv2d", "decode: pixels out",
+                      "PNG write", "process age"] {
+            #expect(dec.stderr.contains(phase), "decode profile lacks \(phase): \(dec.stderr)")
+        }
+        #expect(try FileIO.read(path("plain.png")) == (try FileIO.read(path("profiled.png"))))
+        // Off: nothing on stderr with -s.
+        #expect(try Workspace.vqz(["decode", path("plain.vqz"), "-o", path("again.png"), "-s"]).stderr.isEmpty)
+    }
+
     @Test func summaryAndJSON() throws {
         let dir = try Workspace.make()
         let png = try Workspace.png(in: dir, name: "photo.png", width: 40, height: 24, format: .rgb)

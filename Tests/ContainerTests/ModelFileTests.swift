@@ -41,6 +41,21 @@ func putU64(_ v: UInt64, _ b: inout [UInt8], at o: Int) {
 
 @Suite("Model files (.vqzm)")
 struct ModelFileTests {
+    /// f16 weights widen exactly as Swift's `Float(Float16)` does, for all 65,536 bit patterns
+    /// (NaNs: still NaN, same sign).
+    @Test func halfWideningIsExactForEveryBitPattern() {
+        var wrong = 0
+        for bits in 0...UInt16.max {
+            let reference = Float(Float16(bitPattern: bits)), fast = widenHalf(bits)
+            if reference.isNaN {
+                if !fast.isNaN || fast.sign != reference.sign { wrong += 1 }
+            } else if fast.bitPattern != reference.bitPattern {
+                wrong += 1
+            }
+        }
+        #expect(wrong == 0)
+    }
+
     @Test func goldenFileIsReproducedByteForByte() throws {
         let bytes = try tinyModel().serialized()
         if ProcessInfo.processInfo.environment["VQZ_REGENERATE_GOLDEN"] == "1" {

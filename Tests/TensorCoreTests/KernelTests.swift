@@ -222,6 +222,50 @@ struct KernelTests {
         #expect(forced.indices.allSatisfy { $0 == 5 })
     }
 
+    /// The eight-lane argmin of the codebook search gives exactly the scalar loop's answer (first
+    /// index of the smallest `norm − 2·dot + penalty`): on random scores, with ties planted across
+    /// and within lanes, with NaN and ±∞ scores, all-NaN rows, and counts that leave a scalar tail.
+    @Test(arguments: [1, 7, 8, 13, 64, 256, 261])
+    func argminScoreIsTheScalarLoop(k: Int) {
+        func scalar(_ n: [Float], _ q: [Float], _ p: [Float]) -> (Int, Float) {
+            var best = 0
+            var bestScore = Float.infinity
+            for j in 0..<n.count {
+                let score = n[j] - 2 * q[j] + p[j]
+                if score < bestScore { bestScore = score; best = j }
+            }
+            return (best, bestScore)
+        }
+        var rng = Xoshiro256(seed: UInt64(k))
+        for trial in 0..<200 {
+            var n = (0..<k).map { _ in Float.random(in: 0..<4, using: &rng) }
+            var q = (0..<k).map { _ in Float.random(in: -1..<1, using: &rng) }
+            let p = (0..<k).map { _ in trial % 2 == 0 ? 0 : Float(Int.random(in: 0..<3, using: &rng)) }
+            switch trial % 5 {
+            case 1:  // every score equal: index 0
+                n = [Float](repeating: 1, count: k); q = [Float](repeating: 0, count: k)
+            case 2:  // a planted minimum repeated at later positions in other and the same lanes
+                let j = Int.random(in: 0..<k, using: &rng)
+                n[j] = -10; q[j] = 0
+                for later in [j + 3, j + 8, j + 11] where later < k { n[later] = -10; q[later] = 0 }
+            case 3:  // NaN and infinities sprinkled in
+                for _ in 0..<max(1, k / 4) {
+                    let j = Int.random(in: 0..<k, using: &rng)
+                    n[j] = [Float.nan, .infinity, -.infinity][Int.random(in: 0..<3, using: &rng)]
+                }
+            case 4 where trial % 3 == 0:  // no score below +∞
+                n = [Float](repeating: .nan, count: k)
+            default: break
+            }
+            let expected = scalar(n, q, p)
+            let got = n.withUnsafeBufferPointer { pn in q.withUnsafeBufferPointer { pq in p.withUnsafeBufferPointer { pp in
+                Kernels.argminScore(norms: pn.baseAddress!, dots: pq.baseAddress!, penalty: pp.baseAddress!, count: k)
+            } } }
+            #expect(got.index == expected.0, "k \(k) trial \(trial)")
+            #expect(got.score == expected.1 || (got.score.isNaN && expected.1.isNaN), "k \(k) trial \(trial)")
+        }
+    }
+
     @Test func reductionsAccumulateInDouble() {
         let t = Tensor(shape: [100_000], repeating: 0.1)
         #expect(abs(t.sum() - 10_000) < 1e-3)
