@@ -390,7 +390,9 @@ public enum ImageCodec {
                 let ys = ys.baseAddress!, o = o.baseAddress!
                 for row in rows {
                     let base = (row - originRow) * pw - originCol
-                    for col in cols {
+                    var col = cols.lowerBound
+                    while col < cols.upperBound {
+                        defer { col += 1 }
                         let s = base + col
                         let r = sample8(ys[s]), g = sample8(ys[plane + s]), b = sample8(ys[2 * plane + s])
                         let i = row * width + col, at = i * channels
@@ -417,7 +419,8 @@ public enum ImageCodec {
         if v.isNaN { return 0 }
         let x = min(max(v, 0), 1) * 255
         let i = Int(x)
-        return x - Float(i) >= 0.5 ? i + 1 : i
+        // Branch-free: the comparison is a coin flip per sample, which a branch mispredicts.
+        return i &+ (x - Float(i) >= 0.5 ? 1 : 0)
     }
 
     /// The two reference rates of a coded file, in bits: fixed-length (log2 of each plane's alphabet

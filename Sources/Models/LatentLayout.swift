@@ -28,12 +28,18 @@ public enum LatentLayout {
         let d = rows.shape[1]
         precondition(rows.shape[0] == n * h * w, "LatentLayout.map: \(rows.shape) is not \(n)·\(h)·\(w) rows")
         var out = Tensor(shape: [n, d, h, w])
+        let hw = h * w
         rows.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
+                // In 64-position × 16-channel tiles, so that reads and writes both stay in cache.
                 for b in 0..<n {
-                    for c in 0..<d {
-                        let plane = (b * d + c) * h * w
-                        for p in 0..<(h * w) { dst[plane + p] = src[(b * h * w + p) * d + c] }
+                    for p0 in stride(from: 0, to: hw, by: 64) {
+                        for c0 in stride(from: 0, to: d, by: 16) {
+                            for c in c0..<min(d, c0 + 16) {
+                                let plane = (b * d + c) * hw
+                                for p in p0..<min(hw, p0 + 64) { dst[plane + p] = src[(b * hw + p) * d + c] }
+                            }
+                        }
                     }
                 }
             }

@@ -202,21 +202,27 @@ public final class ResidualVectorQuantizer {
     }
 
     /// `z_q [M, D]` of the given indices (the decoder's side).
-    /// Stage by stage, each row adds its code in place (the same sums, in the same order, as
-    /// adding gathered stage tensors; no `[M, D]` temporary per stage).
+    /// Band by band (256 rows, which stay in cache), the stages' codes added in stage order: the
+    /// same sums in the same order as adding gathered stage tensors (0 + e₁ + e₂ + …).
     public func dequantize(_ indices: [[Int32]], count: Int) -> Tensor {
         let d = dimension
         var out = Tensor(shape: [count, d])
+        for (l, stage) in indices.enumerated() {
+            precondition(stage.count == count, "dequantize: stage \(l) has \(stage.count) indices, not \(count)")
+        }
+        let books = Array(codebooks.prefix(indices.count))
         out.withUnsafeMutableBufferPointer { o in
             let o = o.baseAddress!
-            for (l, stage) in indices.enumerated() {
-                precondition(stage.count == count, "dequantize: stage \(l) has \(stage.count) indices, not \(count)")
-                codebooks[l].withUnsafeBufferPointer { c in
-                    let c = c.baseAddress!
-                    stage.withUnsafeBufferPointer { s in
-                        for i in 0..<count {
-                            let src = c + Int(s[i]) * d, dst = o + i * d
-                            for t in 0..<d { dst[t] += src[t] }
+            ThreadPool.current.parallelFor(count: (count + 255) / 256) { band in
+                let rows = (band * 256)..<min(count, band * 256 + 256)
+                for (l, stage) in indices.enumerated() {
+                    books[l].withUnsafeBufferPointer { c in
+                        stage.withUnsafeBufferPointer { s in
+                            let c = c.baseAddress!
+                            for i in rows {
+                                let src = c + Int(s[i]) * d, dst = o + i * d
+                                for t in 0..<d { dst[t] += src[t] }
+                            }
                         }
                     }
                 }

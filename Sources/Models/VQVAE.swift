@@ -96,7 +96,8 @@ public final class VQVAE {
 
     /// The image `[n, 3, 8h, 8w]` of the given indices.
     public func decode(_ indices: [[Int32]], n: Int, h: Int, w: Int) -> Tensor {
-        let z = Profile.measure("decode: dequantize") { LatentLayout.map(quantizer.dequantize(indices, count: n * h * w), n: n, h: h, w: w) }
+        let rows = Profile.measure("decode: dequantize") { quantizer.dequantize(indices, count: n * h * w) }
+        let z = Profile.measure("decode: latent layout") { LatentLayout.map(rows, n: n, h: h, w: w) }
         return Backbone.shifted(decoder.forward(z, mode: .inference), by: 0.5)
     }
 }
