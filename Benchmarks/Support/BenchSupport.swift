@@ -25,6 +25,11 @@ public func shell(_ command: String, includeStderr: Bool = false) -> String {
 }
 
 /// The CPU model name from /proc/cpuinfo.
+/// The CPU's model name with its family and model numbers (the machines here share names like
+/// "AMD EPYC" across generations: family 25 is Zen 3 with AVX2, family 26 Zen 5 with AVX-512).
 public func cpuModelName() -> String {
-    shell("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2")
+    let name = shell("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2")
+    let family = shell("grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2")
+    let model = shell("grep -m1 '^model[[:space:]]*:' /proc/cpuinfo | cut -d: -f2")
+    return family.isEmpty ? name : "\(name) (family \(family) model \(model))"
 }
