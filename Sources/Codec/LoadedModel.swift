@@ -48,7 +48,10 @@ public final class LoadedModel: @unchecked Sendable {
         self.metadata = strings
         switch config.family {
         case .vq:
-            let model = Profile.measure("model load: build the network") { VQVAE(config: config, seed: 0) }
+            let model = Profile.measure("model load: build the network") {
+                var noDraws = NoDraws()
+                return VQVAE(config: config, rng: &noDraws)
+            }
             do {
                 try Profile.measure("model load: weights") {
                     try loadParameters(model.parameters, from: Self.parametersOnly(file), architecture: config.architecture)
@@ -76,7 +79,8 @@ public final class LoadedModel: @unchecked Sendable {
             vq = model
             gaussian = nil
         case .gaussian:
-            let model = GaussianVAE(config: config, seed: 0)
+            var noDraws = NoDraws()
+            let model = GaussianVAE(config: config, rng: &noDraws)
             do { try loadParameters(model.parameters, from: Self.parametersOnly(file), architecture: config.architecture) } catch {
                 throw ModelLoadError("\(name): \(error)")
             }

@@ -28,10 +28,15 @@ public final class GaussianVAE {
     public let decoder: Sequential
     private var cache: (mu: Tensor, logVar: Tensor, clamped: [Bool], epsilon: Tensor, klScale: Float)?
 
-    public init(config: ModelConfig, seed: UInt64) {
+    public convenience init(config: ModelConfig, seed: UInt64) {
+        var rng = Xoshiro256(seed: seed)
+        self.init(config: config, rng: &rng)
+    }
+
+    /// Layers initialised from `rng` (`NoDraws`: zeros, for a model about to be loaded).
+    public init(config: ModelConfig, rng: inout some RandomNumberGenerator) {
         precondition(config.family == .gaussian, "GaussianVAE needs a gaussian configuration")
         self.config = config
-        var rng = Xoshiro256(seed: seed)
         encoder = Backbone.encoder(config, outputChannels: 2 * config.latentChannels, rng: &rng)
         decoder = Backbone.decoder(config, rng: &rng)
     }

@@ -24,10 +24,15 @@ public final class VQVAE {
     private var dCommit: Tensor?
     private var latentShape: (n: Int, h: Int, w: Int)?
 
-    public init(config: ModelConfig, seed: UInt64) {
+    public convenience init(config: ModelConfig, seed: UInt64) {
+        var rng = Xoshiro256(seed: seed)
+        self.init(config: config, rng: &rng)
+    }
+
+    /// Layers initialised from `rng` (`NoDraws`: zeros, for a model about to be loaded).
+    public init(config: ModelConfig, rng: inout some RandomNumberGenerator) {
         precondition(config.family == .vq, "VQVAE needs a vq configuration")
         self.config = config
-        var rng = Xoshiro256(seed: seed)
         encoder = Backbone.encoder(config, outputChannels: config.latentChannels, rng: &rng)
         decoder = Backbone.decoder(config, rng: &rng)
         quantizer = ResidualVectorQuantizer(
