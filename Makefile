@@ -26,8 +26,9 @@ build: deps ## Debug build
 release: deps ## Release build (.build/release/vqz)
 	swift build -c release
 
-test: deps ## Run the whole test suite (Swift, the Dask scale-out test, the HTML report in Chromium)
+test: deps ## Run the whole test suite (Swift, the tools' Python tests, the Dask scale-out test, the HTML report in Chromium)
 	swift test
+	/usr/bin/python3 tools/test_heldout_rd.py
 	$(MAKE) test-scale
 	$(MAKE) check-report
 
