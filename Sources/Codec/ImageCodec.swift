@@ -321,8 +321,8 @@ public enum ImageCodec {
         let format = PixelFormat(gray: gray, alpha: alpha != nil)
         var out = [UInt8](repeating: 0, count: width * height * format.channels)
         let symbols = content.symbols
-        let start = DispatchTime.now().uptimeNanoseconds
-        defer { if Profile.enabled { Profile.add("network and pixels (all tiles)", seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) } }
+        let start = Profile.now()
+        defer { if Profile.enabled { Profile.add("network and pixels (all tiles)", since: start) } }
         for tile in tiling.tiles(gridHeight: gh, gridWidth: gw, margin: tiling.margin ?? model.config.tileMargin) {
             let th = tile.outer.rows.count, tw = tile.outer.cols.count
             func region<T>(plane p: Int, _ map: (UInt16) -> T) -> [T] {

@@ -1,7 +1,6 @@
 // Sequential and residual composition: forward in order, backward in reverse (llm.c's
 // gpt2_forward / gpt2_backward shape).
 
-import Dispatch
 import TensorCore
 
 /// Layers applied in order.
@@ -21,10 +20,9 @@ public final class Sequential: Layer {
         var h = x
         if Profile.enabled && !label.isEmpty {
             for (i, layer) in layers.enumerated() {
-                let t0 = DispatchTime.now().uptimeNanoseconds
+                let t0 = Profile.now()
                 h = layer.forward(h, mode: mode)
-                let shape = h.shape.dropFirst().map(String.init).joined(separator: "×")
-                Profile.add("\(label): \(i) \(type(of: layer)) → \(shape)", seconds: Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+                Profile.add("\(label): \(i) \(type(of: layer)) → \(h.shape.dropFirst().map(String.init).joined(separator: "×"))", since: t0)
             }
             return h
         }

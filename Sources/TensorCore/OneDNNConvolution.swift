@@ -33,11 +33,13 @@ public final class OneDNNConvolution {
         }
 
         /// Whether /proc/cpuinfo lists `avx512_bf16` or `amx_bf16`.
-        public static let cpuHasNativeBF16: Bool = {
-            guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return false }
-            guard let flags = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return false }
-            let set = Set(flags.split(separator: " ").map(String.init))
-            return set.contains("avx512_bf16") || set.contains("amx_bf16")
+        public static let cpuHasNativeBF16: Bool = cpuFlags.contains("avx512_bf16") || cpuFlags.contains("amx_bf16")
+
+        /// The flags line of /proc/cpuinfo (empty where there is none).
+        public static let cpuFlags: Set<String> = {
+            guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+                  let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return [] }
+            return Set(line.split(separator: " ").map(String.init))
         }()
     }
 

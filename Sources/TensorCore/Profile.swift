@@ -20,10 +20,19 @@ public enum Profile {
     @inline(__always)
     public static func measure<T>(_ name: @autoclosure () -> String, _ body: () throws -> T) rethrows -> T {
         guard enabled else { return try body() }
-        let t0 = DispatchTime.now().uptimeNanoseconds
+        let t0 = now()
         let result = try body()
-        add(name(), seconds: Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+        add(name(), since: t0)
         return result
+    }
+
+    /// A start time for `add(_:since:)` (monotonic nanoseconds).
+    @inline(__always)
+    public static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+    /// Adds the time since `start` (from `now()`) to phase `name`.
+    public static func add(_ name: String, since start: UInt64) {
+        add(name, seconds: Double(now() - start) / 1e9)
     }
 
     /// Adds `seconds` to phase `name`.

@@ -1,7 +1,6 @@
 // oneDNN training convolutions against the naive reference kernels (forward, dX, dW, dB, with
 // accumulation into existing gradients), in f32 and bf16, and their determinism.
 
-import Foundation
 import Testing
 import TensorCore
 import TestSupport
@@ -52,7 +51,7 @@ import TestSupport
     /// without); on an AVX2-only CPU (e.g. AMD family 25, Zen 3) it refuses to build them, which must
     /// be a thrown error (training then falls back to the engine's kernels), not a crash.
     @Test(arguments: cases) func bf16IsCloseToTheReference(_ c: ConvCase) throws {
-        if !Self.cpuFlags.contains("avx512bw") {
+        if !OneDNNConvolution.Backend.cpuFlags.contains("avx512bw") {
             #expect(throws: OneDNNError.self) {
                 _ = try OneDNNConvolution(inputShape: [c.n, c.cin, c.h, c.w], weightShape: [c.cout, c.cin, c.k, c.k],
                                           stride: c.s, padding: c.p, bf16: true)
@@ -61,13 +60,6 @@ import TestSupport
         }
         try check(c, bf16: true, tolerance: 0.05)
     }
-
-    /// The flags line of /proc/cpuinfo.
-    static let cpuFlags: Set<String> = {
-        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return [] }
-        return Set(line.split(separator: " ").map(String.init))
-    }()
 
     @Test func repeatedRunsGiveIdenticalResults() throws {
         var rng = Xoshiro256(seed: 5)
