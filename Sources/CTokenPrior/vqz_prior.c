@@ -74,10 +74,13 @@ static int table_avx2(__m256i vmax, const int32_t *z, int64_t logit_scale, const
     _mm256_storeu_si256((__m256i *)lanes, vmax);
     int32_t best = lanes[0];
     for (int i = 1; i < 8; i++) if (lanes[i] > best) best = lanes[i];
-    int best_k = 0;
-    while (z[best_k] != best) best_k++;
-
     const __m256i vbest = _mm256_set1_epi32(best), vscale = _mm256_set1_epi64x(logit_scale);
+    // The first k with z[k] = best, eight at a time (it exists: best is one of the z).
+    int best_k = 0;
+    for (int k = 0;; k += 8) {
+        int m = _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_loadu_si256((const __m256i *)(z + k)), vbest)));
+        if (m) { best_k = k + __builtin_ctz((unsigned)m); break; }
+    }
     const __m256i cap = _mm256_set1_epi64x(8191), low8 = _mm256_set1_epi32(255);
     __m256i vsum = _mm256_setzero_si256();
     for (int k = 0; k < K; k += 8) {
@@ -111,9 +114,18 @@ static int table_avx2(__m256i vmax, const int32_t *z, int64_t logit_scale, const
     uint32_t used = 0;
     for (int i = 0; i < 8; i++) used += sums[i];
     freq[best_k] += 65536 - used;
-    uint32_t c = 0;
-    for (int k = 0; k < K; k++) { cum[k] = c; c += freq[k]; }
-    cum[K] = c;
+    // The running sum eight at a time: within each 128-bit half by two shifted adds, then the low
+    // half's total into the high half; cum = inclusive − freq + carry (wrapping, so the same bits).
+    uint32_t carry = 0;
+    for (int k = 0; k < K; k += 8) {
+        __m256i f = _mm256_loadu_si256((const __m256i *)(freq + k)), x = f;
+        x = _mm256_add_epi32(x, _mm256_slli_si256(x, 4));
+        x = _mm256_add_epi32(x, _mm256_slli_si256(x, 8));
+        x = _mm256_add_epi32(x, _mm256_shuffle_epi32(_mm256_permute2x128_si256(x, x, 0x08), 0xFF));
+        _mm256_storeu_si256((__m256i *)(cum + k), _mm256_add_epi32(_mm256_sub_epi32(x, f), _mm256_set1_epi32((int32_t)carry)));
+        carry += (uint32_t)_mm256_extract_epi32(x, 7);
+    }
+    cum[K] = carry;
     return best_k;
 }
 
@@ -175,9 +187,12 @@ static int token_avx2_paired(const int32_t *base, const int16_t *const rows[6], 
 __attribute__((target("avx2,avx512f,avx512bw")))
 static int table_avx512(int32_t best, const int32_t *z, int64_t logit_scale, const uint32_t *exp_table, int K,
                         uint32_t *weights, uint32_t *freq, uint32_t *cum) {
-    int best_k = 0;
-    while (z[best_k] != best) best_k++;
     const __m512i vbest = _mm512_set1_epi32(best), vscale = _mm512_set1_epi64(logit_scale);
+    int best_k = 0;
+    for (int k = 0;; k += 16) {
+        __mmask16 m = _mm512_cmpeq_epi32_mask(_mm512_loadu_si512((const void *)(z + k)), vbest);
+        if (m) { best_k = k + __builtin_ctz((unsigned)m); break; }
+    }
     const __m512i cap = _mm512_set1_epi64(8191), low8 = _mm512_set1_epi32(255);
     __m512i vsum_lo = _mm512_setzero_si512(), vsum_hi = _mm512_setzero_si512();
     for (int k = 0; k < K; k += 16) {
@@ -378,4 +393,58 @@ void vqz_prior_pair_weights(const int16_t *w2, int H, int K, int16_t *w2p) {
                 dst[0] = row[2 * q];
                 dst[1] = row[2 * q + 1];
             }
+}
+
+#define ADD_ROWS_BODY                                                                                \
+    for (int q = 0; q < positions; q++) {                                                            \
+        const int32_t *row = cb + (int64_t)tokens[q] * d;                                            \
+        int32_t *a = acc + (int64_t)q * d;                                                           \
+        for (int c = 0; c < d; c++) a[c] += row[c];                                                  \
+    }
+
+#if defined(__x86_64__)
+__attribute__((target("avx2")))
+static void add_rows_avx2(int32_t *acc, const int32_t *cb, const uint16_t *tokens, int positions, int d) { ADD_ROWS_BODY }
+#endif
+static void add_rows_generic(int32_t *acc, const int32_t *cb, const uint16_t *tokens, int positions, int d) { ADD_ROWS_BODY }
+
+void vqz_prior_add_rows(int32_t *acc, const int32_t *cb, const uint16_t *tokens, int positions, int d) {
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx2")) { add_rows_avx2(acc, cb, tokens, positions, d); return; }
+#endif
+    add_rows_generic(acc, cb, tokens, positions, d);
+}
+
+#define CLAMP_BODY                                                                                   \
+    for (int64_t q = 0; q < count; q++) {                                                            \
+        int32_t v = acc[q];                                                                          \
+        out[q] = (int16_t)(v < -limit ? -limit : v > limit ? limit : v);                             \
+    }
+
+#if defined(__x86_64__)
+__attribute__((target("avx2")))
+static void clamp_avx2(const int32_t *acc, int64_t count, int32_t limit, int16_t *out) { CLAMP_BODY }
+#endif
+static void clamp_generic(const int32_t *acc, int64_t count, int32_t limit, int16_t *out) { CLAMP_BODY }
+
+void vqz_prior_clamp16(const int32_t *acc, int64_t count, int32_t limit, int16_t *out) {
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx2")) { clamp_avx2(acc, count, limit, out); return; }
+#endif
+    clamp_generic(acc, count, limit, out);
+}
+
+#define ADD_EMB_BODY for (int j = 0; j < H; j++) a[j] += (int32_t)e[j] * (1 << shift);
+
+#if defined(__x86_64__)
+__attribute__((target("avx2")))
+static void add_emb_avx2(int32_t *a, const int16_t *e, int shift, int H) { ADD_EMB_BODY }
+#endif
+static void add_emb_generic(int32_t *a, const int16_t *e, int shift, int H) { ADD_EMB_BODY }
+
+void vqz_prior_add_emb(int32_t *a, const int16_t *e, int shift, int H) {
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx2")) { add_emb_avx2(a, e, shift, H); return; }
+#endif
+    add_emb_generic(a, e, shift, H);
 }

@@ -4,6 +4,7 @@
 
 import Container
 import Foundation
+import TensorCore
 import TokenPrior
 
 public final class LoadedPrior: TokenPriorCoding, @unchecked Sendable {
@@ -35,7 +36,7 @@ public final class LoadedPrior: TokenPriorCoding, @unchecked Sendable {
         }
         self.file = file
         priorID = id
-        prior = file.prior(codebooks: vq.quantizer.codebooks.map { $0.scalars })
+        prior = Profile.measure("prior load: bind to the model") { file.prior(codebooks: vq.quantizer.codebooks.map { $0.scalars }) }
     }
 
     /// The levels this prior codes: 1 … its stage count.
@@ -82,8 +83,9 @@ extension ModelRegistry {
     public func priorFile(withID id: ModelID, modelPaths: [String] = []) throws -> (file: PriorFile, path: String) {
         let candidates = modelPaths.map(LoadedPrior.path(forModel:)) + priorPaths()
         for path in candidates {
-            guard let bytes = try? FileIO.read(path, maxBytes: 1 << 28), ModelID(modelFile: bytes) == id else { continue }
-            return (try LoadedPrior.parse(bytes, name: path), path)
+            guard let bytes = Profile.measure("prior load: read", { try? FileIO.read(path, maxBytes: 1 << 28) }),
+                  Profile.measure("prior load: hash (SHA-256)", { ModelID(modelFile: bytes) }) == id else { continue }
+            return (try Profile.measure("prior load: parse and check") { try LoadedPrior.parse(bytes, name: path) }, path)
         }
         throw CodecError("this file's tokens were coded with token prior \(id.hex), which is not among the \(candidates.count) prior file(s) beside the models (\(searchDescription))")
     }

@@ -22,14 +22,22 @@ public struct ByteReader: Sendable {
     public let bytes: [UInt8]
     /// Offset of the next byte to read.
     public private(set) var offset: Int
+    /// Reads stop here (`bytes.count` unless given): the bytes from `end` on are out of bounds.
+    public let end: Int
 
     public init(_ bytes: [UInt8], offset: Int = 0) {
+        self.init(bytes, offset: offset, end: bytes.count)
+    }
+
+    /// A reader of `bytes[..<end]` without copying them (`end` is clamped to `0 … bytes.count`).
+    public init(_ bytes: [UInt8], offset: Int, end: Int) {
         self.bytes = bytes
         self.offset = offset
+        self.end = max(0, min(end, bytes.count))
     }
 
     /// Bytes not yet read.
-    public var remaining: Int { bytes.count - offset }
+    public var remaining: Int { end - offset }
 
     public mutating func u8() throws(OutOfBounds) -> UInt8 { try integer() }
 

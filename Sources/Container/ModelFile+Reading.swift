@@ -58,7 +58,7 @@ extension ModelFile {
         guard declaredFileCRC == fileCRC else { throw .fileChecksumMismatch(declared: declaredFileCRC, computed: fileCRC) }
 
         // (9) metadata. Reads stop at the CRC trailer: a size running into it is "truncated".
-        r = Cursor(reader: ByteReader(Array(bytes[0..<end]), offset: Self.headerSize), total: bytes.count)
+        r = Cursor(reader: ByteReader(bytes, offset: Self.headerSize, end: end), total: bytes.count)
         var metadata: [MetadataEntry] = []
         var keys = Set<String>()
         for _ in 0..<metadataCount {

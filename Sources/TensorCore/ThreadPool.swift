@@ -51,7 +51,11 @@ public final class ThreadPool: @unchecked Sendable {
     public init(threadCount: Int) {
         precondition(threadCount >= 1, "ThreadPool: threadCount must be ≥ 1")
         self.threadCount = threadCount
-        openblas_set_num_threads(1)
+        ThreadPool.singleThreadedOpenBLAS()
+        // Every worker starts at generation 0, the word's value before any job: a worker that read
+        // the word when it first ran could read the first job's generation, take that job for one
+        // it had already seen and leave all its items to the caller (seen: the first prior-coded
+        // decode of a process sometimes ran on one thread).
         pthread_mutex_init(&mutex, nil)
         pthread_cond_init(&condition, nil)
         for _ in 0..<(threadCount - 1) {
@@ -68,6 +72,25 @@ public final class ThreadPool: @unchecked Sendable {
             pthread_detach(thread)
         }
     }
+
+    /// Sets OpenBLAS to one thread (the pool's items call `cblas_sgemm` concurrently) and shuts its
+    /// own worker threads down. OpenBLAS starts them when it loads, and again when
+    /// `openblas_set_num_threads` finds them gone; each spins (yielding) for about 2^28 cycles
+    /// before it sleeps: measured, a whole core for the first ~100 ms of every `vqz` process and
+    /// again after each pool was made, taken from the model load, the prior's decoding and the
+    /// first layers. `blas_thread_shutdown_` is OpenBLAS's own (looked up at run time: a build
+    /// without it is left as it is); it joins the threads, and OpenBLAS would start them again by
+    /// itself if ever asked for more than one.
+    public static func singleThreadedOpenBLAS() {
+        openblas_set_num_threads(1)
+        if !keepOpenBLASThreads, let symbol = shutdownSymbol { _ = unsafeBitCast(symbol, to: (@convention(c) () -> Int32).self)() }
+    }
+
+    /// `VQZ_OPENBLAS_THREADS=keep` leaves OpenBLAS's threads alone (for measuring the difference on
+    /// another CPU: on a Zen 5 an earlier build measured the shutdown ~9 ms slower per process).
+    private static let keepOpenBLASThreads = getenv("VQZ_OPENBLAS_THREADS").map { String(cString: $0) == "keep" } ?? false
+
+    nonisolated(unsafe) private static let shutdownSymbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "blas_thread_shutdown_")
 
     private static func defaultThreadCount() -> Int {
         if let s = getenv("VQZ_THREADS"), let n = Int(String(cString: s)), n >= 1 { return n }
@@ -133,7 +156,7 @@ public final class ThreadPool: @unchecked Sendable {
     }
 
     private func workerLoop() {
-        var seen = word.load(ordering: .acquiring) >> 32
+        var seen: UInt64 = 0
         while true {
             var spins = 0
             while word.load(ordering: .acquiring) >> 32 == seen {

@@ -195,18 +195,11 @@ public struct IntegerPrior: Sendable {
                            scratch acc: UnsafeMutablePointer<Int32>, into out: UnsafeMutablePointer<Int16>) {
         acc.update(repeating: 0, count: positions * d)
         for t in 0..<l {
-            let plane = planes + t * n + first
             cbq[t].withUnsafeBufferPointer { cb in
-                let base = cb.baseAddress!
-                for q in 0..<positions {
-                    let row = base + Int(plane[q]) * d
-                    let a = acc + q * d
-                    for c in 0..<d { a[c] &+= row[c] }
-                }
+                vqz_prior_add_rows(acc, cb.baseAddress!, planes + t * n + first, Int32(positions), Int32(d))
             }
         }
-        let dst = out + first * d
-        for q in 0..<positions * d { dst[q] = Int16(max(-denseLimit, min(denseLimit, acc[q]))) }
+        vqz_prior_clamp16(acc, Int64(positions * d), denseLimit, out + first * d)
     }
 
     /// The dense input of (i, j) into `out` (`2·D`): the partial reconstruction there, then
@@ -351,7 +344,7 @@ public struct IntegerPrior: Sendable {
     /// the vector width do not change a single bit.
     func runPlanes<State, E: Error>(levels: Int, level: Int, planes: UnsafeMutablePointer<UInt16>, height h: Int, width w: Int, concurrent: Bool,
                                     start: (Int) throws(E) -> State,
-                                    token: (inout State, Int, Int, Int, inout Scratch) throws(E) -> Void,
+                                    token: (inout State, Int, Int, Int, TokenTable) throws(E) -> Void,
                                     finish: (inout State, Int) throws(E) -> Void) throws(E) {
         guard levels > 0 else { return }
         let pool = ThreadPool.current
@@ -362,42 +355,38 @@ public struct IntegerPrior: Sendable {
         withoutActuallyEscaping(token) { token in
         withoutActuallyEscaping(finish) { finish in
             let work = { () -> Void in
-                var s = Scratch(prior: self)
                 let D = latentChannels, H = hidden
-                var partial = [Int16](), base = [Int32](repeating: 0, count: w * H)
-                var x = [Int16](repeating: 0, count: 2 * D + 1), acc = [Int32](repeating: 0, count: w * D), slots = [Int](repeating: 0, count: 10)
+                let b = WorkBuffers(codebookSize: codebookSize, hidden: H, latentChannels: D, width: w)
+                defer { b.deallocate() }
+                var partial: UnsafeMutablePointer<Int16>?
+                defer { partial?.deallocate() }
                 while let l = progress.claim() {
                     do throws(E) {
-                        if l > 0 && partial.isEmpty { partial = [Int16](repeating: 0, count: h * w * D) }
+                        if l > 0 && partial == nil { partial = .allocate(capacity: h * w * D) }
                         var state = try start(l)
                         var partialRows = 0
-                        for i in 0..<h {
-                            if l > 0 {
-                                let need = min(i + 2, h)
-                                guard progress.wait(plane: l - 1, rows: need) else { return }
-                                partial.withUnsafeMutableBufferPointer { pb in
-                                    acc.withUnsafeMutableBufferPointer { a in
-                                        while partialRows < need {
-                                            Self.partialRow(stage: l, planes: planes, count: h * w, first: partialRows * w, positions: w, cbq: cbq,
-                                                            latentChannels: D, scratch: a.baseAddress!, into: pb.baseAddress!)
-                                            partialRows += 1
-                                        }
+                        let completed = try withStage(l) { (k) throws(E) -> Bool in
+                            for i in 0..<h {
+                                if l > 0 {
+                                    let need = min(i + 2, h)
+                                    guard progress.wait(plane: l - 1, rows: need) else { return false }
+                                    while partialRows < need {
+                                        Self.partialRow(stage: l, planes: planes, count: h * w, first: partialRows * w, positions: w, cbq: cbq,
+                                                        latentChannels: D, scratch: b.acc, into: partial!)
+                                        partialRows += 1
                                     }
                                 }
+                                rowBase(stage: l, level: level, planes: planes, partial: partial, height: h, width: w, row: i,
+                                        base: b.base, x: b.x, slots: b.slots)
+                                for j in 0..<w {
+                                    tokenTable(k, stage: l, level: level, planes: planes, base: b.base + j * H, height: h, width: w, row: i, col: j, buffers: b)
+                                    try token(&state, l, i, j, TokenTable(freq: b.freq, cum: b.cum))
+                                }
+                                progress.publish(plane: l, rows: i + 1)
                             }
-                            base.withUnsafeMutableBufferPointer { bp in
-                            partial.withUnsafeBufferPointer { pb in
-                            x.withUnsafeMutableBufferPointer { xb in
-                            slots.withUnsafeMutableBufferPointer { t in
-                                rowBase(stage: l, level: level, planes: planes, partial: pb.baseAddress, height: h, width: w, row: i,
-                                        base: bp.baseAddress!, x: xb.baseAddress!, slots: t.baseAddress!)
-                            } } } }
-                            for j in 0..<w {
-                                tokenTable(stage: l, level: level, planes: planes, base: base, height: h, width: w, row: i, col: j, scratch: &s)
-                                try token(&state, l, i, j, &s)
-                            }
-                            progress.publish(plane: l, rows: i + 1)
+                            return true
                         }
+                        guard completed else { return }
                         try finish(&state, l)
                     } catch {
                         progress.fail { if failure == nil { failure = error } }
@@ -408,6 +397,60 @@ public struct IntegerPrior: Sendable {
             if workers == 1 { work() } else { pool.parallelFor(count: workers) { _ in work() } }
         } } }
         if let failure { throw failure }
+    }
+
+    /// One token's frequency table as `runPlanes` hands it to its callback: `freq[k]` (k < K) and
+    /// `cum[k]` (k ≤ K), valid during the call.
+    public struct TokenTable {
+        public let freq: UnsafeMutablePointer<UInt32>
+        public let cum: UnsafeMutablePointer<UInt32>
+    }
+
+    /// A `runPlanes` worker's buffers, allocated once for all its planes.
+    struct WorkBuffers {
+        let base: UnsafeMutablePointer<Int32>      // [w · H] the row's plane-independent hidden part
+        let acc: UnsafeMutablePointer<Int32>       // [w · D] partial-reconstruction sums of a row
+        let x: UnsafeMutablePointer<Int16>         // [2 · D + 1] a position's dense input
+        let slots: UnsafeMutablePointer<Int>       // [10]
+        let rows: UnsafeMutablePointer<UnsafePointer<Int16>?>  // [6] the same-stage slots' embedding rows
+        let h16: UnsafeMutablePointer<Int16>       // [H]
+        let z: UnsafeMutablePointer<Int32>         // [K]
+        let weights: UnsafeMutablePointer<UInt32>  // [K]
+        let freq: UnsafeMutablePointer<UInt32>     // [K]
+        let cum: UnsafeMutablePointer<UInt32>      // [K + 1]
+
+        init(codebookSize K: Int, hidden H: Int, latentChannels D: Int, width w: Int) {
+            base = .allocate(capacity: w * H); acc = .allocate(capacity: w * D); x = .allocate(capacity: 2 * D + 1)
+            slots = .allocate(capacity: 10); rows = .allocate(capacity: 6); h16 = .allocate(capacity: H)
+            z = .allocate(capacity: K); weights = .allocate(capacity: K); freq = .allocate(capacity: K); cum = .allocate(capacity: K + 1)
+            x.initialize(repeating: 0, count: 2 * D + 1)
+        }
+
+        func deallocate() {
+            for p in [base, acc, z] as [UnsafeMutablePointer<Int32>] { p.deallocate() }
+            for p in [weights, freq, cum] { p.deallocate() }
+            x.deallocate(); slots.deallocate(); rows.deallocate(); h16.deallocate()
+        }
+    }
+
+    /// Stage `l`'s weights as the per-token kernel reads them, valid during `body`.
+    struct StagePointers {
+        let emb: UnsafePointer<Int16>, mult: UnsafePointer<Int64>, w2: UnsafePointer<Int16>, w2p: UnsafePointer<Int16>?
+        let b2: UnsafePointer<Int32>, table: UnsafePointer<UInt32>
+        let embShift: Int32, logitScale: Int64
+    }
+
+    func withStage<R, E: Error>(_ l: Int, _ body: (StagePointers) throws(E) -> R) throws(E) -> R {
+        let st = stages[l]
+        return try st.emb16.withUnsafeBufferPointer { (emb) throws(E) -> R in
+        try st.mult.withUnsafeBufferPointer { (m) throws(E) -> R in
+        try st.w2.withUnsafeBufferPointer { (w2) throws(E) -> R in
+        try pairedW2[l].withUnsafeBufferPointer { (w2p) throws(E) -> R in
+        try st.b2.withUnsafeBufferPointer { (b2) throws(E) -> R in
+        try Self.expTable.withUnsafeBufferPointer { (table) throws(E) -> R in
+            try body(StagePointers(emb: emb.baseAddress!, mult: m.baseAddress!, w2: w2.baseAddress!, w2p: w2p.baseAddress, b2: b2.baseAddress!,
+                                   table: table.baseAddress!, embShift: Int32(st.embShift), logitScale: st.logitScale))
+        } } } } } }
     }
 
     /// The plane-independent part of the hidden pre-activation of row `i` of plane `l`, `[w · H]`:
@@ -422,7 +465,6 @@ public struct IntegerPrior: Sendable {
         st.b1.withUnsafeBufferPointer { b1 in
         st.wp.withUnsafeBufferPointer { wp in
         st.emb16.withUnsafeBufferPointer { emb in
-            let scale = Int32(1) << Int32(st.embShift)
             for j in 0..<w {
                 let a = base + j * H
                 for jj in 0..<H { a[jj] = b1[jj] }
@@ -432,60 +474,38 @@ public struct IntegerPrior: Sendable {
                 }
                 Self.slotTokens(stage: l, level: level, planes: planes, height: h, width: w, row: i, col: j, outside: K, into: t)
                 for slot in 6..<Self.slotCount(stage: l) {
-                    let e = emb.baseAddress! + (slot * (K + 1) + t[slot]) * H
-                    for jj in 0..<H { a[jj] &+= Int32(e[jj]) &* scale }
+                    vqz_prior_add_emb(a, emb.baseAddress! + (slot * (K + 1) + t[slot]) * H, Int32(st.embShift), Int32(H))
                 }
             }
         } } }
     }
 
-    /// The table of (i, j) of plane `l` into `s.freq`, `s.cum` from its row's `base` (`rowBase`) and
-    /// the plane's own causal neighbours (slots 0 … 5).
+    /// The table of (i, j) of plane `l` into `b.freq`, `b.cum` from its position's part of the row's
+    /// `base` (`rowBase`) and the plane's own causal neighbours (slots 0 … 5).
     @inline(__always)
-    func tokenTable(stage l: Int, level: Int, planes: UnsafePointer<UInt16>, base: [Int32], height h: Int, width w: Int, row i: Int, col j: Int,
-                    scratch s: inout Scratch) {
-        let st = stages[l]
+    func tokenTable(_ k: StagePointers, stage l: Int, level: Int, planes: UnsafePointer<UInt16>, base: UnsafePointer<Int32>, height h: Int, width w: Int,
+                    row i: Int, col j: Int, buffers b: WorkBuffers) {
         let K = codebookSize, H = hidden
-        s.slots.withUnsafeMutableBufferPointer {
-            Self.slotTokens(stage: l, level: level, planes: planes, height: h, width: w, row: i, col: j, outside: K, into: $0.baseAddress!)
-        }
-        let near = s.slots  // slots 0…5: this plane's causal neighbours
+        Self.slotTokens(stage: l, level: level, planes: planes, height: h, width: w, row: i, col: j, outside: K, into: b.slots)
         let stride = (K + 1) * H
-        base.withUnsafeBufferPointer { bp in
-        st.emb16.withUnsafeBufferPointer { emb in
-        st.mult.withUnsafeBufferPointer { m in
-        st.w2.withUnsafeBufferPointer { w2 in
-        pairedW2[l].withUnsafeBufferPointer { w2p in
-        st.b2.withUnsafeBufferPointer { b2 in
-        Self.expTable.withUnsafeBufferPointer { table in
-        s.hidden16.withUnsafeMutableBufferPointer { h16 in
-        s.logits.withUnsafeMutableBufferPointer { z in
-        s.weights.withUnsafeMutableBufferPointer { wts in
-        s.freq.withUnsafeMutableBufferPointer { f in
-        s.cum.withUnsafeMutableBufferPointer { cum in
-            let e = emb.baseAddress!
-            var rows: (UnsafePointer<Int16>?, UnsafePointer<Int16>?, UnsafePointer<Int16>?,
-                       UnsafePointer<Int16>?, UnsafePointer<Int16>?, UnsafePointer<Int16>?) =
-                (e + near[0] * H, e + stride + near[1] * H, e + 2 * stride + near[2] * H,
-                 e + 3 * stride + near[3] * H, e + 4 * stride + near[4] * H, e + 5 * stride + near[5] * H)
-            withUnsafePointer(to: &rows) { rp in
-                rp.withMemoryRebound(to: UnsafePointer<Int16>?.self, capacity: 6) { r6 in
-                    _ = vqz_prior_token(bp.baseAddress! + j * H, r6, Int32(st.embShift), m.baseAddress!, w2.baseAddress!, w2p.baseAddress, b2.baseAddress!,
-                                        st.logitScale, table.baseAddress!, Int32(H), Int32(K), h16.baseAddress!, z.baseAddress!,
-                                        wts.baseAddress!, f.baseAddress!, cum.baseAddress!)
-                }
-            }
-        } } } } } } } } } } } }
+        for slot in 0..<6 { b.rows[slot] = UnsafePointer(k.emb + slot * stride + b.slots[slot] * H) }
+        _ = vqz_prior_token(base, b.rows, k.embShift, k.mult, k.w2, k.w2p, k.b2, k.logitScale, k.table, Int32(H), Int32(K),
+                            b.h16, b.z, b.weights, b.freq, b.cum)
     }
 
     /// Calls `body(l, i, j, scratch)` after computing the table of every token of `planes`, stage
     /// by stage, raster order (the decoder's order), on the calling thread.
     public func forEachTable(planes flat: [UInt16], levels: Int, level: Int, height h: Int, width w: Int, _ body: (Int, Int, Int, inout Scratch) -> Void) {
         var planes = flat
+        var s = Scratch(prior: self)
         planes.withUnsafeMutableBufferPointer { buf in
             runPlanes(levels: levels, level: level, planes: buf.baseAddress!, height: h, width: w, concurrent: false,
                       start: { (_: Int) throws(Never) in () },
-                      token: { (_: inout Void, l: Int, i: Int, j: Int, s: inout Scratch) throws(Never) in body(l, i, j, &s) },
+                      token: { (_: inout Void, l: Int, i: Int, j: Int, t: TokenTable) throws(Never) in
+                          for k in 0..<codebookSize { s.freq[k] = t.freq[k]; s.cum[k] = t.cum[k] }
+                          s.cum[codebookSize] = t.cum[codebookSize]
+                          body(l, i, j, &s)
+                      },
                       finish: { (_: inout Void, _: Int) throws(Never) in })
         }
     }
@@ -512,11 +532,11 @@ public struct IntegerPrior: Sendable {
             let tokens = UnsafePointer(buf.baseAddress!)
             runPlanes(levels: planes.count, level: level ?? planes.count, planes: buf.baseAddress!, height: h, width: w, concurrent: true,
                       start: { (_: Int) throws(Never) in () },
-                      token: { (_: inout Void, l: Int, i: Int, j: Int, s: inout Scratch) throws(Never) in
+                      token: { (_: inout Void, l: Int, i: Int, j: Int, t: TokenTable) throws(Never) in
                           let q = l * n + i * w + j
                           let tok = Int(tokens[q])
-                          sp[q] = s.cum[tok]
-                          fp[q] = s.freq[tok]
+                          sp[q] = t.cum[tok]
+                          fp[q] = t.freq[tok]
                       },
                       finish: { (_: inout Void, _: Int) throws(Never) in })
         } } }
@@ -546,15 +566,17 @@ public struct IntegerPrior: Sendable {
             let planes = buf.baseAddress!
             try runPlanes(levels: levels, level: level, planes: planes, height: h, width: w, concurrent: true,
                           start: { (l: Int) throws(RANSError) in try RANSDecoder(streams[l]) },
-                          token: { (dec: inout RANSDecoder, l: Int, i: Int, j: Int, s: inout Scratch) throws(RANSError) in
+                          token: { (dec: inout RANSDecoder, l: Int, i: Int, j: Int, t: TokenTable) throws(RANSError) in
                               let slot = dec.slot
-                              // The symbol whose interval holds the slot: binary search of the cumulative table.
-                              var lo = 0, hi = K
-                              while hi - lo > 1 {
-                                  let mid = (lo + hi) >> 1
-                                  if s.cum[mid] <= slot { lo = mid } else { hi = mid }
+                              // The symbol whose interval holds the slot: the last k with cum[k] ≤ slot
+                              // (cum[0] = 0; cum strictly increases), by halving without branches.
+                              var lo = 0, span = K
+                              while span > 1 {
+                                  let half = span >> 1
+                                  lo = t.cum[lo + half] <= slot ? lo + half : lo
+                                  span -= half
                               }
-                              try dec.advance(start: s.cum[lo], freq: s.freq[lo])
+                              try dec.advance(start: t.cum[lo], freq: t.freq[lo])
                               planes[l * n + i * w + j] = UInt16(lo)
                           },
                           finish: { (dec: inout RANSDecoder, _: Int) throws(RANSError) in try dec.finish() })

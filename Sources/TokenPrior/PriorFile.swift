@@ -112,14 +112,15 @@ public struct PriorFile: Sendable {
             let wp: [Int16] = l == 0 ? [] : Self.values(try blob("wp", elements: H * IntegerPrior.denseCount(stage: l, latentChannels: D), width: 2))
             let w2: [Int16] = Self.values(try blob("w2", elements: K * H, width: 2))
             let limit = Int16(IntegerPrior.weightLimit)
-            guard wp.allSatisfy({ abs($0) <= limit }), w2.allSatisfy({ abs($0) <= limit }) else {
+            // A range test, not abs(_:): |Int16.min| does not fit an Int16 (a damaged file would trap).
+            guard wp.allSatisfy({ -limit <= $0 && $0 <= limit }), w2.allSatisfy({ -limit <= $0 && $0 <= limit }) else {
                 throw ReadError(description: "the prior's stage \(l + 1) has a weight outside −2047 … 2047")
             }
             let embShift = try int("prior.\(l).emb_shift", 0...16)
             let emb16: [Int16] = Self.values(try blob("emb", elements: slots * (K + 1) * H, width: 2))
             let b1: [Int32] = Self.values(try blob("b1", elements: H, width: 4))
             let embLimit = Int32(1 << 26) >> Int32(embShift)  // |v · 2^s| ≤ 2^26 ⟺ |v| ≤ 2^(26 − s)
-            guard emb16.allSatisfy({ abs(Int32($0)) <= embLimit }), b1.allSatisfy({ abs($0) <= 1 << 26 }) else {
+            guard emb16.allSatisfy({ abs(Int32($0)) <= embLimit }), b1.allSatisfy({ -(1 << 26) <= $0 && $0 <= 1 << 26 }) else {
                 throw ReadError(description: "the prior's stage \(l + 1) has an embedding or bias beyond ±2^26")
             }
             let mult: [Int64] = Self.values(try blob("mult", elements: H, width: 8))
@@ -127,7 +128,7 @@ public struct PriorFile: Sendable {
                 throw ReadError(description: "the prior's stage \(l + 1) has a hidden multiplier outside 0 … 2^31")
             }
             let b2: [Int32] = Self.values(try blob("b2", elements: K, width: 4))
-            guard b2.allSatisfy({ abs($0) <= 1 << 28 }) else {
+            guard b2.allSatisfy({ -(1 << 28) <= $0 && $0 <= 1 << 28 }) else {
                 throw ReadError(description: "the prior's stage \(l + 1) has an output bias beyond ±2^28")
             }
             stages.append(IntegerPriorStage(slots: slots, wp: wp, b1: b1, emb16: emb16, embShift: embShift, mult: mult, w2: w2, b2: b2,
@@ -151,9 +152,14 @@ public struct PriorFile: Sendable {
     }
 
     static func values<T: FixedWidthInteger>(_ bytes: [UInt8]) -> [T] {
-        let w = MemoryLayout<T>.size
-        return bytes.withUnsafeBytes { raw in
-            (0..<(bytes.count / w)).map { T(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * w, as: T.self)) }
+        let w = MemoryLayout<T>.size, count = bytes.count / w
+        return [T](unsafeUninitializedCapacity: count) { out, initialized in
+            bytes.withUnsafeBytes { raw in
+                // One copy, then the byte order fixed in place (nothing to do on little-endian hosts).
+                UnsafeMutableRawBufferPointer(out).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[0..<count * w]))
+                if 1.littleEndian != 1 { for i in 0..<count { out[i] = T(littleEndian: out[i]) } }
+            }
+            initialized = count
         }
     }
 }

@@ -23,6 +23,8 @@ struct VQZ: ParsableCommand {
 
     static func main() {
         BLASKernel.reexecWithTheCPUsKernelIfNeeded()
+        // Before anything else runs: OpenBLAS's idle threads would spin on a core for ~100 ms.
+        ThreadPool.singleThreadedOpenBLAS()
         // Freed activations stay in the heap for the next layer instead of going back to the kernel
         // (glibc otherwise maps each large buffer afresh and faults its pages in again): measured on
         // AMD EPYC (2 cores), a 6000 × 4000 decode 9.04 → 6.29 s and encode 8.17 → 6.58 s (peak RSS

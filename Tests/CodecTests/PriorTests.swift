@@ -186,10 +186,26 @@ enum TinyPrior {
         // Another model refuses it, by id.
         #expect(throws: CodecError.self) { _ = try LoadedPrior(bytes: bytes, name: "p.vqzp", model: TinyModels.otherVQ) }
         // A damaged weight (out of range) is refused with a sentence, not used.
-        var file = prior.file
-        file.stages[0].w2[0] = 4000
-        let bad = try file.serialized()
-        #expect(throws: PriorFile.ReadError.self) { _ = try PriorFile(bytes: bad) }
+        // Each weight array's extremes, Int16.min included (|−32768| does not fit an Int16: the check
+        // must not compute it).
+        for value: Int16 in [4000, -4000, .min, .max] {
+            var file = prior.file
+            file.stages[0].w2[0] = value
+            #expect(throws: PriorFile.ReadError.self) { _ = try PriorFile(bytes: try file.serialized()) }
+            if file.stages.count > 1, !file.stages[1].wp.isEmpty {
+                file = prior.file
+                file.stages[1].wp[0] = value
+                #expect(throws: PriorFile.ReadError.self) { _ = try PriorFile(bytes: try file.serialized()) }
+            }
+        }
+        for value: Int32 in [.min, .max] {
+            var file = prior.file
+            file.stages[0].b1[0] = value
+            #expect(throws: PriorFile.ReadError.self) { _ = try PriorFile(bytes: try file.serialized()) }
+            file = prior.file
+            file.stages[0].b2[0] = value
+            #expect(throws: PriorFile.ReadError.self) { _ = try PriorFile(bytes: try file.serialized()) }
+        }
     }
 
     @Test func priorCodedFilesDecodeToTheSamePixelsAsZstdFiles() throws {

@@ -26,6 +26,16 @@ void vqz_prior_dense_input(const int16_t *partial, int h, int w, int i, int j, i
 /// values w2[16g + kk][2q], w2[16g + kk][2q + 1] for kk = 0 … 15. H even, K a multiple of 16.
 void vqz_prior_pair_weights(const int16_t *w2, int H, int K, int16_t *w2p);
 
+/// `acc[q·d + c] += cb[tokens[q]·d + c]` for q < positions, c < d (wrapping 32-bit sums): one
+/// stage's code vectors added to the running partial reconstruction.
+void vqz_prior_add_rows(int32_t *acc, const int32_t *cb, const uint16_t *tokens, int positions, int d);
+
+/// `out[q] = clamp(acc[q], −limit, limit)` for q < count (limit ≤ 32767).
+void vqz_prior_clamp16(const int32_t *acc, int64_t count, int32_t limit, int16_t *out);
+
+/// `a[j] += e[j] · 2^shift` for j < H (wrapping 32-bit; 0 ≤ shift ≤ 16): one slot's embedding row.
+void vqz_prior_add_emb(int32_t *a, const int16_t *e, int shift, int H);
+
 /// Tests: makes vqz_prior_token use kernel `kernel` (0 portable C, 1 BODY compiled for AVX2, 2 AVX2
 /// paired, 3 AVX-512 paired) where the CPU and the shapes allow it, else the next one down; -1 (the
 /// default) the best available. Every kernel gives the same bits.
