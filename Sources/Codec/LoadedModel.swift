@@ -34,7 +34,7 @@ public final class LoadedModel: @unchecked Sendable {
         let file: ModelFile
         do {
             file = try Profile.measure("model load: parse and check") {
-                let file = try ModelFile(bytes: bytes)
+                let file = try ModelFile(bytes: bytes, hashVerified: knownID != nil)
                 try file.checkFinite()
                 return file
             }

@@ -19,8 +19,8 @@ public final class LoadedPrior: TokenPriorCoding, @unchecked Sendable {
 
     /// The prior file of `bytes`, parsed and checked (no model needed: this part can run while the
     /// model loads).
-    public static func parse(_ bytes: [UInt8], name: String) throws -> PriorFile {
-        do { return try PriorFile(bytes: bytes) } catch { throw CodecError("\(name): \(error)") }
+    public static func parse(_ bytes: [UInt8], name: String, hashVerified: Bool = false) throws -> PriorFile {
+        do { return try PriorFile(bytes: bytes, hashVerified: hashVerified) } catch { throw CodecError("\(name): \(error)") }
     }
 
     /// A parsed prior file whose bytes hash to `id`, bound to `model`.
@@ -85,7 +85,7 @@ extension ModelRegistry {
         for path in candidates {
             guard let bytes = Profile.measure("prior load: read", { try? FileIO.read(path, maxBytes: 1 << 28) }),
                   Profile.measure("prior load: hash (SHA-256)", { ModelID(modelFile: bytes) }) == id else { continue }
-            return (try Profile.measure("prior load: parse and check") { try LoadedPrior.parse(bytes, name: path) }, path)
+            return (try Profile.measure("prior load: parse and check") { try LoadedPrior.parse(bytes, name: path, hashVerified: true) }, path)
         }
         throw CodecError("this file's tokens were coded with token prior \(id.hex), which is not among the \(candidates.count) prior file(s) beside the models (\(searchDescription))")
     }

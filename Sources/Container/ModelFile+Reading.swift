@@ -6,6 +6,17 @@ extension ModelFile {
     ///
     /// - Throws: the first rule broken, as a `ModelFileError` case with its evidence.
     public init(bytes: [UInt8]) throws(ModelFileError) {
+        try self.init(bytes: bytes, hashVerified: false)
+    }
+
+    /// Parses and validates a whole model file.
+    ///
+    /// - Parameter hashVerified: the caller has just checked that `bytes` hash (SHA-256) to the id a
+    ///   bitstream or the registry names. Those are the bytes of a file that was loaded, with every
+    ///   check, when the id was taken, so `File_CRC32` (a weaker check of the same bytes, ≈ 1 ms per
+    ///   1.5 MB here) is not recomputed; every other rule still is.
+    /// - Throws: the first rule broken, as a `ModelFileError` case with its evidence.
+    public init(bytes: [UInt8], hashVerified: Bool) throws(ModelFileError) {
         // (1)–(3) size, signature, version.
         guard bytes.count >= Self.headerSize else {
             if bytes.count < 8 || Array(bytes[0..<8]) == Self.signature {
@@ -54,8 +65,10 @@ extension ModelFile {
         }
         let end = Int(fileSize) - 4
         let declaredFileCRC = UInt32(bytes[end]) | UInt32(bytes[end + 1]) << 8 | UInt32(bytes[end + 2]) << 16 | UInt32(bytes[end + 3]) << 24
-        let fileCRC = CRC32.checksum(bytes[0..<end])
-        guard declaredFileCRC == fileCRC else { throw .fileChecksumMismatch(declared: declaredFileCRC, computed: fileCRC) }
+        if !hashVerified {
+            let fileCRC = CRC32.checksum(bytes[0..<end])
+            guard declaredFileCRC == fileCRC else { throw .fileChecksumMismatch(declared: declaredFileCRC, computed: fileCRC) }
+        }
 
         // (9) metadata. Reads stop at the CRC trailer: a size running into it is "truncated".
         r = Cursor(reader: ByteReader(bytes, offset: Self.headerSize, end: end), total: bytes.count)

@@ -410,7 +410,7 @@ public struct IntegerPrior: Sendable {
     struct WorkBuffers {
         let base: UnsafeMutablePointer<Int32>      // [w · H] the row's plane-independent hidden part
         let acc: UnsafeMutablePointer<Int32>       // [w · D] partial-reconstruction sums of a row
-        let x: UnsafeMutablePointer<Int16>         // [2 · D + 1] a position's dense input
+        let x: UnsafeMutablePointer<Int16>         // [4 · D + 1] two positions' dense inputs
         let slots: UnsafeMutablePointer<Int>       // [10]
         let rows: UnsafeMutablePointer<UnsafePointer<Int16>?>  // [6] the same-stage slots' embedding rows
         let h16: UnsafeMutablePointer<Int16>       // [H]
@@ -420,10 +420,10 @@ public struct IntegerPrior: Sendable {
         let cum: UnsafeMutablePointer<UInt32>      // [K + 1]
 
         init(codebookSize K: Int, hidden H: Int, latentChannels D: Int, width w: Int) {
-            base = .allocate(capacity: w * H); acc = .allocate(capacity: w * D); x = .allocate(capacity: 2 * D + 1)
+            base = .allocate(capacity: w * H); acc = .allocate(capacity: w * D); x = .allocate(capacity: 4 * D + 1)
             slots = .allocate(capacity: 10); rows = .allocate(capacity: 6); h16 = .allocate(capacity: H)
             z = .allocate(capacity: K); weights = .allocate(capacity: K); freq = .allocate(capacity: K); cum = .allocate(capacity: K + 1)
-            x.initialize(repeating: 0, count: 2 * D + 1)
+            x.initialize(repeating: 0, count: 4 * D + 1)
         }
 
         func deallocate() {
@@ -465,13 +465,13 @@ public struct IntegerPrior: Sendable {
         st.b1.withUnsafeBufferPointer { b1 in
         st.wp.withUnsafeBufferPointer { wp in
         st.emb16.withUnsafeBufferPointer { emb in
+            for j in 0..<w { (base + j * H).update(from: b1.baseAddress!, count: H) }
+            if l > 0 {
+                precondition(F == 2 * D)
+                vqz_prior_dense_row(partial!, Int32(h), Int32(w), Int32(i), Int32(D), wp.baseAddress!, Int32(H), base, x)
+            }
             for j in 0..<w {
                 let a = base + j * H
-                for jj in 0..<H { a[jj] = b1[jj] }
-                if l > 0 {
-                    vqz_prior_dense_input(partial!, Int32(h), Int32(w), Int32(i), Int32(j), Int32(D), x)
-                    vqz_prior_dense(x, wp.baseAddress!, Int32(H), Int32(F), a)
-                }
                 Self.slotTokens(stage: l, level: level, planes: planes, height: h, width: w, row: i, col: j, outside: K, into: t)
                 for slot in 6..<Self.slotCount(stage: l) {
                     vqz_prior_add_emb(a, emb.baseAddress! + (slot * (K + 1) + t[slot]) * H, Int32(st.embShift), Int32(H))

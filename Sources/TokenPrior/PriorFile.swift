@@ -72,9 +72,11 @@ public struct PriorFile: Sendable {
         public var description: String
     }
 
-    public init(bytes: [UInt8]) throws(ReadError) {
+    /// - Parameter hashVerified: `bytes` were just found to hash to the `Prior_ID` a file names
+    ///   (`ModelFile.init(bytes:hashVerified:)`).
+    public init(bytes: [UInt8], hashVerified: Bool = false) throws(ReadError) {
         let file: ModelFile
-        do { file = try ModelFile(bytes: bytes) } catch { throw ReadError(description: "not a prior file: \(error)") }
+        do { file = try ModelFile(bytes: bytes, hashVerified: hashVerified) } catch { throw ReadError(description: "not a prior file: \(error)") }
         guard file.architecture == Self.architecture else {
             throw ReadError(description: "not a token prior: its architecture is \(file.architecture ?? "missing"), expected \(Self.architecture)")
         }

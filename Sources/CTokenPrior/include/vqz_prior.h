@@ -22,6 +22,11 @@ void vqz_prior_dense(const int16_t *x, const int16_t *wp, int H, int F, int32_t 
 /// neighbour off the grid counting as the centre (`IntegerPrior.denseInput`).
 void vqz_prior_dense_input(const int16_t *partial, int h, int w, int i, int j, int d, int16_t *out);
 
+/// For every position j < w of row i: `base[j·H + …] += wp · dense input of (i, j)` (`vqz_prior_dense_input`
+/// then `vqz_prior_dense`, F = 2·d); two positions at a time where the CPU has AVX2, the same bits.
+/// `x2` is scratch of 4·d values.
+void vqz_prior_dense_row(const int16_t *partial, int h, int w, int i, int d, const int16_t *wp, int H, int32_t *base, int16_t *x2);
+
 /// `w2 [K, H]` in the paired layout: per group g of 16 logits and pair q of hidden units, the 32
 /// values w2[16g + kk][2q], w2[16g + kk][2q + 1] for kk = 0 … 15. H even, K a multiple of 16.
 void vqz_prior_pair_weights(const int16_t *w2, int H, int K, int16_t *w2p);
