@@ -331,9 +331,11 @@ public struct IntegerPrior: Sendable {
     /// closes it after its last.
     ///
     /// With `concurrent`, the planes run as a wavefront on the thread pool: a worker claims the next
-    /// plane and computes its row i once plane l − 1 has published rows 0 … i + 1 (everything row i
+    /// plane and computes its row i once plane l − 1 has published rows 0 … i + 2 (everything row i
     /// reads of it: the previous-stage slots at p, right of p and below p, and the partial
-    /// reconstruction at p and its four neighbours). Each token's table depends only on tokens, not on
+    /// reconstruction at p and its four neighbours; and one row more, so that plane l − 1 has read
+    /// for the last time the running sums of the rows that plane l advances to its own stage, see
+    /// `sums`). Each token's table depends only on tokens, not on
     /// the schedule, so the output does not depend on the thread count; the callbacks of different
     /// planes may then run at the same time and must write disjoint memory. Without `concurrent`,
     /// plane after plane on the calling thread.
@@ -351,6 +353,12 @@ public struct IntegerPrior: Sendable {
         let progress = PlaneProgress(planes: levels)
         var failure: E?
         let workers = concurrent ? min(levels, pool.threadCount) : 1
+        // The running sum Σ_{t<l} cbq[t][token_t] of every position, shared by the planes and
+        // advanced in place: plane l turns row r from stage l − 1's sum into its own once plane l − 1
+        // has finished row r + 1 (the last that reads row r), so each plane adds one code vector per
+        // position instead of l, in the memory of one grid (Int32; the planes' windows are Int16).
+        let sums: UnsafeMutablePointer<Int32>? = levels > 1 ? .allocate(capacity: h * w * latentChannels) : nil
+        defer { sums?.deallocate() }
         withoutActuallyEscaping(start) { start in
         withoutActuallyEscaping(token) { token in
         withoutActuallyEscaping(finish) { finish in
@@ -358,26 +366,32 @@ public struct IntegerPrior: Sendable {
                 let D = latentChannels, H = hidden
                 let b = WorkBuffers(codebookSize: codebookSize, hidden: H, latentChannels: D, width: w)
                 defer { b.deallocate() }
-                var partial: UnsafeMutablePointer<Int16>?
-                defer { partial?.deallocate() }
                 while let l = progress.claim() {
                     do throws(E) {
-                        if l > 0 && partial == nil { partial = .allocate(capacity: h * w * D) }
                         var state = try start(l)
-                        var partialRows = 0
+                        var sumRows = 0
                         let completed = try withStage(l) { (k) throws(E) -> Bool in
                             for i in 0..<h {
+                                var window: (rows: Int, row: Int) = (0, 0)
                                 if l > 0 {
-                                    let need = min(i + 2, h)
-                                    guard progress.wait(plane: l - 1, rows: need) else { return false }
-                                    while partialRows < need {
-                                        Self.partialRow(stage: l, planes: planes, count: h * w, first: partialRows * w, positions: w, cbq: cbq,
-                                                        latentChannels: D, scratch: b.acc, into: partial!)
-                                        partialRows += 1
+                                    // Plane l − 1 past row i + 1: its tokens up to row i + 1 are out
+                                    // and it no longer reads the running sums of rows ≤ i + 1.
+                                    guard progress.wait(plane: l - 1, rows: min(i + 3, h)) else { return false }
+                                    while sumRows < min(i + 2, h) {
+                                        let row = sums! + sumRows * w * D
+                                        if l == 1 { row.update(repeating: 0, count: w * D) }
+                                        cbq[l - 1].withUnsafeBufferPointer { cb in
+                                            vqz_prior_add_rows(row, cb.baseAddress!, planes + (l - 1) * h * w + sumRows * w, Int32(w), Int32(D))
+                                        }
+                                        sumRows += 1
                                     }
+                                    // Rows i − 1 … i + 1 of this stage's partial reconstruction.
+                                    let first = max(0, i - 1), end = min(h, i + 2)
+                                    vqz_prior_clamp16(sums! + first * w * D, Int64((end - first) * w * D), Self.denseLimit, b.window)
+                                    window = (end - first, i - first)
                                 }
-                                rowBase(stage: l, level: level, planes: planes, partial: partial, height: h, width: w, row: i,
-                                        base: b.base, x: b.x, slots: b.slots)
+                                rowBase(stage: l, level: level, planes: planes, partial: b.window, partialRows: window.rows, partialRow: window.row,
+                                        height: h, width: w, row: i, base: b.base, x: b.x, slots: b.slots)
                                 for j in 0..<w {
                                     tokenTable(k, stage: l, level: level, planes: planes, base: b.base + j * H, height: h, width: w, row: i, col: j, buffers: b)
                                     try token(&state, l, i, j, TokenTable(freq: b.freq, cum: b.cum))
@@ -409,7 +423,7 @@ public struct IntegerPrior: Sendable {
     /// A `runPlanes` worker's buffers, allocated once for all its planes.
     struct WorkBuffers {
         let base: UnsafeMutablePointer<Int32>      // [w · H] the row's plane-independent hidden part
-        let acc: UnsafeMutablePointer<Int32>       // [w · D] partial-reconstruction sums of a row
+        let window: UnsafeMutablePointer<Int16>    // [3 · w · D] rows i − 1 … i + 1 of the partial reconstruction
         let x: UnsafeMutablePointer<Int16>         // [4 · D + 1] two positions' dense inputs
         let slots: UnsafeMutablePointer<Int>       // [10]
         let rows: UnsafeMutablePointer<UnsafePointer<Int16>?>  // [6] the same-stage slots' embedding rows
@@ -420,14 +434,15 @@ public struct IntegerPrior: Sendable {
         let cum: UnsafeMutablePointer<UInt32>      // [K + 1]
 
         init(codebookSize K: Int, hidden H: Int, latentChannels D: Int, width w: Int) {
-            base = .allocate(capacity: w * H); acc = .allocate(capacity: w * D); x = .allocate(capacity: 4 * D + 1)
+            base = .allocate(capacity: w * H); window = .allocate(capacity: 3 * w * D); x = .allocate(capacity: 4 * D + 1)
             slots = .allocate(capacity: 10); rows = .allocate(capacity: 6); h16 = .allocate(capacity: H)
             z = .allocate(capacity: K); weights = .allocate(capacity: K); freq = .allocate(capacity: K); cum = .allocate(capacity: K + 1)
             x.initialize(repeating: 0, count: 4 * D + 1)
         }
 
         func deallocate() {
-            for p in [base, acc, z] as [UnsafeMutablePointer<Int32>] { p.deallocate() }
+            for p in [base, z] as [UnsafeMutablePointer<Int32>] { p.deallocate() }
+            window.deallocate()
             for p in [weights, freq, cum] { p.deallocate() }
             x.deallocate(); slots.deallocate(); rows.deallocate(); h16.deallocate()
         }
@@ -454,10 +469,12 @@ public struct IntegerPrior: Sendable {
     }
 
     /// The plane-independent part of the hidden pre-activation of row `i` of plane `l`, `[w · H]`:
-    /// bias, the dense input (for l ≥ 1; `partial` holds rows i − 1 … i + 1) and slots 6 … (the
-    /// previous stage's and the level).
+    /// bias, the dense input (for l ≥ 1: `partial` holds the `partialRows` rows of the partial
+    /// reconstruction around row i — i − 1 … i + 1 where they exist — row i being its `partialRow`)
+    /// and slots 6 … (the previous stage's and the level).
     @inline(__always)
-    func rowBase(stage l: Int, level: Int, planes: UnsafePointer<UInt16>, partial: UnsafePointer<Int16>?, height h: Int, width w: Int, row i: Int,
+    func rowBase(stage l: Int, level: Int, planes: UnsafePointer<UInt16>, partial: UnsafePointer<Int16>, partialRows: Int, partialRow: Int,
+                 height h: Int, width w: Int, row i: Int,
                  base: UnsafeMutablePointer<Int32>, x: UnsafeMutablePointer<Int16>, slots t: UnsafeMutablePointer<Int>) {
         let st = stages[l]
         let K = codebookSize, D = latentChannels, H = hidden
@@ -468,7 +485,7 @@ public struct IntegerPrior: Sendable {
             for j in 0..<w { (base + j * H).update(from: b1.baseAddress!, count: H) }
             if l > 0 {
                 precondition(F == 2 * D)
-                vqz_prior_dense_row(partial!, Int32(h), Int32(w), Int32(i), Int32(D), wp.baseAddress!, Int32(H), base, x)
+                vqz_prior_dense_row(partial, Int32(partialRows), Int32(w), Int32(partialRow), Int32(D), wp.baseAddress!, Int32(H), base, x)
             }
             for j in 0..<w {
                 let a = base + j * H
