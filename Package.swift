@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "CSHA256", cSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "Container", dependencies: ["CZstd", "CSHA256"]),
         // libpng's full write API behind a C function (longjmp stays in C): zlib level and filter.
-        .target(name: "CPNGWrite", dependencies: ["CPNG"]),
+        .target(name: "CPNGWrite", dependencies: ["CPNG"], cSettings: [.unsafeFlags(["-O3"])], linkerSettings: [.linkedLibrary("z"), .linkedLibrary("pthread")]),
         .target(name: "Imaging", dependencies: ["CPNG", "CPNGWrite"]),
         .target(
             name: "TensorCore",

@@ -1,9 +1,14 @@
-// PixelImage → PNG bytes through libpng's full write API (the C shim in Sources/CPNGWrite keeps
-// libpng's longjmp on the C side), so the zlib level and the row filter can be chosen: a decoded
+// PixelImage → PNG bytes: fixed filters by our own writer (rows filtered and deflated in parts on
+// several threads, docs/design/png.md), the adaptive filter through libpng's full write API (the C
+// shim in Sources/CPNGWrite keeps libpng's longjmp on the C side). The zlib level and the row
+// filter can be chosen: a decoded
 // photo written at zlib's default level 6 with adaptive filters takes longer than the network that
 // made it (docs/design/png.md has the measurements behind the default).
 
 import CPNGWrite
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Row filter of a written PNG (the PNG spec's filter types; `.adaptive` lets libpng pick per row).
 public enum PNGFilter: String, Sendable, CaseIterable {
@@ -28,6 +33,13 @@ public enum PNGEncoder {
     /// The default row filter.
     public static let defaultFilter = PNGFilter.paeth
 
+    /// Threads the fixed-filter writer may use: `VQZ_THREADS` if set, else the online CPUs. The
+    /// bytes written do not depend on it.
+    public static let threads: Int = {
+        if let s = getenv("VQZ_THREADS"), let n = Int(String(cString: s)), n >= 1 { return min(n, 16) }
+        return max(1, min(16, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))))
+    }()
+
     /// The PNG bytes of `image` at zlib `level` (0…9) with `filter`. Decoding them gives back exactly `image`.
     /// - Parameter chunks: metadata chunks written right after IHDR, as given (`PNGChunk`).
     public static func encode(_ image: PixelImage, level: Int = defaultLevel, filter: PNGFilter = defaultFilter, chunks: [PNGChunk] = []) throws(ImagingError) -> [UInt8] {
@@ -36,8 +48,11 @@ public enum PNGEncoder {
         var size = 0
         var message = [CChar](repeating: 0, count: 256)
         let status = image.samples.withUnsafeBufferPointer { src in
-            vqz_png_encode(src.baseAddress, UInt32(image.width), UInt32(image.height), Int32(image.format.channels),
-                           Int32(level), filter.code, &out, &size, &message, message.count)
+            filter == .adaptive
+                ? vqz_png_encode(src.baseAddress, UInt32(image.width), UInt32(image.height), Int32(image.format.channels),
+                                 Int32(level), filter.code, &out, &size, &message, message.count)
+                : vqz_png_encode_parallel(src.baseAddress, UInt32(image.width), UInt32(image.height), Int32(image.format.channels),
+                                          Int32(level), filter.code, Int32(threads), &out, &size, &message, message.count)
         }
         guard status == 0, let out else {
             throw .libpng(message: String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))

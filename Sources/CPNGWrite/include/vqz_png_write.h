@@ -24,6 +24,14 @@ enum {
 int vqz_png_encode(const uint8_t *samples, uint32_t width, uint32_t height, int channels, int level, int filter,
                    uint8_t **out, size_t *out_size, char *message, size_t message_capacity);
 
+/// The same for a fixed filter (`VQZ_PNG_FILTER_NONE` … `VQZ_PNG_FILTER_PAETH`) without libpng: the
+/// rows filtered and deflated in parts (at least 256 KiB of rows each, at most 16, from the image's
+/// size alone) on up to `threads` threads, joined into one zlib stream in one IDAT per part (each
+/// part's deflate dictionary is the 32 KB of filtered rows before it). The bytes do not depend on
+/// `threads`.
+int vqz_png_encode_parallel(const uint8_t *samples, uint32_t width, uint32_t height, int channels, int level, int filter, int threads,
+                            uint8_t **out, size_t *out_size, char *message, size_t message_capacity);
+
 void vqz_png_free(uint8_t *buffer);
 
 #endif
