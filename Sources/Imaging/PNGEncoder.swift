@@ -42,7 +42,9 @@ public enum PNGEncoder {
 
     /// The PNG bytes of `image` at zlib `level` (0…9) with `filter`. Decoding them gives back exactly `image`.
     /// - Parameter chunks: metadata chunks written right after IHDR, as given (`PNGChunk`).
-    public static func encode(_ image: PixelImage, level: Int = defaultLevel, filter: PNGFilter = defaultFilter, chunks: [PNGChunk] = []) throws(ImagingError) -> [UInt8] {
+    /// - Parameter threads: for the fixed filters, how many threads deflate (the bytes do not depend on it).
+    public static func encode(_ image: PixelImage, level: Int = defaultLevel, filter: PNGFilter = defaultFilter, chunks: [PNGChunk] = [],
+                              threads: Int = threads) throws(ImagingError) -> [UInt8] {
         guard (0...9).contains(level) else { throw .libpng(message: "PNG compression level \(level) is not in 0…9") }
         var out: UnsafeMutablePointer<UInt8>?
         var size = 0

@@ -42,6 +42,29 @@ import Testing
         }
     }
 
+    @Test func partsOnSeveralThreadsGiveTheSameBytes() throws {
+        // 640 × 480 RGB: 480 rows of 1 + 1920 bytes = 922,080 filtered bytes, so 3 parts of at least
+        // 256 KiB (one IDAT each).
+        var state: UInt64 = 7
+        let samples = (0..<(640 * 480 * 3)).map { i -> UInt8 in
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return UInt8(truncatingIfNeeded: (i / 3) % 640 / 3 + Int(state >> 60))
+        }
+        let image = PixelImage(width: 640, height: 480, format: .rgb, samples: samples)
+        for filter in PNGFilter.allCases where filter != .adaptive {
+            let one = try PNGEncoder.encode(image, filter: filter, threads: 1)
+            for threads in [2, 3, 16] { #expect(try PNGEncoder.encode(image, filter: filter, threads: threads) == one, "\(filter) \(threads) threads") }
+            #expect(try PNGDecoder.decode(one).image == image, "\(filter)")
+            var idats = 0, at = 8
+            while at + 8 <= one.count {
+                let length = Int(one[at]) << 24 | Int(one[at + 1]) << 16 | Int(one[at + 2]) << 8 | Int(one[at + 3])
+                if Array(one[at + 4..<at + 8]) == Array("IDAT".utf8) { idats += 1 }
+                at += 12 + length
+            }
+            #expect(idats == 3, "\(filter): \(idats) IDAT chunks")
+        }
+    }
+
     @Test func badLevelIsAnError() {
         let image = PixelImage(width: 2, height: 2, format: .gray, samples: [1, 2, 3, 4])
         #expect(throws: ImagingError.self) { try PNGEncoder.encode(image, level: 10) }
