@@ -197,18 +197,31 @@ static int append(uint8_t **data, size_t *size, size_t *capacity, const void *by
     return 0;
 }
 
-static int put_chunk(uint8_t **data, size_t *size, size_t *capacity, const char type[4], const uint8_t *body, size_t n) {
+// A chunk whose data is the concatenation of `count` pieces (no copy of them in between).
+static int put_chunk_pieces(uint8_t **data, size_t *size, size_t *capacity, const char type[4], const uint8_t *const *pieces,
+                            const size_t *lengths, int count) {
+    size_t n = 0;
+    for (int i = 0; i < count; i++) n += lengths[i];
     uint8_t head[8] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n,
                        (uint8_t)type[0], (uint8_t)type[1], (uint8_t)type[2], (uint8_t)type[3]};
     uLong crc = crc32(0L, (const Bytef *)type, 4);
-    for (size_t off = 0; off < n;) {
-        size_t k = n - off > (1u << 30) ? (1u << 30) : n - off;
-        crc = crc32(crc, body + off, (uInt)k);
-        off += k;
+    if (append(data, size, capacity, head, 8)) return -1;
+    for (int i = 0; i < count; i++) {
+        for (size_t off = 0; off < lengths[i];) {
+            size_t k = lengths[i] - off > (1u << 30) ? (1u << 30) : lengths[i] - off;
+            crc = crc32(crc, pieces[i] + off, (uInt)k);
+            off += k;
+        }
+        if (lengths[i] > 0 && append(data, size, capacity, pieces[i], lengths[i])) return -1;
     }
     uint8_t tail[4] = {(uint8_t)(crc >> 24), (uint8_t)(crc >> 16), (uint8_t)(crc >> 8), (uint8_t)crc};
-    if (append(data, size, capacity, head, 8) || (n > 0 && append(data, size, capacity, body, n)) || append(data, size, capacity, tail, 4)) return -1;
-    return 0;
+    return append(data, size, capacity, tail, 4);
+}
+
+static int put_chunk(uint8_t **data, size_t *size, size_t *capacity, const char type[4], const uint8_t *body, size_t n) {
+    const uint8_t *pieces[1] = {body};
+    size_t lengths[1] = {n};
+    return put_chunk_pieces(data, size, capacity, type, pieces, lengths, n > 0 ? 1 : 0);
 }
 
 static void set_message(char *message, size_t capacity, const char *text) {
@@ -274,24 +287,23 @@ int vqz_png_encode_parallel(const uint8_t *samples, uint32_t width, uint32_t hei
             adler = adler32_combine(adler, p[k].adler, (z_off_t)len);
         }
         uint8_t ztail[4] = {(uint8_t)(adler >> 24), (uint8_t)(adler >> 16), (uint8_t)(adler >> 8), (uint8_t)adler};
-        failed = append(&data, &size, &capacity, signature, 8) || put_chunk(&data, &size, &capacity, "IHDR", ihdr, 13);
-        // IDAT chunks: the zlib header with the first part, each part, the Adler-32 with the last.
+        // The whole file's size is known: one allocation, no doubling.
+        capacity = 8 + 25 + 12 + 6;
+        for (size_t k = 0; k < parts; k++) capacity += p[k].out_size + 12 * (1 + p[k].out_size / 0x7FFFFFF0u);
+        data = (uint8_t *)malloc(capacity);
+        failed = !data || append(&data, &size, &capacity, signature, 8) || put_chunk(&data, &size, &capacity, "IHDR", ihdr, 13);
+        // IDAT chunks: the zlib header with the first part, each part, the Adler-32 with the last
+        // (a part over the PNG's 2^31 − 1 byte chunk limit in several chunks).
         for (size_t k = 0; k < parts && !failed; k++) {
-            size_t n = p[k].out_size + (k == 0 ? 2 : 0) + (k + 1 == parts ? 4 : 0);
-            uint8_t *body = (uint8_t *)malloc(n ? n : 1);
-            if (!body) { failed = 1; break; }
-            size_t o = 0;
-            if (k == 0) { memcpy(body, zhead, 2); o = 2; }
-            memcpy(body + o, p[k].out, p[k].out_size);
-            o += p[k].out_size;
-            if (k + 1 == parts) memcpy(body + o, ztail, 4);
-            // Chunks of at most 2^31 − 1 bytes (the PNG limit): split a larger part.
-            for (size_t off = 0; off < n && !failed;) {
-                size_t m = n - off > 0x7FFFFFFFu ? 0x7FFFFFFFu : n - off;
-                failed = put_chunk(&data, &size, &capacity, "IDAT", body + off, m);
+            for (size_t off = 0; off < p[k].out_size || (off == 0 && p[k].out_size == 0);) {
+                size_t m = p[k].out_size - off > 0x7FFFFFF0u ? 0x7FFFFFF0u : p[k].out_size - off;
+                const int first = k == 0 && off == 0, final = k + 1 == parts && off + m == p[k].out_size;
+                const uint8_t *pieces[3] = {zhead, p[k].out + off, ztail};
+                size_t lengths[3] = {first ? 2u : 0u, m, final ? 4u : 0u};
+                failed = put_chunk_pieces(&data, &size, &capacity, "IDAT", pieces, lengths, 3);
                 off += m;
+                if (failed || m == 0) break;
             }
-            free(body);
         }
         if (!failed) failed = put_chunk(&data, &size, &capacity, "IEND", NULL, 0);
     }

@@ -26,39 +26,18 @@ public enum FileIO {
             throw FileError(path: path, reason: "no such file")
         }
         guard !isDirectory.boolValue else { throw FileError(path: path, reason: "is a directory") }
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            throw FileError(path: path, reason: errno == EACCES ? "permission denied" : "cannot be read (\(String(cString: strerror(errno))))")
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw FileError(path: path, reason: "permission denied") }
+        defer { try? handle.close() }
+        do {
+            let size = try handle.seekToEnd()
+            guard size <= UInt64(maxBytes) else { throw FileError(path: path, reason: "the file is \(size) bytes, over the limit of \(maxBytes)") }
+            try handle.seek(toOffset: 0)
+            return [UInt8](try handle.readToEnd() ?? Data())
+        } catch let error as FileError {
+            throw error
+        } catch {
+            throw FileError(path: path, reason: "cannot be read (\(error.localizedDescription))")
         }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw FileError(path: path, reason: "cannot be read (\(String(cString: strerror(errno))))") }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { return try readAll(fromDescriptor: fd, name: path, maxBytes: maxBytes) }
-        let size = Int(st.st_size)
-        guard size <= maxBytes else { throw FileError(path: path, reason: "the file is \(size) bytes, over the limit of \(maxBytes)") }
-        // Straight into the array (no Data in between); a file that changes size while it is read
-        // gets what read(2) returned, then the rest through readAll.
-        var failure: String?
-        var bytes = [UInt8](unsafeUninitializedCapacity: size) { buf, initialized in
-            var got = 0
-            while got < size {
-                let n = Foundation.read(fd, buf.baseAddress! + got, size - got)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = String(cString: strerror(errno))
-                    break
-                }
-                if n == 0 { break }
-                got += n
-            }
-            initialized = got
-        }
-        if let failure { throw FileError(path: path, reason: "cannot be read (\(failure))") }
-        if bytes.count == size {
-            let more = try readAll(fromDescriptor: fd, name: path, maxBytes: maxBytes - size)
-            bytes += more
-        }
-        return bytes
     }
 
     /// Writes `bytes` to `path` atomically: a temporary file beside it, flushed, then renamed.
