@@ -62,7 +62,7 @@ do {
         times["png_read", default: []].append(try seconds { image = try PNGDecoder.decode(pngBytes).image })
         times["encode", default: []].append(try seconds { file = try ImageCodec.encode(image, model: model, level: level) })
         times["decode", default: []].append(try seconds { decoded = try ImageCodec.decode(file, model: model) })
-        times["png_write", default: []].append(try seconds { _ = try PNGEncoder.encode(decoded) })
+        times["png_write", default: []].append(try seconds { _ = try PNGEncoder.encode(decoded, threads: ThreadPool.shared.threadCount) })
     }
     func stats(_ key: String) -> (best: Double, median: Double) {
         let t = times[key]!.dropFirst().sorted()

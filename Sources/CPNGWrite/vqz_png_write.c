@@ -13,12 +13,13 @@ typedef struct {
     size_t message_capacity;
 } sink;
 
+static void set_message(char *message, size_t capacity, const char *text) {
+    if (capacity > 0) { strncpy(message, text, capacity - 1); message[capacity - 1] = 0; }
+}
+
 static void on_error(png_structp png, png_const_charp text) {
     sink *s = (sink *)png_get_error_ptr(png);
-    if (s->message_capacity > 0) {
-        strncpy(s->message, text ? text : "libpng error", s->message_capacity - 1);
-        s->message[s->message_capacity - 1] = 0;
-    }
+    set_message(s->message, s->message_capacity, text ? text : "libpng error");
     png_longjmp(png, 1);
 }
 
@@ -49,7 +50,7 @@ int vqz_png_encode(const uint8_t *samples, uint32_t width, uint32_t height, int 
     s.message_capacity = message_capacity;
     if (message_capacity > 0) message[0] = 0;
     if (channels < 1 || channels > 4 || level < 0 || level > 9 || filter < 0 || filter > 5 || width == 0 || height == 0) {
-        if (message_capacity > 0) { strncpy(message, "invalid PNG write parameters", message_capacity - 1); message[message_capacity - 1] = 0; }
+        set_message(message, message_capacity, "invalid PNG write parameters");
         return -1;
     }
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &s, on_error, on_warning);
@@ -60,7 +61,7 @@ int vqz_png_encode(const uint8_t *samples, uint32_t width, uint32_t height, int 
         png_destroy_write_struct(&png, info ? &info : NULL);
         free(rows);
         free(s.data);
-        if (message_capacity > 0 && message[0] == 0) { strncpy(message, "libpng failed", message_capacity - 1); message[message_capacity - 1] = 0; }
+        if (message_capacity > 0 && message[0] == 0) set_message(message, message_capacity, "libpng failed");
         return -1;
     }
     png_set_write_fn(png, &s, on_write, on_flush);
@@ -222,10 +223,6 @@ static int put_chunk(uint8_t **data, size_t *size, size_t *capacity, const char 
     const uint8_t *pieces[1] = {body};
     size_t lengths[1] = {n};
     return put_chunk_pieces(data, size, capacity, type, pieces, lengths, n > 0 ? 1 : 0);
-}
-
-static void set_message(char *message, size_t capacity, const char *text) {
-    if (capacity > 0) { strncpy(message, text, capacity - 1); message[capacity - 1] = 0; }
 }
 
 int vqz_png_encode_parallel(const uint8_t *samples, uint32_t width, uint32_t height, int channels, int level, int filter, int threads,

@@ -6,9 +6,6 @@
 // made it (docs/design/png.md has the measurements behind the default).
 
 import CPNGWrite
-#if canImport(Glibc)
-    import Glibc
-#endif
 
 /// Row filter of a written PNG (the PNG spec's filter types; `.adaptive` lets libpng pick per row).
 public enum PNGFilter: String, Sendable, CaseIterable {
@@ -33,18 +30,13 @@ public enum PNGEncoder {
     /// The default row filter.
     public static let defaultFilter = PNGFilter.paeth
 
-    /// Threads the fixed-filter writer may use: `VQZ_THREADS` if set, else the online CPUs. The
-    /// bytes written do not depend on it.
-    public static let threads: Int = {
-        if let s = getenv("VQZ_THREADS"), let n = Int(String(cString: s)), n >= 1 { return min(n, 16) }
-        return max(1, min(16, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))))
-    }()
-
     /// The PNG bytes of `image` at zlib `level` (0…9) with `filter`. Decoding them gives back exactly `image`.
     /// - Parameter chunks: metadata chunks written right after IHDR, as given (`PNGChunk`).
-    /// - Parameter threads: for the fixed filters, how many threads deflate (the bytes do not depend on it).
+    /// - Parameter threads: for the fixed filters, how many threads deflate (the bytes do not depend
+    ///   on it); the codec passes its kernel pool's count (`ThreadPool.current.threadCount`, which
+    ///   `VQZ_THREADS` and `--threads` set).
     public static func encode(_ image: PixelImage, level: Int = defaultLevel, filter: PNGFilter = defaultFilter, chunks: [PNGChunk] = [],
-                              threads: Int = threads) throws(ImagingError) -> [UInt8] {
+                              threads: Int = 1) throws(ImagingError) -> [UInt8] {
         guard (0...9).contains(level) else { throw .libpng(message: "PNG compression level \(level) is not in 0…9") }
         var out: UnsafeMutablePointer<UInt8>?
         var size = 0

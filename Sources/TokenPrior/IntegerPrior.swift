@@ -478,13 +478,11 @@ public struct IntegerPrior: Sendable {
                  base: UnsafeMutablePointer<Int32>, x: UnsafeMutablePointer<Int16>, slots t: UnsafeMutablePointer<Int>) {
         let st = stages[l]
         let K = codebookSize, D = latentChannels, H = hidden
-        let F = Self.denseCount(stage: l, latentChannels: D)
         st.b1.withUnsafeBufferPointer { b1 in
         st.wp.withUnsafeBufferPointer { wp in
         st.emb16.withUnsafeBufferPointer { emb in
             for j in 0..<w { (base + j * H).update(from: b1.baseAddress!, count: H) }
             if l > 0 {
-                precondition(F == 2 * D)
                 vqz_prior_dense_row(partial, Int32(partialRows), Int32(w), Int32(partialRow), Int32(D), wp.baseAddress!, Int32(H), base, x)
             }
             for j in 0..<w {

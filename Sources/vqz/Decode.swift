@@ -97,7 +97,8 @@ struct Decode: ParsableCommand {
         } catch {
             throw RuntimeFailure("\(name): \(error)")
         }
-        let png = try Profile.measure("PNG write (encode to bytes)") { try PNGEncoder.encode(image, level: pngLevel, filter: PNGFilter(rawValue: pngFilter)!, chunks: metadata.chunks(stored)) }
+        let png = try Profile.measure("PNG write (encode to bytes)") { try PNGEncoder.encode(image, level: pngLevel, filter: PNGFilter(rawValue: pngFilter)!, chunks: metadata.chunks(stored),
+                                                                                               threads: ThreadPool.current.threadCount) }
         return Decoded(png: png, image: image, header: header, metadata: stored, model: loaded, loadSeconds: loadSeconds, decodeSeconds: seconds(since: start))
     }
 
@@ -181,7 +182,7 @@ struct Decode: ParsableCommand {
         let loaded = try LoadedModel(path: entry.path)
         let image: PixelImage
         do { image = try ImageCodec.decode(tokens: grid.values, shape: grid.shape, model: loaded) } catch { throw RuntimeFailure("\(name): \(error)") }
-        let png = try PNGEncoder.encode(image, level: pngLevel, filter: PNGFilter(rawValue: pngFilter)!)
+        let png = try PNGEncoder.encode(image, level: pngLevel, filter: PNGFilter(rawValue: pngFilter)!, threads: ThreadPool.current.threadCount)
         try Streams.write(png, to: out, overwrite: force)
         if !quiet && !json {
             printError("\(name) → \(out == "-" ? "stdout" : out): \(image.width) × \(image.height) from a \(grid.shape) token grid, model \(loaded.name)")
