@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 # libjpeg-turbo-progs and webp: the JPEG and WebP anchors of `make rd` (cjpeg/djpeg, cwebp/dwebp)
 # python3-distributed: Dask, the engine the scale-out test runs vqz on (tools/vqz_dask)
-APT_PACKAGES := libpng-dev libzstd-dev libopenblas-dev libdnnl-dev pkg-config python3 python3-numpy libjpeg-turbo-progs webp python3-distributed
+APT_PACKAGES := libpng-dev zlib1g-dev libzstd-dev libopenblas-dev libdnnl-dev pkg-config python3 python3-numpy libjpeg-turbo-progs webp python3-distributed
 # OPENBLAS_CORETYPE=Haswell (set in this environment) halves OpenBLAS on AVX-512: unset for speed.
 FAST := env -u OPENBLAS_CORETYPE
 
