@@ -7,6 +7,8 @@
 // widens to `latentWidth` channels, `residualBlocks` blocks (3×3 conv, LeakyReLU, 3×3 conv, plus
 // the input) follow, and a 3×3 convolution projects to the latent channels; the decoder mirrors it
 // (3×3 from the latent channels to `latentWidth`, the blocks, then the usual upsampling path).
+// With `decoderBlocks > 0` ("-decres") only the decoder gets them (`decoderWidth` channels): the
+// encoder, and so the tokens, stay those of the model such a decoder is grown from.
 //
 // References: Ballé et al. 2017, https://arxiv.org/abs/1611.01704 (GDN transforms);
 // Johnston et al. 2019, https://arxiv.org/abs/1912.08771 (simplified GDN);
@@ -32,7 +34,7 @@ enum Backbone {
         } else {
             let l = config.latentWidth
             layers.append(Conv2d(inputChannels: n, outputChannels: l, kernelSize: 5, stride: 2, padding: 2, name: "enc.conv3", rng: &rng))
-            layers += residualBlocks(config, prefix: "enc", rng: &rng)
+            layers += residualBlocks(config.residualBlocks, width: l, prefix: "enc", rng: &rng)
             layers.append(Conv2d(inputChannels: l, outputChannels: outputChannels, kernelSize: 3, padding: 1, name: "enc.proj", rng: &rng))
         }
         return Sequential(layers, label: "encoder")
@@ -43,10 +45,11 @@ enum Backbone {
         let n = config.channels, d = config.latentChannels
         var layers: [any Layer] = []
         var width = d
-        if config.residualBlocks > 0 {
-            width = config.latentWidth
+        if config.residualBlocks > 0 || config.decoderBlocks > 0 {
+            let blocks = config.residualBlocks > 0 ? config.residualBlocks : config.decoderBlocks
+            width = config.residualBlocks > 0 ? config.latentWidth : config.decoderWidth
             layers.append(Conv2d(inputChannels: d, outputChannels: width, kernelSize: 3, padding: 1, name: "dec.proj", rng: &rng))
-            layers += residualBlocks(config, prefix: "dec", rng: &rng)
+            layers += residualBlocks(blocks, width: width, prefix: "dec", rng: &rng)
         }
         layers += [
             Conv2d(inputChannels: width, outputChannels: 4 * n, kernelSize: 3, padding: 1, name: "dec.conv1", rng: &rng),
@@ -61,11 +64,10 @@ enum Backbone {
         return Sequential(layers, label: "decoder")
     }
 
-    /// `config.residualBlocks` blocks `x + conv(lrelu(conv(x)))` of `latentWidth` channels; the
-    /// second convolution starts at 0.1× its Kaiming draw so each block begins near the identity.
-    static func residualBlocks(_ config: ModelConfig, prefix: String, rng: inout some RandomNumberGenerator) -> [any Layer] {
-        let l = config.latentWidth
-        return (0..<config.residualBlocks).map { b in
+    /// `count` blocks `x + conv(lrelu(conv(x)))` of `l` channels; the second convolution starts at
+    /// 0.1× its Kaiming draw so each block begins near the identity.
+    static func residualBlocks(_ count: Int, width l: Int, prefix: String, rng: inout some RandomNumberGenerator) -> [any Layer] {
+        (0..<count).map { b in
             let first = Conv2d(inputChannels: l, outputChannels: l, kernelSize: 3, padding: 1, name: "\(prefix).res\(b + 1).conv1", rng: &rng)
             let second = Conv2d(inputChannels: l, outputChannels: l, kernelSize: 3, padding: 1, name: "\(prefix).res\(b + 1).conv2", rng: &rng)
             second.weight.value.scale(by: 0.1)

@@ -32,6 +32,12 @@ public struct ModelConfig: Sendable, Equatable {
     public var residualBlocks: Int = 0
     /// Channels of the latent-resolution blocks (used when `residualBlocks > 0`).
     public var latentWidth: Int = 0
+    /// Residual blocks at the latent resolution in the decoder only (0: none), of `decoderWidth`
+    /// channels: capacity where the decoder is cheap, while the encoder (and so the tokens a model
+    /// grown from another writes) stays the other's. Exclusive with `residualBlocks`.
+    public var decoderBlocks: Int = 0
+    /// Channels of the decoder-only blocks (used when `decoderBlocks > 0`).
+    public var decoderWidth: Int = 0
     /// Residual quantizer stages (VQ).
     public var stages: Int
     /// Codebook size per stage (`K`, VQ).
@@ -105,12 +111,17 @@ public struct ModelConfig: Sendable, Equatable {
     /// With residual blocks (3×3 convolutions at the latent resolution) the encoder reaches
     /// 14 px + 8 px per latent-resolution convolution (2 per block, 1 projection) and the decoder
     /// 1.75 latents + 1 per latent-resolution convolution: `3 + 2·residualBlocks` latents cover both.
-    public var tileMargin: Int { residualBlocks == 0 ? 2 : 3 + 2 * residualBlocks }
+    /// Decoder-only blocks (`decoderBlocks`) add the same per convolution to the decoder's reach.
+    public var tileMargin: Int {
+        let blocks = max(residualBlocks, decoderBlocks)
+        return blocks == 0 ? 2 : 3 + 2 * blocks
+    }
 
     /// The architecture's name, after CompressAI's convention of naming the paper.
-    /// `-res` marks the backbone with latent-resolution residual blocks.
+    /// `-res` marks the backbone with latent-resolution residual blocks, `-decres` the one with
+    /// such blocks in the decoder only.
     public var architecture: String {
-        (family == .vq ? "rvqvae-vdoord2017" : "gaussian-vae-kingma2014") + (residualBlocks > 0 ? "-res" : "")
+        (family == .vq ? "rvqvae-vdoord2017" : "gaussian-vae-kingma2014") + (residualBlocks > 0 ? "-res" : decoderBlocks > 0 ? "-decres" : "")
     }
 
     /// Rate levels: `1…stages` for VQ (levels code that many stages), `1…quantSteps.count` for Gaussian.
@@ -138,6 +149,7 @@ public struct ModelConfig: Sendable, Equatable {
             ("arch.latent_channels", "\(latentChannels)"), ("arch.downsample_factor", "\(downsampleFactor)"),
         ]
         if residualBlocks > 0 { m += [("arch.res_blocks", "\(residualBlocks)"), ("arch.latent_width", "\(latentWidth)")] }
+        if decoderBlocks > 0 { m += [("arch.dec_res_blocks", "\(decoderBlocks)"), ("arch.dec_width", "\(decoderWidth)")] }
         switch family {
         case .vq:
             m += [("vq.stages", "\(stages)"), ("vq.codebook_size", "\(codebookSize)"), ("vq.decay", "\(decay)"),
@@ -176,6 +188,13 @@ public struct ModelConfig: Sendable, Equatable {
         if metadata["arch.res_blocks"] != nil {
             residualBlocks = try int("arch.res_blocks", 1...16)
             latentWidth = try int("arch.latent_width", 1...1024)
+        }
+        if metadata["arch.dec_res_blocks"] != nil {
+            guard residualBlocks == 0 else {
+                throw ModelConfigError(key: "arch.dec_res_blocks", problem: "a model with arch.res_blocks cannot also have decoder-only blocks")
+            }
+            decoderBlocks = try int("arch.dec_res_blocks", 1...16)
+            decoderWidth = try int("arch.dec_width", 1...1024)
         }
         guard try int("arch.downsample_factor", 1...64) == downsampleFactor else {
             throw ModelConfigError(key: "arch.downsample_factor", problem: "this version builds only f = \(downsampleFactor)")

@@ -38,13 +38,23 @@ extension Trainer {
 
     /// A trainer restored from a checkpoint's model file with the recipe `options` (the checkpoint's
     /// own, or one with a changed `steps`, learning rates or clipping: `TrainingArguments.resume`).
-    public convenience init(resuming file: ModelFile, options: TrainingOptions) throws {
-        let (config, _) = try Self.recordedRun(file)
+    /// With `decoderBlocks` > 0 on a checkpoint whose model has none, the run goes on with that many
+    /// decoder-only blocks of `decoderWidth` channels added as the identity (`identityStart`); their
+    /// Adam state starts afresh, the rest keeps the checkpoint's.
+    public convenience init(resuming file: ModelFile, options: TrainingOptions, addingDecoderBlocks blocks: Int = 0, width: Int = 0) throws {
+        var (config, _) = try Self.recordedRun(file)
+        if blocks > 0 {
+            guard config.decoderBlocks == 0, config.residualBlocks == 0 else {
+                throw TrainingError("decoder-only blocks can be added only to a model without residual or decoder blocks")
+            }
+            config.decoderBlocks = blocks
+            config.decoderWidth = width
+        }
         guard options.warmupSteps >= 0, options.restartStep >= 0, options.steps - options.restartStep > options.warmupSteps else {
             throw TrainingError("the run's learning-rate cycle (steps \(options.restartStep) to \(options.steps)) needs more steps than its warm-up (\(options.warmupSteps))")
         }
         self.init(config: config, options: options, dataVariance: try Self.float("train.data_variance", file.stringMetadata))
-        try restore(tensors: Self.tensors(of: file), metadata: file.stringMetadata)
+        try restore(tensors: Self.tensors(of: file), metadata: file.stringMetadata, addingDecoderBlocks: blocks > 0)
     }
 
     /// The configuration and recipe a checkpoint records, after checking that it is a checkpoint
@@ -112,6 +122,45 @@ extension Trainer {
         public var grown: [String]
         /// Quantizer stages brought from the source; later stages are seeded from data.
         public var stages: Int
+        /// Tensors the source lacks, started so the grown network computes what the source did:
+        /// decoder-only blocks (`identityStart`).
+        public var added: [String] = []
+    }
+
+    /// The start of a decoder-only block's tensor added to a model without them, so that the
+    /// decoder computes exactly what it did: the projection `dec.proj` (D → W channels, 3×3) passes
+    /// the latent through on its first min(D, W) outputs (centre tap 1, other taps 0, bias 0; the
+    /// outputs past D keep their random draw, and `dec.conv1`'s inputs from them grow as zeros), and
+    /// each block's second convolution is zero, so `x + conv2(lrelu(conv1(x)))` is `x`; its first
+    /// convolution keeps 0.1× its draw (the gradient reaches conv2 at once, conv1 after). Why 0.1×:
+    /// Adam moves every weight of the zero convolution by about the learning rate from the first
+    /// step, so the block's output moves by lr·Σ|conv1's activations| per step. Measured on the
+    /// D = 128 model: added with the full draw by `--init-from` (Adam afresh for every weight) the
+    /// run diverged within 250 steps at lr ≤ 3·10⁻⁵ (training loss 0.008 → 0.27); with 0.1× and
+    /// `--resume` (the checkpoint's Adam state for the old weights) it trained smoothly. Nil for a
+    /// tensor that is not part of such a block.
+    static func identityStart(_ p: Parameter) -> Tensor? {
+        let name = p.name
+        if name == "dec.proj.bias" || (name.hasPrefix("dec.res") && name.hasSuffix(".conv2.weight")) || (name.hasPrefix("dec.res") && name.hasSuffix(".bias")) {
+            return name.hasSuffix("conv1.bias") ? p.value : Tensor(shape: p.value.shape)
+        }
+        if name.hasPrefix("dec.res"), name.hasSuffix(".conv1.weight") {
+            var w = p.value
+            w.scale(by: 0.1)
+            return w
+        }
+        if name == "dec.proj.weight" {
+            let s = p.value.shape  // [W, D, 3, 3]
+            guard s.count == 4, s[2] == 3, s[3] == 3 else { return nil }
+            var w = p.value
+            let taps = s[1] * 9
+            for o in 0..<s[0] {
+                for t in 0..<taps { w.scalars[o * taps + t] = o < s[1] ? 0 : w.scalars[o * taps + t] }
+                if o < s[1] { w.scalars[o * taps + o * 9 + 4] = 1 }
+            }
+            return w
+        }
+        return nil
     }
 
     /// Starts a new run from the weights of another model of the same family and width, whose
@@ -136,6 +185,15 @@ extension Trainer {
         guard source.channels == config.channels, source.residualBlocks == config.residualBlocks, source.latentWidth == config.latentWidth else {
             throw TrainingError("--init-from: the model has N = \(source.channels) and \(source.residualBlocks) residual blocks; this run needs the same (N = \(config.channels), \(config.residualBlocks))")
         }
+        // Decoder-only blocks may be added to a model that has none (they start as the identity),
+        // never changed or removed.
+        guard source.decoderBlocks == config.decoderBlocks || (source.decoderBlocks == 0 && config.residualBlocks == 0) else {
+            throw TrainingError("--init-from: the model has \(source.decoderBlocks) decoder-only blocks; this run has \(config.decoderBlocks) (blocks can be added to a model without them, not changed)")
+        }
+        guard source.decoderBlocks == 0 || source.decoderWidth == config.decoderWidth else {
+            throw TrainingError("--init-from: the model's decoder-only blocks have \(source.decoderWidth) channels, this run's \(config.decoderWidth)")
+        }
+        let addsDecoderBlocks = source.decoderBlocks == 0 && config.decoderBlocks > 0
         guard source.latentChannels <= config.latentChannels else {
             throw TrainingError("--init-from: the model's latent has \(source.latentChannels) channels, more than this run's \(config.latentChannels)")
         }
@@ -145,6 +203,11 @@ extension Trainer {
         let tensors = Self.tensors(of: file)
         var report = WarmStart(copied: 0, grown: [], stages: 0)
         for p in parameters {
+            if addsDecoderBlocks, tensors[p.name] == nil, let identity = Self.identityStart(p) {
+                p.value = identity
+                report.added.append(p.name)
+                continue
+            }
             guard let t = tensors[p.name] else { throw TrainingError("--init-from: the model has no tensor \(p.name)") }
             if t.shape == p.shape {
                 p.value = t

@@ -310,14 +310,27 @@ public final class Trainer {
     }
 
     /// Restores the state saved by `stateTensors`/`stateMetadata`.
-    public func restore(tensors: [String: Tensor], metadata: [String: String]) throws {
+    ///
+    /// With `addingDecoderBlocks`, the checkpoint's model lacks this one's decoder-only blocks: they
+    /// start as the identity (`identityStart`) and `dec.conv1` grows to their width with zero
+    /// weights on the new inputs, so the decoder computes what the checkpoint's did.
+    public func restore(tensors: [String: Tensor], metadata: [String: String], addingDecoderBlocks: Bool = false) throws {
         func tensor(_ name: String, shape: [Int]) throws -> Tensor {
             guard let t = tensors[name] else { throw TrainingError("the checkpoint has no tensor \(name)") }
             guard t.shape == shape else { throw TrainingError("tensor \(name) has shape \(t.shape), the model needs \(shape)") }
             return t
         }
         guard let s = metadata["train.step"].flatMap(Int.init), s >= 0 else { throw TrainingError("the checkpoint has no train.step") }
-        for p in parameters { p.value = try tensor(p.name, shape: p.shape) }
+        for p in parameters {
+            if addingDecoderBlocks, tensors[p.name] == nil, let start = Self.identityStart(p) {
+                p.value = start
+            } else if addingDecoderBlocks, p.name == "dec.conv1.weight", let t = tensors[p.name], t.shape != p.shape {
+                guard let grown = Self.grow(t, into: p.value, zeroNewInputs: true) else { throw TrainingError("tensor \(p.name) has shape \(t.shape), which does not fit in \(p.shape)") }
+                p.value = grown
+            } else {
+                p.value = try tensor(p.name, shape: p.shape)
+            }
+        }
         if let vq {
             let k = config.codebookSize, d = config.latentChannels
             for l in 0..<config.stages {
@@ -332,7 +345,7 @@ public final class Trainer {
         }
         for p in parameters {
             var state = AdamState(shape: p.shape)
-            if let m = tensors["adam.m.\(p.name)"], let v = tensors["adam.v.\(p.name)"] {
+            if let m = tensors["adam.m.\(p.name)"], let v = tensors["adam.v.\(p.name)"], m.shape == p.shape || !addingDecoderBlocks {
                 guard m.shape == p.shape, v.shape == p.shape else { throw TrainingError("Adam state of \(p.name) has the wrong shape") }
                 state.m = m
                 state.v = v

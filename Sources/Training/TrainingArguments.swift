@@ -22,6 +22,9 @@ public struct TrainingArguments: Sendable, Equatable {
     public var latentChannels: Int?
     public var residualBlocks: Int?
     public var latentWidth: Int?
+    /// Decoder-only latent-resolution blocks (`ModelConfig.decoderBlocks`) and their width.
+    public var decoderBlocks: Int?
+    public var decoderWidth: Int?
     public var stages: Int?
     public var codebookSize: Int?
     public var decay: Float?
@@ -79,6 +82,10 @@ public struct TrainingArguments: Sendable, Equatable {
         config.residualBlocks = residualBlocks ?? 0
         config.latentWidth = config.residualBlocks > 0 ? (latentWidth ?? 2 * config.channels) : 0
         if latentWidth != nil, config.residualBlocks == 0 { throw TrainingArgumentError("--latent-width needs --res-blocks above 0") }
+        config.decoderBlocks = decoderBlocks ?? 0
+        if config.decoderBlocks > 0, config.residualBlocks > 0 { throw TrainingArgumentError("--dec-res-blocks and --res-blocks cannot be combined (the latter already gives the decoder its blocks)") }
+        config.decoderWidth = config.decoderBlocks > 0 ? (decoderWidth ?? config.latentChannels) : 0
+        if decoderWidth != nil, config.decoderBlocks == 0 { throw TrainingArgumentError("--dec-width needs --dec-res-blocks above 0") }
         if let lambdas { config.lambdas = lambdas }
         if let zeroCodeFrom {
             guard family == .vq else { throw TrainingArgumentError("--zero-codes applies to vq models only") }
@@ -133,6 +140,16 @@ public struct TrainingArguments: Sendable, Equatable {
         try fixed("--res-blocks", residualBlocks, config.residualBlocks)
         if config.residualBlocks > 0 { try fixed("--latent-width", latentWidth, config.latentWidth) }
         else if latentWidth != nil { throw TrainingArgumentError("--latent-width cannot change when resuming: the checkpoint's model has no residual blocks") }
+        // Decoder-only blocks may be added when resuming a model without them (they start as the
+        // identity: `Trainer.identityStart`), never changed.
+        let addsBlocks = config.decoderBlocks == 0 && config.residualBlocks == 0 && (decoderBlocks ?? 0) > 0
+        if !addsBlocks {
+            try fixed("--dec-res-blocks", decoderBlocks, config.decoderBlocks)
+            if config.decoderBlocks > 0 { try fixed("--dec-width", decoderWidth, config.decoderWidth) }
+            else if decoderWidth != nil { throw TrainingArgumentError("--dec-width needs --dec-res-blocks when resuming a model without decoder-only blocks") }
+        } else if (decoderBlocks ?? 0) > 16 || !(1...1024).contains(decoderWidth ?? config.latentChannels) {
+            throw TrainingArgumentError("--dec-res-blocks must be in 0…16 and --dec-width in 1…1024")
+        }
         if config.family == .vq {
             try fixed("--stages", stages, config.stages)
             try fixed("--codebook", codebookSize, config.codebookSize)
@@ -170,7 +187,9 @@ public struct TrainingArguments: Sendable, Equatable {
             throw TrainingArgumentError("--codec-tokens trains the whole model; decoder tuning (--tune-decoder) already uses the codec's tokens")
         }
         try Self.check(options, resumedAt: step)
-        let trainer = try Trainer(resuming: file, options: options)
+        let trainer = addsBlocks
+            ? try Trainer(resuming: file, options: options, addingDecoderBlocks: decoderBlocks!, width: decoderWidth ?? config.latentChannels)
+            : try Trainer(resuming: file, options: options)
         if let quantSteps {
             // The rate ladder is a codec setting (training never quantizes): it may change.
             guard config.family == .gaussian else { throw TrainingArgumentError("--quant-steps applies to gaussian models only") }
@@ -207,6 +226,8 @@ public struct TrainingArguments: Sendable, Equatable {
         try require((1...1024).contains(c.latentChannels), "--latent must be in 1…1024")
         try require((0...16).contains(c.residualBlocks), "--res-blocks must be in 0…16")
         try require(c.residualBlocks == 0 || (1...1024).contains(c.latentWidth), "--latent-width must be in 1…1024")
+        try require((0...16).contains(c.decoderBlocks), "--dec-res-blocks must be in 0…16")
+        try require(c.decoderBlocks == 0 || (1...1024).contains(c.decoderWidth), "--dec-width must be in 1…1024")
         switch c.family {
         case .vq:
             try require((1...255).contains(c.stages), "--stages must be in 1…255 (a .vqz file names at most 255 levels)")

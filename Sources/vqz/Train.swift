@@ -83,6 +83,8 @@ struct Train: ParsableCommand {
     @Option(help: "Latent channels D, the code dimension for vq (default 32; 1…1024, at most 255 for gaussian).") var latent: Int?
     @Option(help: "Residual blocks at the latent resolution in encoder and decoder (default 0: the original backbone; 0…16).") var resBlocks: Int?
     @Option(help: "Channels of the latent-resolution residual blocks (default 2N).") var latentWidth: Int?
+    @Option(help: "Residual blocks at the latent resolution in the decoder only (default 0; 0…16; not with --res-blocks). Added to a model without them (--init-from, or --resume to go on with its optimizer state), they start as the identity.") var decResBlocks: Int?
+    @Option(help: "Channels of the decoder-only blocks (default D, the latent channels).") var decWidth: Int?
     @Option(help: "Autoencoder warm-up (vq): steps before the quantizer is switched on (default 0).") var aeSteps: Int?
     @Option(help: "Fraction of steps that decode every stage (vq); the rest draw the stage count uniformly (default 0).") var fullRate: Float?
     @Option(help: "Rate-aware training (vq): λ of the entropy-constrained token choice, with the codebooks' own code probabilities (default 0; may change on resume).")
@@ -120,6 +122,8 @@ struct Train: ParsableCommand {
         a.latentChannels = latent
         a.residualBlocks = resBlocks
         a.latentWidth = latentWidth
+        a.decoderBlocks = decResBlocks
+        a.decoderWidth = decWidth
         a.stages = stages
         a.codebookSize = codebook
         a.decay = decay
@@ -210,7 +214,7 @@ struct Train: ParsableCommand {
                     let w: Trainer.WarmStart
                     do { w = try trainer.warmStart(from: file) } catch { throw RuntimeFailure("\(initFrom): \(error)") }
                     warmStartMetadata = [("train.init_from", ModelID(modelFile: source).hex)]
-                    printError("warm start from \(initFrom): \(w.copied) tensors copied, \(w.grown.count) grown (\(w.grown.joined(separator: ", "))), \(w.stages) quantizer stages")
+                    printError("warm start from \(initFrom): \(w.copied) tensors copied, \(w.grown.count) grown (\(w.grown.joined(separator: ", "))), \(w.added.count) added as the identity, \(w.stages) quantizer stages")
                 }
             }
             let started = Date()

@@ -40,6 +40,14 @@ enum TinyModels {
         config.latentWidth = 5
         return try! LoadedModel(bytes: bytes(config, seed: 4), name: "tiny-\(family)-res")
     }
+
+    /// The `-decres` backbone: the same blocks in the decoder only.
+    static func decoderResidual(blocks: Int) -> LoadedModel {
+        var config = ModelConfig(family: .vq, channels: 4, latentChannels: 3, stages: 3, codebookSize: 16)
+        config.decoderBlocks = blocks
+        config.decoderWidth = 5
+        return try! LoadedModel(bytes: bytes(config, seed: 4), name: "tiny-vq-decres")
+    }
 }
 
 func testImage(width: Int, height: Int, format: PixelFormat, seed: UInt64) -> PixelImage {
@@ -257,10 +265,17 @@ func testImage(width: Int, height: Int, format: PixelFormat, seed: UInt64) -> Pi
 
     @Test(arguments: [ModelFamily.vq, .gaussian])
     func residualBackboneTilesMatchWithItsMargin(family: ModelFamily) throws {
+        try tilesMatchWithTheirMargin(TinyModels.residual(family, blocks: 1), suffix: "-res")
+    }
+
+    @Test func decoderOnlyBlocksTileWithTheirMargin() throws {
+        try tilesMatchWithTheirMargin(TinyModels.decoderResidual(blocks: 1), suffix: "-decres")
+    }
+
+    func tilesMatchWithTheirMargin(_ model: LoadedModel, suffix: String) throws {
         // Margin 3 + 2·blocks latents; a 19 × 21 grid so that tiles really cut the image.
         let image = testImage(width: 150, height: 165, format: .rgb, seed: 12)
-        let model = TinyModels.residual(family, blocks: 1)
-        #expect(model.config.architecture.hasSuffix("-res") && model.config.tileMargin == 5)
+        #expect(model.config.architecture.hasSuffix(suffix) && model.config.tileMargin == 5)
         let level = model.levels.last!
         let whole = try ImageCodec.encode(image, model: model, level: level, tiling: Tiling(latents: 64))
         let tiled = try ImageCodec.encode(image, model: model, level: level, tiling: Tiling(latents: 4))

@@ -176,6 +176,92 @@ func tinyOptions(steps: Int) -> TrainingOptions {
         #expect(throws: TrainingError.self) { try smaller.warmStart(from: source.modelFile(checkpoint: true)) }
     }
 
+    /// `--init-from` with `--dec-res-blocks`: decoder-only blocks (here of a width past D, so the
+    /// projection's extra outputs and `dec.conv1`'s new inputs are exercised) start as the identity —
+    /// the same tokens, the same decoded pixels to float rounding — and then train: the second
+    /// convolutions leave 0. Blocks cannot be changed or removed by a warm start.
+    @Test(arguments: [4, 6])
+    func warmStartAddsDecoderBlocksAsTheIdentity(width: Int) throws {
+        let data = syntheticDataset(count: 6, size: 24, seed: 9)
+        let source = Trainer(config: Self.tinyVQ, options: tinyOptions(steps: 8), dataVariance: 0.05)
+        for _ in 0..<8 { _ = try source.trainStep(data: data) }
+        var config = Self.tinyVQ
+        config.decoderBlocks = 2
+        config.decoderWidth = width
+        #expect(config.architecture == "rvqvae-vdoord2017-decres" && config.tileMargin == 7)
+        #expect(try ModelConfig(metadata: Dictionary(config.metadata) { a, _ in a }) == config)
+        let grown = Trainer(config: config, options: tinyOptions(steps: 4), dataVariance: 0.05)
+        let report = try grown.warmStart(from: source.modelFile(checkpoint: true))
+        #expect(report.added.count == 10 && report.added.allSatisfy { $0.hasPrefix("dec.proj") || $0.hasPrefix("dec.res") })
+        #expect(report.grown == (width > Self.tinyVQ.latentChannels ? ["dec.conv1.weight"] : []))
+
+        let x = data.centerCrops(crop: 16)
+        let tokens = source.vq!.encode(x, levels: 2)
+        #expect(grown.vq!.encode(x, levels: 2) == tokens)
+        let (n, h, w) = (x.shape[0], x.shape[2] / 8, x.shape[3] / 8)
+        let da = source.vq!.decode(tokens, n: n, h: h, w: w), db = grown.vq!.decode(tokens, n: n, h: h, w: w)
+        #expect(zip(da.scalars, db.scalars).map { abs($0 - $1) }.max()! < 1e-5)
+
+        for _ in 0..<2 { #expect(try grown.trainStep(data: data).loss.isFinite) }
+        let conv2 = grown.parameters.first { $0.name == "dec.res1.conv2.weight" }!.value
+        #expect(conv2.scalars.contains { $0 != 0 })
+
+        // A model that has blocks cannot lose or change them by a warm start.
+        let withBlocks = try grown.modelFile(checkpoint: true)
+        let plain = Trainer(config: Self.tinyVQ, options: tinyOptions(steps: 4), dataVariance: 0.05)
+        #expect(throws: TrainingError.self) { try plain.warmStart(from: withBlocks) }
+        var three = config
+        three.decoderBlocks = 3
+        let more = Trainer(config: three, options: tinyOptions(steps: 4), dataVariance: 0.05)
+        #expect(throws: TrainingError.self) { try more.warmStart(from: withBlocks) }
+    }
+
+    /// `--dec-res-blocks` / `--dec-width`: the width defaults to D; not with `--res-blocks`, no
+    /// width without blocks; fixed when resuming.
+    @Test func decoderBlockOptions() throws {
+        var a = TrainingArguments()
+        a.family = .vq
+        a.latentChannels = 6
+        a.decoderBlocks = 2
+        let (config, _) = try a.newRun()
+        #expect(config.decoderBlocks == 2 && config.decoderWidth == 6 && config.architecture.hasSuffix("-decres"))
+        var both = a
+        both.residualBlocks = 1
+        #expect(throws: TrainingArgumentError.self) { try both.newRun() }
+        var widthOnly = TrainingArguments()
+        widthOnly.family = .vq
+        widthOnly.decoderWidth = 8
+        #expect(throws: TrainingArgumentError.self) { try widthOnly.newRun() }
+
+        // Resuming a model without blocks may add them: the same decoded pixels, the checkpoint's
+        // Adam state for the old weights, a fresh one for the new; then the count is fixed.
+        let data = syntheticDataset(count: 6, size: 24, seed: 11)
+        let base = Trainer(config: Self.tinyVQ, options: tinyOptions(steps: 6), dataVariance: 0.05)
+        for _ in 0..<6 { _ = try base.trainStep(data: data) }
+        var add = TrainingArguments()
+        add.steps = 10
+        add.decoderBlocks = 1
+        let resumed = try add.resume(base.modelFile(checkpoint: true))
+        #expect(resumed.config.decoderBlocks == 1 && resumed.config.decoderWidth == Self.tinyVQ.latentChannels && resumed.step == 6)
+        let x = data.centerCrops(crop: 16)
+        let tokens = base.vq!.encode(x, levels: 2)
+        #expect(resumed.vq!.encode(x, levels: 2) == tokens)
+        let (n, h, w) = (x.shape[0], x.shape[2] / 8, x.shape[3] / 8)
+        let da = base.vq!.decode(tokens, n: n, h: h, w: w), db = resumed.vq!.decode(tokens, n: n, h: h, w: w)
+        #expect(zip(da.scalars, db.scalars).map { abs($0 - $1) }.max()! < 1e-5)
+        let old = Dictionary(uniqueKeysWithValues: base.stateTensors(includeOptimizer: true))
+        let now = Dictionary(uniqueKeysWithValues: resumed.stateTensors(includeOptimizer: true))
+        #expect(now["adam.m.enc.conv1.weight"] == old["adam.m.enc.conv1.weight"])
+        #expect(now["adam.m.dec.res1.conv2.weight"]!.scalars.allSatisfy { $0 == 0 })
+        #expect(try resumed.trainStep(data: data).loss.isFinite)
+        var change = TrainingArguments()
+        change.decoderBlocks = 2
+        #expect(throws: TrainingArgumentError.self) { try change.resume(resumed.modelFile(checkpoint: true)) }
+        var keep = TrainingArguments()
+        keep.decoderBlocks = 1
+        #expect(try keep.resume(resumed.modelFile(checkpoint: true)).config.decoderBlocks == 1)
+    }
+
     @Test func cropsAreSeededAndInRange() {
         let data = syntheticDataset(count: 3, size: 20, seed: 4)
         var a = Xoshiro256(seed: 5), b = Xoshiro256(seed: 5)
