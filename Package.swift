@@ -42,9 +42,11 @@ let package = Package(
         // libpng's full write API behind a C function (longjmp stays in C): zlib level and filter.
         .target(name: "CPNGWrite", dependencies: ["CPNG"], cSettings: [.unsafeFlags(["-O3"])], linkerSettings: [.linkedLibrary("z"), .linkedLibrary("pthread")]),
         .target(name: "Imaging", dependencies: ["CPNG", "CPNGWrite"]),
+        // Winograd's transforms in C (AVX2 where the CPU has it; the same sums on every path).
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
         .target(
             name: "TensorCore",
-            dependencies: ["COpenBLAS", "CDNNLConv", .product(name: "RealModule", package: "swift-numerics")],
+            dependencies: ["COpenBLAS", "CDNNLConv", "CKernels", .product(name: "RealModule", package: "swift-numerics")],
             swiftSettings: kernelFlags),
         .target(name: "NN", dependencies: ["TensorCore", "Container"]),
         .target(name: "Models", dependencies: ["NN", "TensorCore"]),

@@ -51,7 +51,11 @@ public final class Conv2d: Layer {
                 return conv.forward(input: x, weight: weight.value, bias: bias?.value)
             }
         }
-        return Kernels.conv2dForward(
+        if mode == .training {
+            return Kernels.conv2dForward(
+                input: x, weight: weight.value, bias: bias?.value, stride: stride, padding: padding)
+        }
+        return Kernels.conv2dInference(
             input: x, weight: weight.value, bias: bias?.value, stride: stride, padding: padding)
     }
 

@@ -4,6 +4,17 @@
 
 extension Kernels {
 
+    /// The convolution of a network in inference: `conv2dForwardWinograd` for 3×3 kernels with
+    /// stride 1 and padding 1 (unless `winogradEnabled` is off), else `conv2dForward`. Training keeps
+    /// `conv2dForward` (or oneDNN), whose rounding its tests and checkpoints were made with.
+    public static func conv2dInference(
+        input x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int
+    ) -> Tensor {
+        let g = conv2dGeometry(input: x, weight: weight, stride: stride, padding: padding)
+        if winogradEnabled, winogradApplies(g) { return conv2dForwardWinograd(input: x, weight: weight, bias: bias) }
+        return conv2dForward(input: x, weight: weight, bias: bias, stride: stride, padding: padding)
+    }
+
     /// Convolution forward: `y[n,o,i,j] = b[o] + Σ_{c,u,v} w[o,c,u,v]·x[n,c,s·i+u−p,s·j+v−p]`.
     ///
     /// - `x [N, C_in, H, W]`, `weight [C_out, C_in, k, k]`, `bias [C_out]` or nil → `[N, C_out, H_out, W_out]`.

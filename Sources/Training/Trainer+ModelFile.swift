@@ -134,11 +134,11 @@ extension Trainer {
     /// each block's second convolution is zero, so `x + conv2(lrelu(conv1(x)))` is `x`; its first
     /// convolution keeps 0.1× its draw (the gradient reaches conv2 at once, conv1 after). Why 0.1×:
     /// Adam moves every weight of the zero convolution by about the learning rate from the first
-    /// step, so the block's output moves by lr·Σ|conv1's activations| per step. Measured on the
-    /// D = 128 model: added with the full draw by `--init-from` (Adam afresh for every weight) the
-    /// run diverged within 250 steps at lr ≤ 3·10⁻⁵ (training loss 0.008 → 0.27); with 0.1× and
-    /// `--resume` (the checkpoint's Adam state for the old weights) it trained smoothly. Nil for a
-    /// tensor that is not part of such a block.
+    /// step, so the block's output moves by lr·Σ|conv1's activations| per step: a smaller first
+    /// convolution lets the blocks enter gently. (A first try on the D = 128 model with the full
+    /// draw and `--init-from`, Adam afresh for every weight, logged single-step losses up to 0.27,
+    /// mse 0.013, within 250 steps — perhaps hard crops at low levels; it was stopped, not studied.)
+    /// Nil for a tensor that is not part of such a block.
     static func identityStart(_ p: Parameter) -> Tensor? {
         let name = p.name
         if name == "dec.proj.bias" || (name.hasPrefix("dec.res") && name.hasSuffix(".conv2.weight")) || (name.hasPrefix("dec.res") && name.hasSuffix(".bias")) {

@@ -62,6 +62,42 @@ struct KernelTests {
         expectClose(fast.scalars, slow, atol: kernelATol, rtol: kernelRTol, "matmul bands")
     }
 
+    /// The Winograd F(2×2, 3×3) path: odd and even sizes (partial tiles on the right and bottom),
+    /// 2 × 2 images, several bands of tile rows, batches; against the naive definition.
+    @Test(arguments: [
+        ConvCase(n: 1, cin: 3, cout: 5, h: 7, w: 9, k: 3, s: 1, p: 1),
+        ConvCase(n: 2, cin: 4, cout: 3, h: 2, w: 2, k: 3, s: 1, p: 1),
+        ConvCase(n: 1, cin: 2, cout: 2, h: 3, w: 2, k: 3, s: 1, p: 1),
+        ConvCase(n: 1, cin: 16, cout: 24, h: 40, w: 300, k: 3, s: 1, p: 1),
+        ConvCase(n: 3, cin: 8, cout: 6, h: 33, w: 17, k: 3, s: 1, p: 1),
+    ])
+    func winogradMatchesNaive(_ c: ConvCase) {
+        var rng = Xoshiro256(seed: 13)
+        let x = Tensor.randomNormal([c.n, c.cin, c.h, c.w], using: &rng)
+        let w = Tensor.randomNormal([c.cout, c.cin, c.k, c.k], using: &rng)
+        let b = Tensor.randomNormal([c.cout], using: &rng)
+        let y = Kernels.conv2dForwardWinograd(input: x, weight: w, bias: b)
+        let yRef = Kernels.conv2dForwardNaive(input: x, weight: w, bias: b, stride: 1, padding: 1)
+        expectClose(y, yRef, atol: kernelATol, rtol: kernelRTol, "winograd \(c)")
+        let noBias = Kernels.conv2dForwardWinograd(input: x, weight: w, bias: nil)
+        expectClose(noBias, Kernels.conv2dForwardNaive(input: x, weight: w, bias: nil, stride: 1, padding: 1),
+                    atol: kernelATol, rtol: kernelRTol, "winograd without bias \(c)")
+        // Inference takes this path; other geometries keep im2col.
+        #expect(Kernels.conv2dInference(input: x, weight: w, bias: b, stride: 1, padding: 1).scalars == y.scalars)
+    }
+
+    /// Bit-exact across thread counts (the band partition depends on the shape only).
+    @Test func winogradIsTheSameOnEveryThreadCount() {
+        var rng = Xoshiro256(seed: 14)
+        let x = Tensor.randomNormal([1, 12, 37, 150], using: &rng)
+        let w = Tensor.randomNormal([20, 12, 3, 3], using: &rng)
+        let one = ThreadPool.$current.withValue(ThreadPool(threadCount: 1)) { Kernels.conv2dForwardWinograd(input: x, weight: w, bias: nil) }
+        for threads in [2, 3, 5] {
+            let many = ThreadPool.$current.withValue(ThreadPool(threadCount: threads)) { Kernels.conv2dForwardWinograd(input: x, weight: w, bias: nil) }
+            #expect(many.scalars == one.scalars, "\(threads) threads")
+        }
+    }
+
     @Test(arguments: convCases)
     func conv2dMatchesNaive(_ c: ConvCase) {
         var rng = Xoshiro256(seed: 3)

@@ -1,0 +1,20 @@
+// Small C kernels of the engine that Swift's baseline x86-64 build cannot vectorize well:
+// Winograd F(2×2, 3×3)'s input and output transforms (TensorCore/Kernels+Winograd.swift).
+// AVX2 where the CPU has it (run-time choice); every path does the same additions in the same
+// order, so the results are identical on all of them.
+#ifndef VQZ_KERNELS_H
+#define VQZ_KERNELS_H
+
+#include <stdint.h>
+
+/// Input transform of the tile rows [tr0, tr1) of one image `x` [ci, h, w] (padding 1):
+/// `v[xi][c][(tr − tr0)·tw + tc] = (Bᵀ d B)[xi]` for the 4 × 4 input block at rows 2tr − 1 …,
+/// columns 2tc − 1 …; `t` is the band's tile count, `scratch` holds 10·(tw + 1) floats.
+void vqz_wino_input(const float *x, int ci, int h, int w, int tr0, int tr1, int tw, int t, float *v, float *scratch);
+
+/// Output transform: `y[o][2tr + a][2tc + b] = (Aᵀ M A)[a][b] + bias[o]` from
+/// `m[xi][o][(tr − tr0)·tw + tc]`, for the band's tile rows; outputs past h × w are not written.
+/// `bias` may be NULL.
+void vqz_wino_output(const float *m, int co, int h, int w, int tr0, int tr1, int tw, int t, const float *bias, float *y);
+
+#endif

@@ -1,0 +1,106 @@
+#include "vqz_kernels.h"
+#include <string.h>
+
+static inline __attribute__((always_inline))
+void input_body(const float *x, int ci, int h, int w, int tr0, int tr1, int tw, int t, float *v, float *scratch) {
+    const int wp = 2 * tw + 2, n = tw + 1;
+    float *padded = scratch;          // wp
+    float *pe = padded + wp;          // 4 rows × n: even padded columns (input column 2m − 1)
+    float *po = pe + 4 * n;           // 4 rows × n: odd padded columns (input column 2m)
+    const long step = (long)ci * t;
+    for (int c = 0; c < ci; c++) {
+        const float *xc = x + (long)c * h * w;
+        for (int tr = tr0; tr < tr1; tr++) {
+            for (int k = 0; k < 4; k++) {
+                const int r = 2 * tr - 1 + k;
+                memset(padded, 0, sizeof(float) * wp);
+                if (r >= 0 && r < h) memcpy(padded + 1, xc + (long)r * w, sizeof(float) * w);
+                float *e = pe + k * n, *o = po + k * n;
+                for (int m = 0; m < n; m++) { e[m] = padded[2 * m]; o[m] = padded[2 * m + 1]; }
+            }
+            // Along rows: t0 = d0 − d2, t1 = d1 + d2, t2 = d2 − d1, t3 = d1 − d3 (in place, per parity).
+            for (int parity = 0; parity < 2; parity++) {
+                float *d0 = (parity ? po : pe), *d1 = d0 + n, *d2 = d1 + n, *d3 = d2 + n;
+                for (int m = 0; m < n; m++) {
+                    const float a0 = d0[m], a1 = d1[m], a2 = d2[m], a3 = d3[m];
+                    d0[m] = a0 - a2; d1[m] = a1 + a2; d2[m] = a2 - a1; d3[m] = a1 - a3;
+                }
+            }
+            // Along columns: a0 = E[tc], a1 = O[tc], a2 = E[tc + 1], a3 = O[tc + 1].
+            const long base = (long)(tr - tr0) * tw;
+            for (int k = 0; k < 4; k++) {
+                const float *e = pe + k * n, *o = po + k * n;
+                float *v0 = v + (long)(4 * k) * step + (long)c * t + base;
+                float *v1 = v0 + step, *v2 = v1 + step, *v3 = v2 + step;
+                for (int tc = 0; tc < tw; tc++) {
+                    const float a0 = e[tc], a1 = o[tc], a2 = e[tc + 1], a3 = o[tc + 1];
+                    v0[tc] = a0 - a2; v1[tc] = a1 + a2; v2[tc] = a2 - a1; v3[tc] = a1 - a3;
+                }
+            }
+        }
+    }
+}
+
+static inline __attribute__((always_inline))
+void output_body(const float *m, int co, int h, int w, int tr0, int tr1, int tw, int t, const float *bias, float *y) {
+    const long step = (long)co * t;
+    const int full = w / 2;  // tiles whose two output columns exist
+    for (int o = 0; o < co; o++) {
+        const float b = bias ? bias[o] : 0.0f;
+        float *yo = y + (long)o * h * w;
+        for (int tr = tr0; tr < tr1; tr++) {
+            const int r = 2 * tr;
+            float *top = yo + (long)r * w;
+            const int has_bottom = r + 1 < h;
+            float *bottom = has_bottom ? top + w : top;
+            const float *p = m + (long)o * t + (long)(tr - tr0) * tw;
+            const float *m0 = p, *m1 = p + step, *m2 = p + 2 * step, *m3 = p + 3 * step;
+            const float *m4 = p + 4 * step, *m5 = p + 5 * step, *m6 = p + 6 * step, *m7 = p + 7 * step;
+            const float *m8 = p + 8 * step, *m9 = p + 9 * step, *m10 = p + 10 * step, *m11 = p + 11 * step;
+            const float *m12 = p + 12 * step, *m13 = p + 13 * step, *m14 = p + 14 * step, *m15 = p + 15 * step;
+            // Along rows: s0 = m_row0 + m_row1 + m_row2, s1 = m_row1 − m_row2 − m_row3; then columns.
+            for (int tc = 0; tc < full; tc++) {
+                const float a0 = m0[tc] + m4[tc] + m8[tc], a1 = m1[tc] + m5[tc] + m9[tc];
+                const float a2 = m2[tc] + m6[tc] + m10[tc], a3 = m3[tc] + m7[tc] + m11[tc];
+                top[2 * tc] = a0 + a1 + a2 + b;
+                top[2 * tc + 1] = a1 - a2 - a3 + b;
+            }
+            if (has_bottom) {
+                for (int tc = 0; tc < full; tc++) {
+                    const float c0 = m4[tc] - m8[tc] - m12[tc], c1 = m5[tc] - m9[tc] - m13[tc];
+                    const float c2 = m6[tc] - m10[tc] - m14[tc], c3 = m7[tc] - m11[tc] - m15[tc];
+                    bottom[2 * tc] = c0 + c1 + c2 + b;
+                    bottom[2 * tc + 1] = c1 - c2 - c3 + b;
+                }
+            }
+            if (full < tw) {  // odd width: the last tile has one column
+                const int tc = full;
+                top[2 * tc] = (m0[tc] + m4[tc] + m8[tc]) + (m1[tc] + m5[tc] + m9[tc]) + (m2[tc] + m6[tc] + m10[tc]) + b;
+                if (has_bottom) {
+                    bottom[2 * tc] = (m4[tc] - m8[tc] - m12[tc]) + (m5[tc] - m9[tc] - m13[tc]) + (m6[tc] - m10[tc] - m14[tc]) + b;
+                }
+            }
+        }
+    }
+}
+
+__attribute__((target("avx2")))
+static void input_avx2(const float *x, int ci, int h, int w, int tr0, int tr1, int tw, int t, float *v, float *s) { input_body(x, ci, h, w, tr0, tr1, tw, t, v, s); }
+static void input_plain(const float *x, int ci, int h, int w, int tr0, int tr1, int tw, int t, float *v, float *s) { input_body(x, ci, h, w, tr0, tr1, tw, t, v, s); }
+__attribute__((target("avx2")))
+static void output_avx2(const float *m, int co, int h, int w, int tr0, int tr1, int tw, int t, const float *b, float *y) { output_body(m, co, h, w, tr0, tr1, tw, t, b, y); }
+static void output_plain(const float *m, int co, int h, int w, int tr0, int tr1, int tw, int t, const float *b, float *y) { output_body(m, co, h, w, tr0, tr1, tw, t, b, y); }
+
+static int has_avx2(void) {
+    static int cached = -1;
+    if (cached < 0) cached = __builtin_cpu_supports("avx2") ? 1 : 0;
+    return cached;
+}
+
+void vqz_wino_input(const float *x, int ci, int h, int w, int tr0, int tr1, int tw, int t, float *v, float *scratch) {
+    if (has_avx2()) input_avx2(x, ci, h, w, tr0, tr1, tw, t, v, scratch); else input_plain(x, ci, h, w, tr0, tr1, tw, t, v, scratch);
+}
+
+void vqz_wino_output(const float *m, int co, int h, int w, int tr0, int tr1, int tw, int t, const float *bias, float *y) {
+    if (has_avx2()) output_avx2(m, co, h, w, tr0, tr1, tw, t, bias, y); else output_plain(m, co, h, w, tr0, tr1, tw, t, bias, y);
+}

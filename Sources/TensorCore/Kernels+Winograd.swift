@@ -1,0 +1,108 @@
+// 3×3 convolution, stride 1, padding 1, forward, by Winograd's minimal filtering F(2×2, 3×3)
+// (Lavin & Gray 2016, https://arxiv.org/abs/1509.09308): each 2×2 block of outputs from a 4×4 block
+// of inputs with 16 multiplications per input–output channel pair instead of 36, i.e. the
+// convolution's GEMM work divided by 2.25. Per band of tile rows:
+//
+//   V[ξ][c][t] = (Bᵀ d B)[ξ]   input transform of tile t, channel c      (adds only, C: CKernels)
+//   M[ξ]       = U[ξ] · V[ξ]   16 GEMMs [C_out × C_in] · [C_in × T]      (the work)
+//   y          = Aᵀ M A + b    output transform                          (adds only)
+//
+// with U[ξ][o][c] = (G g Gᵀ)[ξ] the transformed 3×3 filter, and
+//   Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1],  G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1],
+//   Aᵀ = [1 1 1 0; 0 1 −1 −1].
+// Inference only (`Conv2d` in inference mode); training keeps oneDNN or the im2col kernels, so
+// the gradients are unchanged. The result differs from the im2col path by float rounding only
+// (tested against `conv2dForwardNaive`); the band partition depends on the shape, never on the
+// thread count, so a decode is bit-exact across thread counts.
+
+import CKernels
+import Foundation
+
+extension Kernels {
+    /// Whether inference 3×3 / stride 1 / padding 1 convolutions take the Winograd path
+    /// (`VQZ_WINOGRAD=0` turns it off, to compare).
+    public nonisolated(unsafe) static var winogradEnabled: Bool = ProcessInfo.processInfo.environment["VQZ_WINOGRAD"] != "0"
+
+    /// Tiles per band: 96, 128 and 256 measured alike on v11z's decoder (Zen 3), 512 and more slower.
+    static let winogradTiles = 128
+
+    /// Whether `conv2dForwardWinograd` computes this convolution.
+    static func winogradApplies(_ g: ConvGeometry) -> Bool {
+        g.kernelSize == 3 && g.stride == 1 && g.padding == 1 && g.inputHeight >= 2 && g.inputWidth >= 2
+    }
+
+    /// The transformed filter `U [16, C_out, C_in]` of `weight [C_out, C_in, 3, 3]`.
+    static func winogradFilter(_ w: UnsafePointer<Float>, outputChannels co: Int, inputChannels ci: Int, into u: UnsafeMutablePointer<Float>) {
+        let plane = co * ci
+        for o in 0..<co {
+            for c in 0..<ci {
+                let g = w + (o * ci + c) * 9
+                // Gg (4 × 3: G applied to the filter's columns), then (Gg)Gᵀ row by row.
+                @inline(__always) func row(_ i: Int) -> (Float, Float, Float) {
+                    let j0 = (g[0], g[3], g[6]), j1 = (g[1], g[4], g[7]), j2 = (g[2], g[5], g[8])
+                    @inline(__always) func gRow(_ t: (Float, Float, Float)) -> Float {
+                        switch i {
+                        case 0: return t.0
+                        case 1: return 0.5 * (t.0 + t.1 + t.2)
+                        case 2: return 0.5 * (t.0 - t.1 + t.2)
+                        default: return t.2
+                        }
+                    }
+                    return (gRow(j0), gRow(j1), gRow(j2))
+                }
+                for i in 0..<4 {
+                    let (r0, r1, r2) = row(i)
+                    let at = u + (4 * i) * plane + o * ci + c
+                    at[0] = r0
+                    at[plane] = 0.5 * (r0 + r1 + r2)
+                    at[2 * plane] = 0.5 * (r0 - r1 + r2)
+                    at[3 * plane] = r2
+                }
+            }
+        }
+    }
+
+    /// `conv2dForward` for 3×3 kernels, stride 1, padding 1, by F(2×2, 3×3) (file comment).
+    public static func conv2dForwardWinograd(input x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
+        let g = conv2dGeometry(input: x, weight: weight, stride: 1, padding: 1)
+        precondition(winogradApplies(g), "conv2dForwardWinograd: needs a 3×3 kernel, stride 1, padding 1")
+        if let bias { precondition(bias.shape == [g.outputChannels], "conv2d: bias \(bias.shape)") }
+        let n = x.shape[0], h = g.inputHeight, w = g.inputWidth
+        let ci = g.inputChannels, co = g.outputChannels
+        let th = (h + 1) / 2, tw = (w + 1) / 2
+        // Bands of tile rows of about `winogradTiles` tiles: V and M of a band stay within a few MB.
+        let rowsPerBand = max(1, winogradTiles / tw)
+        let bands = (th + rowsPerBand - 1) / rowsPerBand
+        var y = Tensor(uninitializedShape: [n, co, h, w])
+        let u = UnsafeMutablePointer<Float>.allocate(capacity: 16 * co * ci)
+        defer { u.deallocate() }
+        weight.withUnsafeBufferPointer { winogradFilter($0.baseAddress!, outputChannels: co, inputChannels: ci, into: u) }
+        let biasStorage = bias.map { b in UnsafeMutablePointer<Float>.allocate(capacity: b.count) }
+        defer { biasStorage?.deallocate() }
+        if let bias, let biasStorage { bias.withUnsafeBufferPointer { biasStorage.update(from: $0.baseAddress!, count: bias.count) } }
+        let pb = biasStorage.map { UnsafePointer($0) }
+        let uc = UnsafePointer(u)
+        x.withUnsafeBufferPointer { px in
+            y.withUnsafeMutableBufferPointer { py in
+                let px = px.baseAddress!, py = py.baseAddress!
+                ThreadPool.current.parallelFor(count: n * bands) { item in
+                    let img = item / bands, band = item % bands
+                    let tr0 = band * rowsPerBand, tr1 = min(th, tr0 + rowsPerBand)
+                    let t = (tr1 - tr0) * tw
+                    let v = Scratch.buffer(slot: 11, count: 16 * ci * t)
+                    let m = Scratch.buffer(slot: 12, count: 16 * co * t)
+                    let scratch = Scratch.buffer(slot: 13, count: 10 * (tw + 1))
+                    vqz_wino_input(px + img * ci * h * w, Int32(ci), Int32(h), Int32(w), Int32(tr0), Int32(tr1), Int32(tw), Int32(t), v, scratch)
+                    // The 16 products.
+                    for xi in 0..<16 {
+                        gemm(transposeA: false, transposeB: false, m: co, n: t, k: ci,
+                             a: uc + xi * co * ci, lda: ci, b: v + xi * ci * t, ldb: t,
+                             beta: 0, c: m + xi * co * t, ldc: t)
+                    }
+                    vqz_wino_output(m, Int32(co), Int32(h), Int32(w), Int32(tr0), Int32(tr1), Int32(tw), Int32(t), pb, py + img * co * h * w)
+                }
+            }
+        }
+        return y
+    }
+}
