@@ -84,12 +84,58 @@ void output_body(const float *m, int co, int h, int w, int tr0, int tr1, int tw,
     }
 }
 
+static inline __attribute__((always_inline))
+void output_d2s_body(const float *m, int co, int h, int w, int tr0, int tr1, int tw, int t, const float *bias, float *y) {
+    const long step = (long)co * t;
+    const int full = w / 2, w2 = 2 * w;
+    const long plane = (long)(2 * h) * w2;
+    for (int c = 0; c < co / 4; c++) {
+        float *yc = y + (long)c * plane;
+        for (int tr = tr0; tr < tr1; tr++) {
+            const int r = 2 * tr;
+            const int has_bottom = r + 1 < h;
+            for (int ph = 0; ph < 4; ph++) {
+                const int o = 4 * c + ph, a = ph >> 1, b = ph & 1;
+                const float bo = bias ? bias[o] : 0.0f;
+                const float *p = m + (long)o * t + (long)(tr - tr0) * tw;
+                const float *m0 = p, *m1 = p + step, *m2 = p + 2 * step, *m3 = p + 3 * step;
+                const float *m4 = p + 4 * step, *m5 = p + 5 * step, *m6 = p + 6 * step, *m7 = p + 7 * step;
+                const float *m8 = p + 8 * step, *m9 = p + 9 * step, *m10 = p + 10 * step, *m11 = p + 11 * step;
+                const float *m12 = p + 12 * step, *m13 = p + 13 * step, *m14 = p + 14 * step, *m15 = p + 15 * step;
+                // Conv output (r, col) → (2r + a, 2col + b): columns 2tc, 2tc + 1 → 4tc + b, 4tc + 2 + b.
+                float *top = yc + (long)(2 * r + a) * w2 + b;
+                for (int tc = 0; tc < full; tc++) {
+                    const float a0 = m0[tc] + m4[tc] + m8[tc], a1 = m1[tc] + m5[tc] + m9[tc];
+                    const float a2 = m2[tc] + m6[tc] + m10[tc], a3 = m3[tc] + m7[tc] + m11[tc];
+                    top[4 * tc] = a0 + a1 + a2 + bo;
+                    top[4 * tc + 2] = a1 - a2 - a3 + bo;
+                }
+                if (full < tw) top[4 * full] = (m0[full] + m4[full] + m8[full]) + (m1[full] + m5[full] + m9[full]) + (m2[full] + m6[full] + m10[full]) + bo;
+                if (has_bottom) {
+                    float *bottom = yc + (long)(2 * (r + 1) + a) * w2 + b;
+                    for (int tc = 0; tc < full; tc++) {
+                        const float c0 = m4[tc] - m8[tc] - m12[tc], c1 = m5[tc] - m9[tc] - m13[tc];
+                        const float c2 = m6[tc] - m10[tc] - m14[tc], c3 = m7[tc] - m11[tc] - m15[tc];
+                        bottom[4 * tc] = c0 + c1 + c2 + bo;
+                        bottom[4 * tc + 2] = c1 - c2 - c3 + bo;
+                    }
+                    if (full < tw) bottom[4 * full] = (m4[full] - m8[full] - m12[full]) + (m5[full] - m9[full] - m13[full]) + (m6[full] - m10[full] - m14[full]) + bo;
+                }
+            }
+        }
+    }
+}
+
 __attribute__((target("avx2")))
 static void input_avx2(const float *x, int ci, int h, int w, int tr0, int tr1, int tw, int t, float *v, float *s) { input_body(x, ci, h, w, tr0, tr1, tw, t, v, s); }
 static void input_plain(const float *x, int ci, int h, int w, int tr0, int tr1, int tw, int t, float *v, float *s) { input_body(x, ci, h, w, tr0, tr1, tw, t, v, s); }
 __attribute__((target("avx2")))
 static void output_avx2(const float *m, int co, int h, int w, int tr0, int tr1, int tw, int t, const float *b, float *y) { output_body(m, co, h, w, tr0, tr1, tw, t, b, y); }
 static void output_plain(const float *m, int co, int h, int w, int tr0, int tr1, int tw, int t, const float *b, float *y) { output_body(m, co, h, w, tr0, tr1, tw, t, b, y); }
+
+__attribute__((target("avx2")))
+static void output_d2s_avx2(const float *m, int co, int h, int w, int tr0, int tr1, int tw, int t, const float *b, float *y) { output_d2s_body(m, co, h, w, tr0, tr1, tw, t, b, y); }
+static void output_d2s_plain(const float *m, int co, int h, int w, int tr0, int tr1, int tw, int t, const float *b, float *y) { output_d2s_body(m, co, h, w, tr0, tr1, tw, t, b, y); }
 
 static int has_avx2(void) {
     static int cached = -1;
@@ -103,4 +149,8 @@ void vqz_wino_input(const float *x, int ci, int h, int w, int tr0, int tr1, int 
 
 void vqz_wino_output(const float *m, int co, int h, int w, int tr0, int tr1, int tw, int t, const float *bias, float *y) {
     if (has_avx2()) output_avx2(m, co, h, w, tr0, tr1, tw, t, bias, y); else output_plain(m, co, h, w, tr0, tr1, tw, t, bias, y);
+}
+
+void vqz_wino_output_d2s(const float *m, int co, int h, int w, int tr0, int tr1, int tw, int t, const float *bias, float *y) {
+    if (has_avx2()) output_d2s_avx2(m, co, h, w, tr0, tr1, tw, t, bias, y); else output_d2s_plain(m, co, h, w, tr0, tr1, tw, t, bias, y);
 }

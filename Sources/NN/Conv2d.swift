@@ -59,6 +59,15 @@ public final class Conv2d: Layer {
             input: x, weight: weight.value, bias: bias?.value, stride: stride, padding: padding)
     }
 
+    /// In inference, this convolution followed by depth-to-space ×2 in one pass, when the Winograd
+    /// path takes it (`Kernels.conv2dForwardWinograd(depthToSpace:)`); nil otherwise.
+    public func inferenceToSpace(_ x: Tensor) -> Tensor? {
+        guard Kernels.winogradEnabled, outputChannels % 4 == 0, x.rank == 4, x.shape[1] == inputChannels else { return nil }
+        let g = Kernels.conv2dGeometry(input: x, weight: weight.value, stride: stride, padding: padding)
+        guard Kernels.winogradApplies(g) else { return nil }
+        return Kernels.conv2dForwardWinograd(input: x, weight: weight.value, bias: bias?.value, depthToSpace: true)
+    }
+
     /// oneDNN's primitives for this input shape in training, built on first use; nil on the engine backend.
     private func trainingConvolution(for shape: [Int]) -> OneDNNConvolution? {
         let backend = OneDNNConvolution.Backend.current

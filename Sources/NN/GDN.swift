@@ -45,6 +45,15 @@ public final class GDN: Layer {
         return y
     }
 
+    /// Inference in place: `x` becomes the output (no new tensor when the caller holds the only
+    /// reference). The same values as `forward(_:mode: .inference)`.
+    public func inferInPlace(_ x: inout Tensor) {
+        precondition(
+            x.rank == 4 && x.shape[1] == channels,
+            "GDN(\(betaStored.name)): expected C=\(channels), got \(x.shape)")
+        Kernels.gdnForwardInPlace(&x, beta: beta, gamma: gamma, kind: kind)
+    }
+
     public func backward(_ dOut: Tensor) -> Tensor {
         guard let c = cache else {
             preconditionFailure("GDN(\(betaStored.name)): backward without a training forward")

@@ -1,6 +1,7 @@
 // Sequential and residual composition: forward in order, backward in reverse (llm.c's
 // gpt2_forward / gpt2_backward shape).
 
+import Foundation
 import TensorCore
 
 /// Layers applied in order.
@@ -16,17 +17,36 @@ public final class Sequential: Layer {
 
     public var parameters: [Parameter] { layers.flatMap(\.parameters) }
 
+    /// In inference a `Conv2d` followed by `DepthToSpace(2)` runs as one pass when the convolution
+    /// can (`Conv2d.inferenceToSpace`), and a `GDN` after another layer overwrites that layer's
+    /// output (`GDN.inferInPlace`): the same values, no intermediate tensors (each fresh 10–40 MB
+    /// tensor of a Kodak decode costs its page faults). `VQZ_FUSE=0` runs the layers one by one.
+    nonisolated(unsafe) public static var fuse = ProcessInfo.processInfo.environment["VQZ_FUSE"] != "0"
+
     public func forward(_ x: Tensor, mode: Mode) -> Tensor {
         var h = x
-        if Profile.enabled && !label.isEmpty {
-            for (i, layer) in layers.enumerated() {
-                let t0 = Profile.now()
-                h = layer.forward(h, mode: mode)
-                Profile.add("\(label): \(i) \(type(of: layer)) → \(h.shape.dropFirst().map(String.init).joined(separator: "×"))", since: t0)
+        let profiled = Profile.enabled && !label.isEmpty
+        var i = 0
+        while i < layers.count {
+            let t0 = profiled ? Profile.now() : 0
+            var name = "\(type(of: layers[i]))"
+            if mode == .inference, Self.fuse, i + 1 < layers.count, let conv = layers[i] as? Conv2d,
+               let d2s = layers[i + 1] as? DepthToSpace, d2s.blockSize == 2, let fused = conv.inferenceToSpace(h) {
+                h = fused
+                name += "+DepthToSpace"
+                i += 2
+            } else if mode == .inference, Self.fuse, i > 0, let gdn = layers[i] as? GDN {
+                // In place: `h` is the previous layer's fresh output, so the buffer is not copied.
+                var t = consume h
+                gdn.inferInPlace(&t)
+                h = t
+                i += 1
+            } else {
+                h = layers[i].forward(h, mode: mode)
+                i += 1
             }
-            return h
+            if profiled { Profile.add("\(label): \(i - 1) \(name) → \(h.shape.dropFirst().map(String.init).joined(separator: "×"))", since: t0) }
         }
-        for layer in layers { h = layer.forward(h, mode: mode) }
         return h
     }
 

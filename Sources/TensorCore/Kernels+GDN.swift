@@ -68,16 +68,53 @@ extension Kernels {
     public static func gdnForward(
         input x: Tensor, beta: Tensor, gamma: Tensor, kind: GDNKind, keepNormalizer: Bool = true
     ) -> (output: Tensor, normalizer: Tensor) {
-        let (n, c, hw) = gdnShape(x, beta, gamma)
         var y = Tensor(uninitializedShape: x.shape)
+        let norm = gdnForward(input: x, into: &y, beta: beta, gamma: gamma, kind: kind, keepNormalizer: keepNormalizer)
+        return (y, norm)
+    }
+
+    /// `gdnForward` in place (inference: no normalizer kept): the output overwrites `x`, which a
+    /// caller that owns the only reference gets back without a new allocation (and its page faults).
+    /// The same values as `gdnForward` (each block's activations are copied before it is written).
+    public static func gdnForwardInPlace(_ x: inout Tensor, beta: Tensor, gamma: Tensor, kind: GDNKind) {
+        let shape = x.shape
+        _ = gdnShape(x, beta, gamma)
+        x.withUnsafeMutableBufferPointer { px in
+            let raw = px.baseAddress!
+            gdnKernel(x: UnsafePointer(raw), y: raw, shape: shape, beta: beta, gamma: gamma, kind: kind, normalizer: nil)
+        }
+    }
+
+    /// The forward into `y` (same shape as `x`); returns the normalizer when kept.
+    static func gdnForward(
+        input x: Tensor, into y: inout Tensor, beta: Tensor, gamma: Tensor, kind: GDNKind, keepNormalizer: Bool
+    ) -> Tensor {
+        _ = gdnShape(x, beta, gamma)
         var norm = keepNormalizer ? Tensor(uninitializedShape: x.shape) : Tensor(shape: [0])
-        let bands = gdnBands(n: n, hw: hw)
         x.withUnsafeBufferPointer { px in
+            y.withUnsafeMutableBufferPointer { py in
+                norm.withUnsafeMutableBufferPointer { pn in
+                    gdnKernel(x: px.baseAddress!, y: py.baseAddress!, shape: x.shape, beta: beta, gamma: gamma, kind: kind,
+                              normalizer: keepNormalizer ? pn.baseAddress : nil)
+                }
+            }
+        }
+        return norm
+    }
+
+    static func gdnKernel(
+        x px: UnsafePointer<Float>, y py: UnsafeMutablePointer<Float>, shape: [Int], beta: Tensor, gamma: Tensor,
+        kind: GDNKind, normalizer pn: UnsafeMutablePointer<Float>?
+    ) {
+        let n = shape[0], c = shape[1], hw = shape[2] * shape[3]
+        precondition(beta.shape == [c] && gamma.shape == [c, c], "gdn: beta \(beta.shape), gamma \(gamma.shape) for \(shape)")
+        let keepNormalizer = pn != nil
+        let bands = gdnBands(n: n, hw: hw)
+        do {
             gamma.withUnsafeBufferPointer { pg in
-                y.withUnsafeMutableBufferPointer { py in
-                    norm.withUnsafeMutableBufferPointer { pn in
-                        let px = px.baseAddress!, pg = pg.baseAddress!, py = py.baseAddress!
-                        let pn = keepNormalizer ? pn.baseAddress : nil
+                do {
+                    do {
+                        let pg = pg.baseAddress!
                         let betaS = beta.scalars
                         ThreadPool.current.parallelFor(count: n * bands) { item in
                             let img = item / bands, band = item % bands
@@ -126,7 +163,6 @@ extension Kernels {
                 }
             }
         }
-        return (y, norm)
     }
 
     /// GDN-family backward. Accumulates `dBeta += ∂L/∂β`, `dGamma += ∂L/∂γ` (effective parameters;

@@ -27,7 +27,7 @@ extension Kernels {
     static let winogradTiles = 128
 
     /// Whether `conv2dForwardWinograd` computes this convolution.
-    static func winogradApplies(_ g: ConvGeometry) -> Bool {
+    public static func winogradApplies(_ g: ConvGeometry) -> Bool {
         g.kernelSize == 3 && g.stride == 1 && g.padding == 1 && g.inputHeight >= 2 && g.inputWidth >= 2
     }
 
@@ -62,8 +62,10 @@ extension Kernels {
         }
     }
 
-    /// `conv2dForward` for 3×3 kernels, stride 1, padding 1, by F(2×2, 3×3) (file comment).
-    public static func conv2dForwardWinograd(input x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
+    /// `conv2dForward` for 3×3 kernels, stride 1, padding 1, by F(2×2, 3×3) (file comment). With
+    /// `depthToSpace`, the result is `depthToSpace(conv, blockSize: 2)`, written in one pass (no
+    /// `[N, C_out, H, W]` intermediate): the decoders' convolution + sub-pixel pairs.
+    public static func conv2dForwardWinograd(input x: Tensor, weight: Tensor, bias: Tensor?, depthToSpace: Bool = false) -> Tensor {
         let g = conv2dGeometry(input: x, weight: weight, stride: 1, padding: 1)
         precondition(winogradApplies(g), "conv2dForwardWinograd: needs a 3×3 kernel, stride 1, padding 1")
         if let bias { precondition(bias.shape == [g.outputChannels], "conv2d: bias \(bias.shape)") }
@@ -73,7 +75,8 @@ extension Kernels {
         // Bands of tile rows of about `winogradTiles` tiles: V and M of a band stay within a few MB.
         let rowsPerBand = max(1, winogradTiles / tw)
         let bands = (th + rowsPerBand - 1) / rowsPerBand
-        var y = Tensor(uninitializedShape: [n, co, h, w])
+        precondition(!depthToSpace || co % 4 == 0, "conv2dForwardWinograd: depth-to-space needs C_out divisible by 4")
+        var y = Tensor(uninitializedShape: depthToSpace ? [n, co / 4, 2 * h, 2 * w] : [n, co, h, w])
         let u = UnsafeMutablePointer<Float>.allocate(capacity: 16 * co * ci)
         defer { u.deallocate() }
         weight.withUnsafeBufferPointer { winogradFilter($0.baseAddress!, outputChannels: co, inputChannels: ci, into: u) }
@@ -99,7 +102,11 @@ extension Kernels {
                              a: uc + xi * co * ci, lda: ci, b: v + xi * ci * t, ldb: t,
                              beta: 0, c: m + xi * co * t, ldc: t)
                     }
-                    vqz_wino_output(m, Int32(co), Int32(h), Int32(w), Int32(tr0), Int32(tr1), Int32(tw), Int32(t), pb, py + img * co * h * w)
+                    if depthToSpace {
+                        vqz_wino_output_d2s(m, Int32(co), Int32(h), Int32(w), Int32(tr0), Int32(tr1), Int32(tw), Int32(t), pb, py + img * co * h * w)
+                    } else {
+                        vqz_wino_output(m, Int32(co), Int32(h), Int32(w), Int32(tr0), Int32(tr1), Int32(tw), Int32(t), pb, py + img * co * h * w)
+                    }
                 }
             }
         }

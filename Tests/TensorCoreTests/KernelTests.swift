@@ -84,6 +84,12 @@ struct KernelTests {
                     atol: kernelATol, rtol: kernelRTol, "winograd without bias \(c)")
         // Inference takes this path; other geometries keep im2col.
         #expect(Kernels.conv2dInference(input: x, weight: w, bias: b, stride: 1, padding: 1).scalars == y.scalars)
+        // Fused with depth-to-space ×2: exactly the two steps (the same sums, written elsewhere).
+        let w4 = Tensor.randomNormal([4 * c.cout, c.cin, 3, 3], using: &rng)
+        let b4 = Tensor.randomNormal([4 * c.cout], using: &rng)
+        let fused = Kernels.conv2dForwardWinograd(input: x, weight: w4, bias: b4, depthToSpace: true)
+        let apart = Kernels.depthToSpace(Kernels.conv2dForwardWinograd(input: x, weight: w4, bias: b4), blockSize: 2)
+        #expect(fused.shape == apart.shape && fused.scalars == apart.scalars, "winograd + depth-to-space \(c)")
     }
 
     /// Bit-exact across thread counts (the band partition depends on the shape only).

@@ -17,4 +17,8 @@ void vqz_wino_input(const float *x, int ci, int h, int w, int tr0, int tr1, int 
 /// `bias` may be NULL.
 void vqz_wino_output(const float *m, int co, int h, int w, int tr0, int tr1, int tw, int t, const float *bias, float *y);
 
+/// `vqz_wino_output` followed by depth-to-space ×2 (PyTorch `PixelShuffle(2)`), in one pass:
+/// output channel `o = 4c + 2a + b` goes to `y[c][2r + a][2col + b]` of `y` [co/4, 2h, 2w].
+void vqz_wino_output_d2s(const float *m, int co, int h, int w, int tr0, int tr1, int tw, int t, const float *bias, float *y);
+
 #endif
