@@ -1,20 +1,28 @@
 #include "vqz_kernels.h"
 #include <string.h>
 
+// With `s2d`, `ci` counts the virtual channels (4 per channel of `x`, which is [ci/4, 2h, 2w]).
 static inline __attribute__((always_inline))
-void input_body(const float *x, int ci, int h, int w, int tr0, int tr1, int tw, int t, float *v, float *scratch) {
+void input_body(const float *x, int ci, int h, int w, int tr0, int tr1, int tw, int t, float *v, float *scratch, const int s2d) {
     const int wp = 2 * tw + 2, n = tw + 1;
     float *padded = scratch;          // wp
     float *pe = padded + wp;          // 4 rows × n: even padded columns (input column 2m − 1)
     float *po = pe + 4 * n;           // 4 rows × n: odd padded columns (input column 2m)
     const long step = (long)ci * t;
     for (int c = 0; c < ci; c++) {
-        const float *xc = x + (long)c * h * w;
+        // The plane of channel c (s2d: of x's channel c/4, phase a = (c/2)%2, b = c%2).
+        const float *xc = s2d ? x + (long)(c >> 2) * (4L * h * w) + (long)((c >> 1) & 1) * (2 * w) + (c & 1)
+                              : x + (long)c * h * w;
+        const long row_stride = s2d ? 4L * w : w;  // two source rows of width 2w per virtual row
         for (int tr = tr0; tr < tr1; tr++) {
             for (int k = 0; k < 4; k++) {
                 const int r = 2 * tr - 1 + k;
                 memset(padded, 0, sizeof(float) * wp);
-                if (r >= 0 && r < h) memcpy(padded + 1, xc + (long)r * w, sizeof(float) * w);
+                if (r >= 0 && r < h) {
+                    const float *src = xc + (long)r * row_stride;
+                    if (s2d) { for (int j = 0; j < w; j++) padded[1 + j] = src[2 * j]; }
+                    else memcpy(padded + 1, src, sizeof(float) * w);
+                }
                 float *e = pe + k * n, *o = po + k * n;
                 for (int m = 0; m < n; m++) { e[m] = padded[2 * m]; o[m] = padded[2 * m + 1]; }
             }
@@ -127,8 +135,11 @@ void output_d2s_body(const float *m, int co, int h, int w, int tr0, int tr1, int
 }
 
 __attribute__((target("avx2")))
-static void input_avx2(const float *x, int ci, int h, int w, int tr0, int tr1, int tw, int t, float *v, float *s) { input_body(x, ci, h, w, tr0, tr1, tw, t, v, s); }
-static void input_plain(const float *x, int ci, int h, int w, int tr0, int tr1, int tw, int t, float *v, float *s) { input_body(x, ci, h, w, tr0, tr1, tw, t, v, s); }
+static void input_avx2(const float *x, int ci, int h, int w, int tr0, int tr1, int tw, int t, float *v, float *s) { input_body(x, ci, h, w, tr0, tr1, tw, t, v, s, 0); }
+static void input_plain(const float *x, int ci, int h, int w, int tr0, int tr1, int tw, int t, float *v, float *s) { input_body(x, ci, h, w, tr0, tr1, tw, t, v, s, 0); }
+__attribute__((target("avx2")))
+static void input_s2d_avx2(const float *x, int ci, int h, int w, int tr0, int tr1, int tw, int t, float *v, float *s) { input_body(x, ci, h, w, tr0, tr1, tw, t, v, s, 1); }
+static void input_s2d_plain(const float *x, int ci, int h, int w, int tr0, int tr1, int tw, int t, float *v, float *s) { input_body(x, ci, h, w, tr0, tr1, tw, t, v, s, 1); }
 __attribute__((target("avx2")))
 static void output_avx2(const float *m, int co, int h, int w, int tr0, int tr1, int tw, int t, const float *b, float *y) { output_body(m, co, h, w, tr0, tr1, tw, t, b, y); }
 static void output_plain(const float *m, int co, int h, int w, int tr0, int tr1, int tw, int t, const float *b, float *y) { output_body(m, co, h, w, tr0, tr1, tw, t, b, y); }
@@ -153,4 +164,8 @@ void vqz_wino_output(const float *m, int co, int h, int w, int tr0, int tr1, int
 
 void vqz_wino_output_d2s(const float *m, int co, int h, int w, int tr0, int tr1, int tw, int t, const float *bias, float *y) {
     if (has_avx2()) output_d2s_avx2(m, co, h, w, tr0, tr1, tw, t, bias, y); else output_d2s_plain(m, co, h, w, tr0, tr1, tw, t, bias, y);
+}
+
+void vqz_wino_input_s2d(const float *x, int ci, int h, int w, int tr0, int tr1, int tw, int t, float *v, float *scratch) {
+    if (has_avx2()) input_s2d_avx2(x, ci, h, w, tr0, tr1, tw, t, v, scratch); else input_s2d_plain(x, ci, h, w, tr0, tr1, tw, t, v, scratch);
 }

@@ -5,13 +5,15 @@
 extension Kernels {
 
     /// The convolution of a network in inference: `conv2dForwardWinograd` for 3×3 kernels with
-    /// stride 1 and padding 1 (unless `winogradEnabled` is off), else `conv2dForward`. Training keeps
+    /// stride 1 and padding 1, `conv2dForwardWinogradStride2` for 5×5 ones with stride 2 and
+    /// padding 2 (unless `winogradEnabled` is off), else `conv2dForward`. Training keeps
     /// `conv2dForward` (or oneDNN), whose rounding its tests and checkpoints were made with.
     public static func conv2dInference(
         input x: Tensor, weight: Tensor, bias: Tensor?, stride: Int, padding: Int
     ) -> Tensor {
         let g = conv2dGeometry(input: x, weight: weight, stride: stride, padding: padding)
         if winogradEnabled, winogradApplies(g) { return conv2dForwardWinograd(input: x, weight: weight, bias: bias) }
+        if winogradEnabled, winogradStride2Applies(g) { return conv2dForwardWinogradStride2(input: x, weight: weight, bias: bias) }
         return conv2dForward(input: x, weight: weight, bias: bias, stride: stride, padding: padding)
     }
 

@@ -92,6 +92,28 @@ struct KernelTests {
         #expect(fused.shape == apart.shape && fused.scalars == apart.scalars, "winograd + depth-to-space \(c)")
     }
 
+    /// 5×5 stride-2 convolutions as Winograd on the space-to-depth input: against the naive kernel.
+    @Test(arguments: [
+        ConvCase(n: 1, cin: 8, cout: 5, h: 8, w: 12, k: 5, s: 2, p: 2),
+        ConvCase(n: 2, cin: 9, cout: 7, h: 6, w: 10, k: 5, s: 2, p: 2),
+        ConvCase(n: 1, cin: 16, cout: 12, h: 4, w: 4, k: 5, s: 2, p: 2),
+        ConvCase(n: 1, cin: 12, cout: 16, h: 66, w: 260, k: 5, s: 2, p: 2),
+    ])
+    func winogradStride2MatchesNaive(_ c: ConvCase) {
+        var rng = Xoshiro256(seed: 15)
+        let x = Tensor.randomNormal([c.n, c.cin, c.h, c.w], using: &rng)
+        let w = Tensor.randomNormal([c.cout, c.cin, 5, 5], using: &rng)
+        let b = Tensor.randomNormal([c.cout], using: &rng)
+        let y = Kernels.conv2dForwardWinogradStride2(input: x, weight: w, bias: b)
+        let yRef = Kernels.conv2dForwardNaive(input: x, weight: w, bias: b, stride: 2, padding: 2)
+        expectClose(y, yRef, atol: kernelATol, rtol: kernelRTol, "winograd stride 2 \(c)")
+        #expect(Kernels.conv2dInference(input: x, weight: w, bias: b, stride: 2, padding: 2).scalars == y.scalars)
+        // Odd sizes or few channels keep im2col.
+        let odd = Tensor.randomNormal([1, c.cin, c.h + 1, c.w], using: &rng)
+        #expect(Kernels.conv2dInference(input: odd, weight: w, bias: b, stride: 2, padding: 2).scalars
+                == Kernels.conv2dForward(input: odd, weight: w, bias: b, stride: 2, padding: 2).scalars)
+    }
+
     /// Bit-exact across thread counts (the band partition depends on the shape only).
     @Test func winogradIsTheSameOnEveryThreadCount() {
         var rng = Xoshiro256(seed: 14)

@@ -17,6 +17,11 @@ void vqz_wino_input(const float *x, int ci, int h, int w, int tr0, int tr1, int 
 /// `bias` may be NULL.
 void vqz_wino_output(const float *m, int co, int h, int w, int tr0, int tr1, int tw, int t, const float *bias, float *y);
 
+/// `vqz_wino_input` of the space-to-depth ×2 of `x` [ci, 2h, 2w] (channel `4c + 2a + b` of the
+/// virtual input [4ci, h, w] is `x[c][2r + a][2col + b]`), read in place: a 5 × 5 stride-2
+/// convolution (padding 2) is a 3 × 3 stride-1 one (padding 1) on that input.
+void vqz_wino_input_s2d(const float *x, int ci, int h, int w, int tr0, int tr1, int tw, int t, float *v, float *scratch);
+
 /// `vqz_wino_output` followed by depth-to-space ×2 (PyTorch `PixelShuffle(2)`), in one pass:
 /// output channel `o = 4c + 2a + b` goes to `y[c][2r + a][2col + b]` of `y` [co/4, 2h, 2w].
 void vqz_wino_output_d2s(const float *m, int co, int h, int w, int tr0, int tr1, int tw, int t, const float *bias, float *y);
