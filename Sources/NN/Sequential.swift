@@ -29,6 +29,7 @@ public final class Sequential: Layer {
         var i = 0
         while i < layers.count {
             let t0 = profiled ? Profile.now() : 0
+            let first = i
             var name = "\(type(of: layers[i]))"
             if mode == .inference, Self.fuse, i + 1 < layers.count, let conv = layers[i] as? Conv2d,
                let d2s = layers[i + 1] as? DepthToSpace, d2s.blockSize == 2, let fused = conv.inferenceToSpace(h) {
@@ -45,7 +46,7 @@ public final class Sequential: Layer {
                 h = layers[i].forward(h, mode: mode)
                 i += 1
             }
-            if profiled { Profile.add("\(label): \(i - 1) \(name) → \(h.shape.dropFirst().map(String.init).joined(separator: "×"))", since: t0) }
+            if profiled { Profile.add("\(label): \(first) \(name) → \(h.shape.dropFirst().map(String.init).joined(separator: "×"))", since: t0) }
         }
         return h
     }
