@@ -1,4 +1,5 @@
-// 3×3 convolution, stride 1, padding 1, forward, by Winograd's minimal filtering F(2×2, 3×3)
+// 3×3 convolution, stride 1, padding 1, forward (and 5×5 stride 2 through space-to-depth, below),
+// by Winograd's minimal filtering F(2×2, 3×3)
 // (Lavin & Gray 2016, https://arxiv.org/abs/1509.09308): each 2×2 block of outputs from a 4×4 block
 // of inputs with 16 multiplications per input–output channel pair instead of 36, i.e. the
 // convolution's GEMM work divided by 2.25. Per band of tile rows:
@@ -19,8 +20,8 @@ import CKernels
 import Foundation
 
 extension Kernels {
-    /// Whether inference 3×3 / stride 1 / padding 1 convolutions take the Winograd path
-    /// (`VQZ_WINOGRAD=0` turns it off, to compare).
+    /// Whether inference convolutions take the Winograd paths (3×3 stride 1, and 5×5 stride 2 via
+    /// space-to-depth; `VQZ_WINOGRAD=0` turns them off, to compare).
     public nonisolated(unsafe) static var winogradEnabled: Bool = ProcessInfo.processInfo.environment["VQZ_WINOGRAD"] != "0"
 
     /// Tiles per band: 96, 128 and 256 measured alike on v11z's decoder (Zen 3), 512 and more slower.
