@@ -30,11 +30,11 @@ public final class Sequential: Layer {
         while i < layers.count {
             let t0 = profiled ? Profile.now() : 0
             let first = i
-            var name = "\(type(of: layers[i]))"
+            var fusedName = ""
             if mode == .inference, Self.fuse, i + 1 < layers.count, let conv = layers[i] as? Conv2d,
                let d2s = layers[i + 1] as? DepthToSpace, d2s.blockSize == 2, let fused = conv.inferenceToSpace(h) {
                 h = fused
-                name += "+DepthToSpace"
+                fusedName = "+DepthToSpace"
                 i += 2
             } else if mode == .inference, Self.fuse, i > 0, let gdn = layers[i] as? GDN {
                 // In place: `h` is the previous layer's fresh output, so the buffer is not copied.
@@ -46,7 +46,7 @@ public final class Sequential: Layer {
                 h = layers[i].forward(h, mode: mode)
                 i += 1
             }
-            if profiled { Profile.add("\(label): \(first) \(name) → \(h.shape.dropFirst().map(String.init).joined(separator: "×"))", since: t0) }
+            if profiled { Profile.add("\(label): \(first) \(type(of: layers[first]))\(fusedName) → \(h.shape.dropFirst().map(String.init).joined(separator: "×"))", since: t0) }
         }
         return h
     }
