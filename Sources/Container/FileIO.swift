@@ -19,25 +19,47 @@ public struct FileError: Error, Sendable, Equatable, CustomStringConvertible {
 
 /// Whole-file reads and atomic writes.
 public enum FileIO {
-    /// Reads a whole file of at most `maxBytes` bytes.
+    /// Reads a whole file of at most `maxBytes` bytes: one `read(2)` into an array of the file's
+    /// size (no intermediate buffer; a 7 MB model file once cost 15–18 ms through `FileHandle`).
     public static func read(_ path: String, maxBytes: Int = 1 << 31) throws(FileError) -> [UInt8] {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw FileError(path: path, reason: "no such file")
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            switch errno {
+            case ENOENT, ENOTDIR: throw FileError(path: path, reason: "no such file")
+            case EACCES, EPERM: throw FileError(path: path, reason: "permission denied")
+            default: throw FileError(path: path, reason: "cannot be read (\(String(cString: strerror(errno))))")
+            }
         }
-        guard !isDirectory.boolValue else { throw FileError(path: path, reason: "is a directory") }
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw FileError(path: path, reason: "permission denied") }
-        defer { try? handle.close() }
-        do {
-            let size = try handle.seekToEnd()
-            guard size <= UInt64(maxBytes) else { throw FileError(path: path, reason: "the file is \(size) bytes, over the limit of \(maxBytes)") }
-            try handle.seek(toOffset: 0)
-            return [UInt8](try handle.readToEnd() ?? Data())
-        } catch let error as FileError {
-            throw error
-        } catch {
-            throw FileError(path: path, reason: "cannot be read (\(error.localizedDescription))")
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw FileError(path: path, reason: "cannot be read (\(String(cString: strerror(errno))))") }
+        let kind = info.st_mode & S_IFMT
+        guard kind != S_IFDIR else { throw FileError(path: path, reason: "is a directory") }
+        // Pipes, devices and the like have no size to trust: read them to their end.
+        guard kind == S_IFREG else { return try readAll(fromDescriptor: fd, name: path, maxBytes: maxBytes) }
+        let size = Int(info.st_size)
+        guard size <= maxBytes else { throw FileError(path: path, reason: "the file is \(size) bytes, over the limit of \(maxBytes)") }
+        var failure: String?
+        var bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
+            count = 0
+            while count < size {
+                let n = Foundation.read(fd, buffer.baseAddress! + count, size - count)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failure = String(cString: strerror(errno))
+                    return
+                }
+                if n == 0 { return }  // the file shrank meanwhile: what is there
+                count += n
+            }
         }
+        if let failure { throw FileError(path: path, reason: "cannot be read (\(failure))") }
+        if bytes.count == size {
+            // The file grew meanwhile: the rest, within the limit.
+            let rest = try readAll(fromDescriptor: fd, name: path, maxBytes: maxBytes - size)
+            if !rest.isEmpty { bytes += rest }
+        }
+        return bytes
     }
 
     /// Writes `bytes` to `path` atomically: a temporary file beside it, flushed, then renamed.
