@@ -169,3 +169,191 @@ void vqz_wino_output_d2s(const float *m, int co, int h, int w, int tr0, int tr1,
 void vqz_wino_input_s2d(const float *x, int ci, int h, int w, int tr0, int tr1, int tw, int t, float *v, float *scratch) {
     if (has_avx2()) input_s2d_avx2(x, ci, h, w, tr0, tr1, tw, t, v, scratch); else input_s2d_plain(x, ci, h, w, tr0, tr1, tw, t, v, scratch);
 }
+
+// ---- F(4×4, 3×3) (Lavin & Gray 2016): each 4×4 block of outputs from a 6×6 block of inputs,
+// 36 multiplications per input–output channel pair instead of 144, the GEMM work divided by 4
+// (F(2×2, 3×3): by 2.25). With the interpolation points 0, ±1, ±2, ∞:
+//   Bᵀ = [4 0 −5 0 1 0; 0 −4 −4 1 1 0; 0 4 −4 −1 1 0; 0 −2 −1 2 1 0; 0 2 −1 −2 1 0; 0 4 0 −5 0 1]
+//   G  = [¼ 0 0; −⅙ −⅙ −⅙; −⅙ ⅙ −⅙; 1/24 1/12 ⅙; 1/24 −1/12 ⅙; 0 0 1]
+//   Aᵀ = [1 1 1 1 1 0; 0 1 −1 2 −2 0; 0 1 1 4 4 0; 0 1 −1 8 −8 1]
+// Layouts as F(2×2, 3×3)'s with 36 transform points: v[ξ][c][tile], m[ξ][o][tile], ξ = 6i + j.
+
+#define BT6(d0, d1, d2, d3, d4, d5, r0, r1, r2, r3, r4, r5)                                          \
+    r0 = 4.0f * d0 - 5.0f * d2 + d4;                                                                 \
+    r1 = d4 + d3 - 4.0f * (d1 + d2);                                                                  \
+    r2 = d4 - d3 + 4.0f * (d1 - d2);                                                                  \
+    r3 = d4 - d2 + 2.0f * (d3 - d1);                                                                  \
+    r4 = d4 - d2 - 2.0f * (d3 - d1);                                                                  \
+    r5 = 4.0f * d1 - 5.0f * d3 + d5;
+
+#define AT6(m0, m1, m2, m3, m4, m5, o0, o1, o2, o3)                                                  \
+    {                                                                                                \
+        const float s12 = m1 + m2, d12 = m1 - m2, s34 = m3 + m4, d34 = m3 - m4;                      \
+        o0 = m0 + s12 + s34;                                                                          \
+        o1 = d12 + 2.0f * d34;                                                                        \
+        o2 = s12 + 4.0f * s34;                                                                        \
+        o3 = d12 + 8.0f * d34 + m5;                                                                   \
+    }
+
+void vqz_wino4_filter(const float *w, int co, int ci, float *u) {
+    const long plane = (long)co * ci;
+    for (int o = 0; o < co; o++) {
+        for (int c = 0; c < ci; c++) {
+            const float *g = w + ((long)o * ci + c) * 9;
+            float gg[6][3];  // G g: G applied to the filter's columns
+            for (int q = 0; q < 3; q++) {
+                const float g0 = g[q], g1 = g[3 + q], g2 = g[6 + q];
+                gg[0][q] = 0.25f * g0;
+                gg[1][q] = -(g0 + g1 + g2) / 6.0f;
+                gg[2][q] = -(g0 - g1 + g2) / 6.0f;
+                gg[3][q] = g0 / 24.0f + g1 / 12.0f + g2 / 6.0f;
+                gg[4][q] = g0 / 24.0f - g1 / 12.0f + g2 / 6.0f;
+                gg[5][q] = g2;
+            }
+            for (int i = 0; i < 6; i++) {
+                const float g0 = gg[i][0], g1 = gg[i][1], g2 = gg[i][2];
+                float *at = u + (long)(6 * i) * plane + (long)o * ci + c;
+                at[0] = 0.25f * g0;
+                at[plane] = -(g0 + g1 + g2) / 6.0f;
+                at[2 * plane] = -(g0 - g1 + g2) / 6.0f;
+                at[3 * plane] = g0 / 24.0f + g1 / 12.0f + g2 / 6.0f;
+                at[4 * plane] = g0 / 24.0f - g1 / 12.0f + g2 / 6.0f;
+                at[5 * plane] = g2;
+            }
+        }
+    }
+}
+
+// scratch: 4·(tw + 2) + 24·(tw + 2) floats.
+static inline __attribute__((always_inline))
+void input4_body(const float *x, int ci, int h, int w, int tr0, int tr1, int tw, int t, float *v, float *scratch, const int s2d) {
+    const int n = tw + 2, wp = 4 * n;
+    float *padded = scratch;  // wp
+    float *ph = padded + wp;  // [6 rows][4 phases][n]: ph[k][p][m] = padded row k at column 4m + p
+    const long step = (long)ci * t;
+    for (int c = 0; c < ci; c++) {
+        const float *xc = s2d ? x + (long)(c >> 2) * (4L * h * w) + (long)((c >> 1) & 1) * (2 * w) + (c & 1)
+                              : x + (long)c * h * w;
+        const long row_stride = s2d ? 4L * w : w;
+        for (int tr = tr0; tr < tr1; tr++) {
+            for (int k = 0; k < 6; k++) {
+                const int r = 4 * tr - 1 + k;
+                memset(padded, 0, sizeof(float) * wp);
+                if (r >= 0 && r < h) {
+                    const float *src = xc + (long)r * row_stride;
+                    if (s2d) { for (int j = 0; j < w; j++) padded[1 + j] = src[2 * j]; }
+                    else memcpy(padded + 1, src, sizeof(float) * w);
+                }
+                float *p0 = ph + (long)(4 * k) * n, *p1 = p0 + n, *p2 = p1 + n, *p3 = p2 + n;
+                for (int m = 0; m < n; m++) {
+                    p0[m] = padded[4 * m]; p1[m] = padded[4 * m + 1]; p2[m] = padded[4 * m + 2]; p3[m] = padded[4 * m + 3];
+                }
+            }
+            // Along rows (Bᵀ d), in place, for every phase and position.
+            for (int m = 0; m < 4 * n; m++) {
+                float *d = ph + m;
+                const long s = 4L * n;
+                const float d0 = d[0], d1 = d[s], d2 = d[2 * s], d3 = d[3 * s], d4 = d[4 * s], d5 = d[5 * s];
+                float r0, r1, r2, r3, r4, r5;
+                BT6(d0, d1, d2, d3, d4, d5, r0, r1, r2, r3, r4, r5)
+                d[0] = r0; d[s] = r1; d[2 * s] = r2; d[3 * s] = r3; d[4 * s] = r4; d[5 * s] = r5;
+            }
+            // Along columns: the tile's six columns 4tc − 1 … 4tc + 4 are padded columns 4tc … 4tc + 5.
+            const long base = (long)(tr - tr0) * tw;
+            for (int k = 0; k < 6; k++) {
+                const float *p0 = ph + (long)(4 * k) * n, *p1 = p0 + n, *p2 = p1 + n, *p3 = p2 + n;
+                float *v0 = v + (long)(6 * k) * step + (long)c * t + base;
+                float *v1 = v0 + step, *v2 = v1 + step, *v3 = v2 + step, *v4 = v3 + step, *v5 = v4 + step;
+                for (int tc = 0; tc < tw; tc++) {
+                    const float a0 = p0[tc], a1 = p1[tc], a2 = p2[tc], a3 = p3[tc], a4 = p0[tc + 1], a5 = p1[tc + 1];
+                    float r0, r1, r2, r3, r4, r5;
+                    BT6(a0, a1, a2, a3, a4, a5, r0, r1, r2, r3, r4, r5)
+                    v0[tc] = r0; v1[tc] = r1; v2[tc] = r2; v3[tc] = r3; v4[tc] = r4; v5[tc] = r5;
+                }
+            }
+        }
+    }
+}
+
+// The 4×4 outputs of the band's tiles of output channel o, tile row tr, into rows[4a + b][tc]
+// (16·tw floats; q: 24·tw floats of scratch): Aᵀ along the transform's rows, then along its
+// columns, bias added — each step a loop over the tiles, so that it runs in vector lanes.
+static inline __attribute__((always_inline))
+void output4_tiles(const float *m, int o, int tr, int tr0, int tw, int t, long step, float bias, float *rows, float *q) {
+    const float *p = m + (long)o * t + (long)(tr - tr0) * tw;
+    for (int j = 0; j < 6; j++) {
+        const float *m0 = p + (long)j * step, *m1 = m0 + 6 * step, *m2 = m1 + 6 * step;
+        const float *m3 = m2 + 6 * step, *m4 = m3 + 6 * step, *m5 = m4 + 6 * step;
+        float *q0 = q + (long)j * tw, *q1 = q0 + 6L * tw, *q2 = q1 + 6L * tw, *q3 = q2 + 6L * tw;  // q[a][j][tc]
+        for (int tc = 0; tc < tw; tc++) {
+            AT6(m0[tc], m1[tc], m2[tc], m3[tc], m4[tc], m5[tc], q0[tc], q1[tc], q2[tc], q3[tc])
+        }
+    }
+    for (int a = 0; a < 4; a++) {
+        const float *q0 = q + (long)(6 * a) * tw, *q1 = q0 + tw, *q2 = q1 + tw, *q3 = q2 + tw, *q4 = q3 + tw, *q5 = q4 + tw;
+        float *y0 = rows + (long)(4 * a) * tw, *y1 = y0 + tw, *y2 = y1 + tw, *y3 = y2 + tw;
+        for (int tc = 0; tc < tw; tc++) {
+            float o0, o1, o2, o3;
+            AT6(q0[tc], q1[tc], q2[tc], q3[tc], q4[tc], q5[tc], o0, o1, o2, o3)
+            y0[tc] = o0 + bias; y1[tc] = o1 + bias; y2[tc] = o2 + bias; y3[tc] = o3 + bias;
+        }
+    }
+}
+
+// scratch: 40·tw floats. d2s: output channel o = 4c + 2a' + b' goes to y[c][2r + a'][2col + b'].
+static inline __attribute__((always_inline))
+void output4_body(const float *m, int co, int h, int w, int tr0, int tr1, int tw, int t, const float *bias, float *y, float *rows, const int d2s) {
+    const long step = (long)co * t;
+    for (int o = 0; o < co; o++) {
+        const float b = bias ? bias[o] : 0.0f;
+        for (int tr = tr0; tr < tr1; tr++) {
+            output4_tiles(m, o, tr, tr0, tw, t, step, b, rows, rows + 16L * tw);
+            for (int a = 0; a < 4; a++) {
+                const int r = 4 * tr + a;
+                if (r >= h) break;
+                float *dst; long cstride;
+                if (d2s) {
+                    const int c = o >> 2, pa = (o >> 1) & 1, pb = o & 1;
+                    dst = y + (long)c * (4L * h * w) + (long)(2 * r + pa) * (2L * w) + pb;
+                    cstride = 2;
+                } else {
+                    dst = y + (long)o * h * w + (long)r * w;
+                    cstride = 1;
+                }
+                const float *s0 = rows + (4 * a) * tw, *s1 = s0 + tw, *s2 = s1 + tw, *s3 = s2 + tw;
+                const int full = w / 4;
+                for (int tc = 0; tc < full; tc++) {
+                    float *d = dst + (long)(4 * tc) * cstride;
+                    d[0] = s0[tc]; d[cstride] = s1[tc]; d[2 * cstride] = s2[tc]; d[3 * cstride] = s3[tc];
+                }
+                if (full < tw) {
+                    const float *s[4] = {s0, s1, s2, s3};
+                    for (int bcol = 0; 4 * full + bcol < w; bcol++) dst[(long)(4 * full + bcol) * cstride] = s[bcol][full];
+                }
+            }
+        }
+    }
+}
+
+__attribute__((target("avx2")))
+static void input4_avx2(const float *x, int ci, int h, int w, int tr0, int tr1, int tw, int t, float *v, float *s) { input4_body(x, ci, h, w, tr0, tr1, tw, t, v, s, 0); }
+static void input4_plain(const float *x, int ci, int h, int w, int tr0, int tr1, int tw, int t, float *v, float *s) { input4_body(x, ci, h, w, tr0, tr1, tw, t, v, s, 0); }
+__attribute__((target("avx2")))
+static void input4_s2d_avx2(const float *x, int ci, int h, int w, int tr0, int tr1, int tw, int t, float *v, float *s) { input4_body(x, ci, h, w, tr0, tr1, tw, t, v, s, 1); }
+static void input4_s2d_plain(const float *x, int ci, int h, int w, int tr0, int tr1, int tw, int t, float *v, float *s) { input4_body(x, ci, h, w, tr0, tr1, tw, t, v, s, 1); }
+__attribute__((target("avx2")))
+static void output4_avx2(const float *m, int co, int h, int w, int tr0, int tr1, int tw, int t, const float *b, float *y, float *s) { output4_body(m, co, h, w, tr0, tr1, tw, t, b, y, s, 0); }
+static void output4_plain(const float *m, int co, int h, int w, int tr0, int tr1, int tw, int t, const float *b, float *y, float *s) { output4_body(m, co, h, w, tr0, tr1, tw, t, b, y, s, 0); }
+__attribute__((target("avx2")))
+static void output4_d2s_avx2(const float *m, int co, int h, int w, int tr0, int tr1, int tw, int t, const float *b, float *y, float *s) { output4_body(m, co, h, w, tr0, tr1, tw, t, b, y, s, 1); }
+static void output4_d2s_plain(const float *m, int co, int h, int w, int tr0, int tr1, int tw, int t, const float *b, float *y, float *s) { output4_body(m, co, h, w, tr0, tr1, tw, t, b, y, s, 1); }
+
+void vqz_wino4_input(const float *x, int ci, int h, int w, int tr0, int tr1, int tw, int t, float *v, float *scratch, int s2d) {
+    if (s2d) { if (has_avx2()) input4_s2d_avx2(x, ci, h, w, tr0, tr1, tw, t, v, scratch); else input4_s2d_plain(x, ci, h, w, tr0, tr1, tw, t, v, scratch); }
+    else { if (has_avx2()) input4_avx2(x, ci, h, w, tr0, tr1, tw, t, v, scratch); else input4_plain(x, ci, h, w, tr0, tr1, tw, t, v, scratch); }
+}
+
+void vqz_wino4_output(const float *m, int co, int h, int w, int tr0, int tr1, int tw, int t, const float *bias, float *y, float *scratch, int d2s) {
+    if (d2s) { if (has_avx2()) output4_d2s_avx2(m, co, h, w, tr0, tr1, tw, t, bias, y, scratch); else output4_d2s_plain(m, co, h, w, tr0, tr1, tw, t, bias, y, scratch); }
+    else { if (has_avx2()) output4_avx2(m, co, h, w, tr0, tr1, tw, t, bias, y, scratch); else output4_plain(m, co, h, w, tr0, tr1, tw, t, bias, y, scratch); }
+}

@@ -24,6 +24,12 @@ extension Kernels {
     /// space-to-depth; `VQZ_WINOGRAD=0` turns them off, to compare).
     public nonisolated(unsafe) static var winogradEnabled: Bool = ProcessInfo.processInfo.environment["VQZ_WINOGRAD"] != "0"
 
+    /// The Winograd tile: 4 (F(4×4, 3×3), the default) or 2 (F(2×2, 3×3), `VQZ_WINOGRAD=2`).
+    public nonisolated(unsafe) static var winogradTile: Int = ProcessInfo.processInfo.environment["VQZ_WINOGRAD"] == "2" ? 2 : 4
+
+    /// F(4×4, 3×3)'s tiles per band (each 4× the outputs of an F(2×2, 3×3) tile).
+    static let winograd4Tiles = 64
+
     /// Tiles per band: 96, 128 and 256 measured alike on v11z's decoder (Zen 3), 512 and more slower.
     static let winogradTiles = 128
 
@@ -66,10 +72,10 @@ extension Kernels {
     /// `conv2dForward` for 3×3 kernels, stride 1, padding 1, by F(2×2, 3×3) (file comment). With
     /// `depthToSpace`, the result is `depthToSpace(conv, blockSize: 2)`, written in one pass (no
     /// `[N, C_out, H, W]` intermediate): the decoders' convolution + sub-pixel pairs.
-    public static func conv2dForwardWinograd(input x: Tensor, weight: Tensor, bias: Tensor?, depthToSpace: Bool = false) -> Tensor {
+    public static func conv2dForwardWinograd(input x: Tensor, weight: Tensor, bias: Tensor?, depthToSpace: Bool = false, tile: Int = winogradTile) -> Tensor {
         let g = conv2dGeometry(input: x, weight: weight, stride: 1, padding: 1)
         precondition(winogradApplies(g), "conv2dForwardWinograd: needs a 3×3 kernel, stride 1, padding 1")
-        return winograd(x, weight: weight, bias: bias, h: g.inputHeight, w: g.inputWidth, ci: g.inputChannels, spaceToDepth: false, depthToSpace: depthToSpace)
+        return winograd(x, weight: weight, bias: bias, h: g.inputHeight, w: g.inputWidth, ci: g.inputChannels, spaceToDepth: false, depthToSpace: depthToSpace, tile: tile)
     }
 
     /// Whether `conv2dForwardWinogradStride2` computes this convolution: 5×5, stride 2, padding 2,
@@ -85,7 +91,7 @@ extension Kernels {
     /// `X[4c+2a+b, m, n] = x[c, 2m+a, 2n+b]` (taps past 4 are zero), by F(2×2, 3×3): 36 taps per
     /// channel instead of 25, 16 multiplications per tile instead of 36 — 1.56× fewer in all. The
     /// input is read in place (`vqz_wino_input_s2d`).
-    public static func conv2dForwardWinogradStride2(input x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
+    public static func conv2dForwardWinogradStride2(input x: Tensor, weight: Tensor, bias: Tensor?, tile: Int = winogradTile) -> Tensor {
         let g = conv2dGeometry(input: x, weight: weight, stride: 2, padding: 2)
         precondition(winogradStride2Applies(g), "conv2dForwardWinogradStride2: needs 5×5, stride 2, padding 2, even sizes")
         let co = g.outputChannels, ci = g.inputChannels
@@ -107,12 +113,14 @@ extension Kernels {
                 }
             }
         }
-        return winograd(x, weight: w3, bias: bias, h: g.inputHeight / 2, w: g.inputWidth / 2, ci: 4 * ci, spaceToDepth: true, depthToSpace: false)
+        return winograd(x, weight: w3, bias: bias, h: g.inputHeight / 2, w: g.inputWidth / 2, ci: 4 * ci, spaceToDepth: true, depthToSpace: false, tile: tile)
     }
 
     /// The F(2×2, 3×3) pipeline on a (virtual) input of `ci` channels of `h × w`: `x` itself, or
     /// with `spaceToDepth` the space-to-depth ×2 of `x` [ci/4, 2h, 2w].
-    static func winograd(_ x: Tensor, weight: Tensor, bias: Tensor?, h: Int, w: Int, ci: Int, spaceToDepth: Bool, depthToSpace: Bool) -> Tensor {
+    static func winograd(_ x: Tensor, weight: Tensor, bias: Tensor?, h: Int, w: Int, ci: Int, spaceToDepth: Bool, depthToSpace: Bool, tile: Int) -> Tensor {
+        precondition(tile == 2 || tile == 4, "winograd: tile \(tile)")
+        if tile == 4 { return winograd4(x, weight: weight, bias: bias, h: h, w: w, ci: ci, spaceToDepth: spaceToDepth, depthToSpace: depthToSpace) }
         let co = weight.shape[0], n = x.shape[0]
         if let bias { precondition(bias.shape == [co], "conv2d: bias \(bias.shape)") }
         let th = (h + 1) / 2, tw = (w + 1) / 2
@@ -155,6 +163,49 @@ extension Kernels {
                     } else {
                         vqz_wino_output(m, Int32(co), Int32(h), Int32(w), Int32(tr0), Int32(tr1), Int32(tw), Int32(t), pb, py + img * co * h * w)
                     }
+                }
+            }
+        }
+        return y
+    }
+
+    /// `winograd` by F(4×4, 3×3) (`vqz_wino4_*`): 36 GEMMs per band of 4×4-output tiles, a quarter
+    /// of the direct convolution's multiplications (F(2×2, 3×3): 4/9).
+    static func winograd4(_ x: Tensor, weight: Tensor, bias: Tensor?, h: Int, w: Int, ci: Int, spaceToDepth: Bool, depthToSpace: Bool) -> Tensor {
+        let co = weight.shape[0], n = x.shape[0]
+        if let bias { precondition(bias.shape == [co], "conv2d: bias \(bias.shape)") }
+        let th = (h + 3) / 4, tw = (w + 3) / 4
+        let rowsPerBand = max(1, winograd4Tiles / tw)
+        let bands = (th + rowsPerBand - 1) / rowsPerBand
+        precondition(!depthToSpace || co % 4 == 0, "conv2dForwardWinograd: depth-to-space needs C_out divisible by 4")
+        var y = Tensor(uninitializedShape: depthToSpace ? [n, co / 4, 2 * h, 2 * w] : [n, co, h, w])
+        let u = UnsafeMutablePointer<Float>.allocate(capacity: 36 * co * ci)
+        defer { u.deallocate() }
+        weight.withUnsafeBufferPointer { vqz_wino4_filter($0.baseAddress!, Int32(co), Int32(ci), u) }
+        let biasStorage = bias.map { b in UnsafeMutablePointer<Float>.allocate(capacity: b.count) }
+        defer { biasStorage?.deallocate() }
+        if let bias, let biasStorage { bias.withUnsafeBufferPointer { biasStorage.update(from: $0.baseAddress!, count: bias.count) } }
+        let pb = biasStorage.map { UnsafePointer($0) }
+        let uc = UnsafePointer(u)
+        x.withUnsafeBufferPointer { px in
+            y.withUnsafeMutableBufferPointer { py in
+                let px = px.baseAddress!, py = py.baseAddress!
+                ThreadPool.current.parallelFor(count: n * bands) { item in
+                    let img = item / bands, band = item % bands
+                    let tr0 = band * rowsPerBand, tr1 = min(th, tr0 + rowsPerBand)
+                    let t = (tr1 - tr0) * tw
+                    let v = Scratch.buffer(slot: 11, count: 36 * ci * t)
+                    let m = Scratch.buffer(slot: 12, count: 36 * co * t)
+                    let scratch = Scratch.buffer(slot: 13, count: max(28 * (tw + 2), 40 * tw))
+                    vqz_wino4_input(px + img * ci * h * w, Int32(ci), Int32(h), Int32(w), Int32(tr0), Int32(tr1), Int32(tw), Int32(t), v, scratch,
+                                    spaceToDepth ? 1 : 0)
+                    for xi in 0..<36 {
+                        gemm(transposeA: false, transposeB: false, m: co, n: t, k: ci,
+                             a: uc + xi * co * ci, lda: ci, b: v + xi * ci * t, ldb: t,
+                             beta: 0, c: m + xi * co * t, ldc: t)
+                    }
+                    vqz_wino4_output(m, Int32(co), Int32(h), Int32(w), Int32(tr0), Int32(tr1), Int32(tw), Int32(t), pb, py + img * co * h * w,
+                                     scratch, depthToSpace ? 1 : 0)
                 }
             }
         }

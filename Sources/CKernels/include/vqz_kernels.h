@@ -26,4 +26,16 @@ void vqz_wino_input_s2d(const float *x, int ci, int h, int w, int tr0, int tr1, 
 /// output channel `o = 4c + 2a + b` goes to `y[c][2r + a][2col + b]` of `y` [co/4, 2h, 2w].
 void vqz_wino_output_d2s(const float *m, int co, int h, int w, int tr0, int tr1, int tw, int t, const float *bias, float *y);
 
+/// F(4×4, 3×3): `u[ξ][o][c] = (G g Gᵀ)[ξ]` (36 points, ξ = 6i + j) of `w` [co, ci, 3, 3].
+void vqz_wino4_filter(const float *w, int co, int ci, float *u);
+
+/// F(4×4, 3×3)'s input transform of the tile rows [tr0, tr1) (tiles of 4×4 outputs, 6×6 inputs at
+/// rows 4tr − 1 …, columns 4tc − 1 …, padding 1): `v[ξ][c][(tr − tr0)·tw + tc]`; with `s2d` of the
+/// space-to-depth ×2 of `x` as `vqz_wino_input_s2d`. `scratch` holds 28·(tw + 2) floats.
+void vqz_wino4_input(const float *x, int ci, int h, int w, int tr0, int tr1, int tw, int t, float *v, float *scratch, int s2d);
+
+/// F(4×4, 3×3)'s output transform (`y = Aᵀ M A + bias`, outputs past h × w not written); with
+/// `d2s` followed by depth-to-space ×2 as `vqz_wino_output_d2s`. `scratch` holds 40·tw floats.
+void vqz_wino4_output(const float *m, int co, int h, int w, int tr0, int tr1, int tw, int t, const float *bias, float *y, float *scratch, int d2s);
+
 #endif
