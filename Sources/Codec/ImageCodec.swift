@@ -388,6 +388,25 @@ public enum ImageCodec {
         y.withUnsafeBufferPointer { ys in
             out.withUnsafeMutableBufferPointer { o in
                 let ys = ys.baseAddress!, o = o.baseAddress!
+                if !gray && alpha == nil {
+                    // RGB, the common case: rows in parallel bands, no per-pixel format tests.
+                    let bands = min(rows.count, 4 * ThreadPool.current.threadCount)
+                    ThreadPool.current.parallelFor(count: bands) { band in
+                        let r0 = rows.lowerBound + band * rows.count / bands, r1 = rows.lowerBound + (band + 1) * rows.count / bands
+                        for row in r0..<r1 {
+                            let base = (row - originRow) * pw - originCol
+                            var at = (row * width + cols.lowerBound) * 3
+                            for col in cols {
+                                let s = base + col
+                                o[at] = UInt8(truncatingIfNeeded: sample8(ys[s]))
+                                o[at + 1] = UInt8(truncatingIfNeeded: sample8(ys[plane + s]))
+                                o[at + 2] = UInt8(truncatingIfNeeded: sample8(ys[2 * plane + s]))
+                                at += 3
+                            }
+                        }
+                    }
+                    return
+                }
                 for row in rows {
                     let base = (row - originRow) * pw - originCol
                     var col = cols.lowerBound
