@@ -388,7 +388,7 @@ public enum ImageCodec {
         y.withUnsafeBufferPointer { ys in
             out.withUnsafeMutableBufferPointer { o in
                 let ys = ys.baseAddress!, o = o.baseAddress!
-                if !gray && alpha == nil {
+                if !gray && alpha == nil && !rows.isEmpty {
                     // RGB, the common case: rows in parallel bands, no per-pixel format tests.
                     let bands = min(rows.count, 4 * ThreadPool.current.threadCount)
                     ThreadPool.current.parallelFor(count: bands) { band in

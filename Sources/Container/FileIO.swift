@@ -56,7 +56,10 @@ public enum FileIO {
         if let failure { throw FileError(path: path, reason: "cannot be read (\(failure))") }
         if bytes.count == size {
             // The file grew meanwhile: the rest, within the limit.
-            let rest = try readAll(fromDescriptor: fd, name: path, maxBytes: maxBytes - size)
+            let rest: [UInt8]
+            do { rest = try readAll(fromDescriptor: fd, name: path, maxBytes: maxBytes - size) } catch {
+                throw FileError(path: path, reason: error.reason.contains("over the limit") ? "the file is over the limit of \(maxBytes) bytes" : error.reason)
+            }
             if !rest.isEmpty { bytes += rest }
         }
         return bytes
