@@ -116,77 +116,31 @@ extension Kernels {
         return winograd(x, weight: w3, bias: bias, h: g.inputHeight / 2, w: g.inputWidth / 2, ci: 4 * ci, spaceToDepth: true, depthToSpace: false, tile: tile)
     }
 
-    /// The F(2×2, 3×3) pipeline on a (virtual) input of `ci` channels of `h × w`: `x` itself, or
-    /// with `spaceToDepth` the space-to-depth ×2 of `x` [ci/4, 2h, 2w].
+    /// The Winograd pipeline, F(2×2, 3×3) (`tile` 2) or F(4×4, 3×3) (`tile` 4: 36 GEMMs per band
+    /// of 4×4-output tiles, a quarter of the direct multiplications against F(2×2)'s 4/9), on a
+    /// (virtual) input of `ci` channels of `h × w`: `x` itself, or with `spaceToDepth` the
+    /// space-to-depth ×2 of `x` [ci/4, 2h, 2w].
     static func winograd(_ x: Tensor, weight: Tensor, bias: Tensor?, h: Int, w: Int, ci: Int, spaceToDepth: Bool, depthToSpace: Bool, tile: Int) -> Tensor {
         precondition(tile == 2 || tile == 4, "winograd: tile \(tile)")
-        if tile == 4 { return winograd4(x, weight: weight, bias: bias, h: h, w: w, ci: ci, spaceToDepth: spaceToDepth, depthToSpace: depthToSpace) }
-        let co = weight.shape[0], n = x.shape[0]
+        let co = weight.shape[0], n = x.shape[0], points = (tile + 2) * (tile + 2)
         if let bias { precondition(bias.shape == [co], "conv2d: bias \(bias.shape)") }
-        let th = (h + 1) / 2, tw = (w + 1) / 2
+        let th = (h + tile - 1) / tile, tw = (w + tile - 1) / tile
         // Bands of tile rows of about `winogradTiles` tiles: V and M of a band stay within a few MB.
-        let rowsPerBand = max(1, winogradTiles / tw)
+        let rowsPerBand = max(1, (tile == 4 ? winograd4Tiles : winogradTiles) / tw)
         let bands = (th + rowsPerBand - 1) / rowsPerBand
         precondition(!depthToSpace || co % 4 == 0, "conv2dForwardWinograd: depth-to-space needs C_out divisible by 4")
         var y = Tensor(uninitializedShape: depthToSpace ? [n, co / 4, 2 * h, 2 * w] : [n, co, h, w])
-        let u = UnsafeMutablePointer<Float>.allocate(capacity: 16 * co * ci)
+        let u = UnsafeMutablePointer<Float>.allocate(capacity: points * co * ci)
         defer { u.deallocate() }
-        weight.withUnsafeBufferPointer { winogradFilter($0.baseAddress!, outputChannels: co, inputChannels: ci, into: u) }
-        let biasStorage = bias.map { b in UnsafeMutablePointer<Float>.allocate(capacity: b.count) }
-        defer { biasStorage?.deallocate() }
-        if let bias, let biasStorage { bias.withUnsafeBufferPointer { biasStorage.update(from: $0.baseAddress!, count: bias.count) } }
-        let pb = biasStorage.map { UnsafePointer($0) }
-        let uc = UnsafePointer(u)
-        x.withUnsafeBufferPointer { px in
-            y.withUnsafeMutableBufferPointer { py in
-                let px = px.baseAddress!, py = py.baseAddress!
-                ThreadPool.current.parallelFor(count: n * bands) { item in
-                    let img = item / bands, band = item % bands
-                    let tr0 = band * rowsPerBand, tr1 = min(th, tr0 + rowsPerBand)
-                    let t = (tr1 - tr0) * tw
-                    let v = Scratch.buffer(slot: 11, count: 16 * ci * t)
-                    let m = Scratch.buffer(slot: 12, count: 16 * co * t)
-                    let scratch = Scratch.buffer(slot: 13, count: 10 * (tw + 1))
-                    if spaceToDepth {
-                        vqz_wino_input_s2d(px + img * ci * h * w, Int32(ci), Int32(h), Int32(w), Int32(tr0), Int32(tr1), Int32(tw), Int32(t), v, scratch)
-                    } else {
-                        vqz_wino_input(px + img * ci * h * w, Int32(ci), Int32(h), Int32(w), Int32(tr0), Int32(tr1), Int32(tw), Int32(t), v, scratch)
-                    }
-                    // The 16 products.
-                    for xi in 0..<16 {
-                        gemm(transposeA: false, transposeB: false, m: co, n: t, k: ci,
-                             a: uc + xi * co * ci, lda: ci, b: v + xi * ci * t, ldb: t,
-                             beta: 0, c: m + xi * co * t, ldc: t)
-                    }
-                    if depthToSpace {
-                        vqz_wino_output_d2s(m, Int32(co), Int32(h), Int32(w), Int32(tr0), Int32(tr1), Int32(tw), Int32(t), pb, py + img * co * h * w)
-                    } else {
-                        vqz_wino_output(m, Int32(co), Int32(h), Int32(w), Int32(tr0), Int32(tr1), Int32(tw), Int32(t), pb, py + img * co * h * w)
-                    }
-                }
-            }
+        weight.withUnsafeBufferPointer { pw in
+            if tile == 4 { vqz_wino4_filter(pw.baseAddress!, Int32(co), Int32(ci), u) } else { winogradFilter(pw.baseAddress!, outputChannels: co, inputChannels: ci, into: u) }
         }
-        return y
-    }
-
-    /// `winograd` by F(4×4, 3×3) (`vqz_wino4_*`): 36 GEMMs per band of 4×4-output tiles, a quarter
-    /// of the direct convolution's multiplications (F(2×2, 3×3): 4/9).
-    static func winograd4(_ x: Tensor, weight: Tensor, bias: Tensor?, h: Int, w: Int, ci: Int, spaceToDepth: Bool, depthToSpace: Bool) -> Tensor {
-        let co = weight.shape[0], n = x.shape[0]
-        if let bias { precondition(bias.shape == [co], "conv2d: bias \(bias.shape)") }
-        let th = (h + 3) / 4, tw = (w + 3) / 4
-        let rowsPerBand = max(1, winograd4Tiles / tw)
-        let bands = (th + rowsPerBand - 1) / rowsPerBand
-        precondition(!depthToSpace || co % 4 == 0, "conv2dForwardWinograd: depth-to-space needs C_out divisible by 4")
-        var y = Tensor(uninitializedShape: depthToSpace ? [n, co / 4, 2 * h, 2 * w] : [n, co, h, w])
-        let u = UnsafeMutablePointer<Float>.allocate(capacity: 36 * co * ci)
-        defer { u.deallocate() }
-        weight.withUnsafeBufferPointer { vqz_wino4_filter($0.baseAddress!, Int32(co), Int32(ci), u) }
         let biasStorage = bias.map { b in UnsafeMutablePointer<Float>.allocate(capacity: b.count) }
         defer { biasStorage?.deallocate() }
         if let bias, let biasStorage { bias.withUnsafeBufferPointer { biasStorage.update(from: $0.baseAddress!, count: bias.count) } }
         let pb = biasStorage.map { UnsafePointer($0) }
         let uc = UnsafePointer(u)
+        let scratchCount = tile == 4 ? max(28 * (tw + 2), 40 * tw) : 10 * (tw + 1)
         x.withUnsafeBufferPointer { px in
             y.withUnsafeMutableBufferPointer { py in
                 let px = px.baseAddress!, py = py.baseAddress!
@@ -194,18 +148,32 @@ extension Kernels {
                     let img = item / bands, band = item % bands
                     let tr0 = band * rowsPerBand, tr1 = min(th, tr0 + rowsPerBand)
                     let t = (tr1 - tr0) * tw
-                    let v = Scratch.buffer(slot: 11, count: 36 * ci * t)
-                    let m = Scratch.buffer(slot: 12, count: 36 * co * t)
-                    let scratch = Scratch.buffer(slot: 13, count: max(28 * (tw + 2), 40 * tw))
-                    vqz_wino4_input(px + img * ci * h * w, Int32(ci), Int32(h), Int32(w), Int32(tr0), Int32(tr1), Int32(tw), Int32(t), v, scratch,
-                                    spaceToDepth ? 1 : 0)
-                    for xi in 0..<36 {
-                        gemm(transposeA: false, transposeB: false, m: co, n: t, k: ci,
-                             a: uc + xi * co * ci, lda: ci, b: v + xi * ci * t, ldb: t,
-                             beta: 0, c: m + xi * co * t, ldc: t)
+                    let v = Scratch.buffer(slot: 11, count: points * ci * t)
+                    let m = Scratch.buffer(slot: 12, count: points * co * t)
+                    let scratch = Scratch.buffer(slot: 13, count: scratchCount)
+                    let xi = px + img * ci * h * w, yi = py + img * co * h * w
+                    let (c32, h32, w32, r0, r1, tw32, t32) = (Int32(ci), Int32(h), Int32(w), Int32(tr0), Int32(tr1), Int32(tw), Int32(t))
+                    if tile == 4 {
+                        vqz_wino4_input(xi, c32, h32, w32, r0, r1, tw32, t32, v, scratch, spaceToDepth ? 1 : 0)
+                    } else if spaceToDepth {
+                        vqz_wino_input_s2d(xi, c32, h32, w32, r0, r1, tw32, t32, v, scratch)
+                    } else {
+                        vqz_wino_input(xi, c32, h32, w32, r0, r1, tw32, t32, v, scratch)
                     }
-                    vqz_wino4_output(m, Int32(co), Int32(h), Int32(w), Int32(tr0), Int32(tr1), Int32(tw), Int32(t), pb, py + img * co * h * w,
-                                     scratch, depthToSpace ? 1 : 0)
+                    // The products, one GEMM per transform point.
+                    for p in 0..<points {
+                        gemm(transposeA: false, transposeB: false, m: co, n: t, k: ci,
+                             a: uc + p * co * ci, lda: ci, b: v + p * ci * t, ldb: t,
+                             beta: 0, c: m + p * co * t, ldc: t)
+                    }
+                    let o32 = Int32(co)
+                    if tile == 4 {
+                        vqz_wino4_output(m, o32, h32, w32, r0, r1, tw32, t32, pb, yi, scratch, depthToSpace ? 1 : 0)
+                    } else if depthToSpace {
+                        vqz_wino_output_d2s(m, o32, h32, w32, r0, r1, tw32, t32, pb, yi)
+                    } else {
+                        vqz_wino_output(m, o32, h32, w32, r0, r1, tw32, t32, pb, yi)
+                    }
                 }
             }
         }
