@@ -77,32 +77,37 @@ public enum ImageCodec {
     ///   - zstdLevel: compression level of the sections.
     ///   - lambda: the VQ models' rate–distortion trade-off in token choice (`ResidualVectorQuantizer.
     ///     quantize(_:levels:lambda:)`); nil: the model's default; 0: nearest codes.
-    ///   - refine: VQ models: sweeps of per-stage token refinement after the greedy residual search
-    ///     (`ResidualVectorQuantizer.quantize(_:levels:lambda:passes:refine:)`); 0: greedy.
+    ///   - refine: VQ models: sweeps of per-stage token refinement after the residual search
+    ///     (`ResidualVectorQuantizer.quantize(_:levels:lambda:passes:refine:beam:)`); 0: none.
+    ///   - beam: VQ models: paths kept per position by the residual search; 1: greedy, stage by stage.
     ///   - notice: called with what had to change to fit the format (clamped latents).
     ///   - metadata: the source's metadata chunks, stored in the file's metadata section.
     public static func encode(_ image: PixelImage, model: LoadedModel, level: Int, sourceBitDepth: Int = 8, zstdLevel: Int = 19, lambda: Float? = nil,
-                              refine: Int = defaultRefine, tiling: Tiling = .default,
+                              refine: Int = defaultRefine, beam: Int = defaultBeam, tiling: Tiling = .default,
                               metadata: [MetadataEntry] = [], prior: LoadedPrior? = nil, notice: ((EncodeNotice) -> Void)? = nil) throws -> [UInt8] {
-        try encode(image, model: model, levels: [level], sourceBitDepth: sourceBitDepth, zstdLevel: zstdLevel, lambda: lambda, refine: refine, tiling: tiling,
+        try encode(image, model: model, levels: [level], sourceBitDepth: sourceBitDepth, zstdLevel: zstdLevel, lambda: lambda, refine: refine, beam: beam, tiling: tiling,
                    metadata: metadata, prior: prior, notice: notice)[0]
     }
 
     /// The sweeps of token refinement `encode` does by default (`ResidualVectorQuantizer.defaultRefine`).
     public static let defaultRefine = ResidualVectorQuantizer.defaultRefine
 
+    /// The beam width of the token choice `encode` uses by default (`ResidualVectorQuantizer.defaultBeam`).
+    public static let defaultBeam = ResidualVectorQuantizer.defaultBeam
+
     /// The `.vqz` bytes of `image` at each of `levels`, running the encoder network once: without
     /// refinement, residual VQ level `L` is the first `L` stages of the deepest level with the same
     /// λ; with it, each level is quantized on its own; the Gaussian levels share μ.
     /// - Throws: `CodecError` for a level the model lacks, or latents that are not finite.
     public static func encode(_ image: PixelImage, model: LoadedModel, levels: [Int], sourceBitDepth: Int = 8, zstdLevel: Int = 19, lambda: Float? = nil,
-                              refine: Int = defaultRefine, tiling: Tiling = .default,
+                              refine: Int = defaultRefine, beam: Int = defaultBeam, tiling: Tiling = .default,
                               metadata: [MetadataEntry] = [], prior: LoadedPrior? = nil, notice: ((EncodeNotice) -> Void)? = nil) throws -> [[UInt8]] {
         if let prior, let level = levels.first(where: { $0 > prior.stages }) {
             throw CodecError("the token prior codes levels 1…\(prior.stages), not \(level)")
         }
         guard refine >= 0 else { throw CodecError("the number of refinement sweeps must not be negative") }
-        return try files(image, model: model, levels: levels, sourceBitDepth: sourceBitDepth, lambda: lambda, refine: refine, tiling: tiling, notice: notice).map {
+        guard beam >= 1 else { throw CodecError("the beam width must be at least 1") }
+        return try files(image, model: model, levels: levels, sourceBitDepth: sourceBitDepth, lambda: lambda, refine: refine, beam: beam, tiling: tiling, notice: notice).map {
             try serialized($0, metadata: metadata, zstdLevel: zstdLevel, prior: prior)
         }
     }
@@ -122,10 +127,10 @@ public enum ImageCodec {
 
     /// What `encode(_:model:levels:)` writes, before serialization: one container per level.
     static func files(_ image: PixelImage, model: LoadedModel, levels: [Int], sourceBitDepth: Int = 8, lambda: Float? = nil, refine: Int = defaultRefine,
-                      tiling: Tiling = .default, notice: ((EncodeNotice) -> Void)? = nil) throws -> [BitstreamFile] {
+                      beam: Int = defaultBeam, tiling: Tiling = .default, notice: ((EncodeNotice) -> Void)? = nil) throws -> [BitstreamFile] {
         let encoded = try Profile.measure("encoder network (all tiles)") { try latents(image, model: model, levels: levels, tiling: tiling) }
         return try Profile.measure("token choice") {
-            try files(encoded, levels: levels, sourceBitDepth: sourceBitDepth, lambda: lambda, refine: refine, notice: notice)
+            try files(encoded, levels: levels, sourceBitDepth: sourceBitDepth, lambda: lambda, refine: refine, beam: beam, notice: notice)
         }
     }
 
@@ -185,22 +190,23 @@ public enum ImageCodec {
     }
 
     /// The containers of `levels` from the encoder's output.
-    static func files(_ latents: Latents, levels: [Int], sourceBitDepth: Int, lambda: Float?, refine: Int,
+    static func files(_ latents: Latents, levels: [Int], sourceBitDepth: Int, lambda: Float?, refine: Int, beam: Int,
                       notice: ((EncodeNotice) -> Void)?) throws -> [BitstreamFile] {
         let image = latents.image, model = latents.model, latentRows = latents.rows, muPlanes = latents.muPlanes
         let f = model.config.downsampleFactor
         let n = ((image.height + f - 1) / f) * ((image.width + f - 1) / f)
         let activeChannels = model.config.activeChannels
-        // Without refinement, levels that share a λ share one quantization (level L is its first L
-        // stages).
+        // Greedy and without refinement, levels that share a λ share one quantization (level L is its
+        // first L stages).
         var tokensByLambda: [Float: [[UInt16]]] = [:]
         var tokensByLevel: [Int: [[UInt16]]] = [:]
         let lambdaOf = { (level: Int) in lambda ?? model.defaultLambda(level: level) }
         if let vq = model.vq {
-            if refine > 0 {
-                // Refined tokens of level L depend on L: one quantization per level.
+            if refine > 0 || beam > 1 {
+                // Refined or beam-searched tokens of level L depend on L: one quantization per level.
                 for level in Set(levels) {
-                    tokensByLevel[level] = vq.quantizer.quantize(latentRows, levels: level, lambda: lambdaOf(level), refine: refine).map { $0.map { UInt16($0) } }
+                    tokensByLevel[level] = vq.quantizer.quantize(latentRows, levels: level, lambda: lambdaOf(level), refine: refine, beam: beam)
+                        .map { $0.map { UInt16($0) } }
                 }
             } else {
                 for l in Set(levels.map(lambdaOf)) {
@@ -252,24 +258,27 @@ public enum ImageCodec {
     }
 
     /// The largest level whose file is at most `targetBpp` bits per pixel (header included), from
-    /// one multi-level encode without refinement; the chosen level is then encoded again with
-    /// `refine` sweeps, kept when it still fits. When even level 1 is larger, level 1 with `fits` false.
+    /// one multi-level encode, greedy and without refinement; the chosen level is then encoded again
+    /// with `beam` and `refine`, kept when it still fits. When even level 1 is larger, level 1 with
+    /// `fits` false.
     public static func encode(_ image: PixelImage, model: LoadedModel, targetBpp: Double, sourceBitDepth: Int = 8, lambda: Float? = nil,
-                              refine: Int = defaultRefine,
+                              refine: Int = defaultRefine, beam: Int = defaultBeam,
                               metadata: [MetadataEntry] = [], prior: LoadedPrior? = nil, notice: ((EncodeNotice) -> Void)? = nil) throws -> (level: Int, bytes: [UInt8], fits: Bool) {
         guard targetBpp > 0, targetBpp.isFinite else { throw CodecError("the target rate must be a positive number of bits per pixel") }
         guard refine >= 0 else { throw CodecError("the number of refinement sweeps must not be negative") }
+        guard beam >= 1 else { throw CodecError("the beam width must be at least 1") }
         let levels = prior.map { p in model.levels.filter { $0 <= p.stages } } ?? model.levels
         let encoded = try latents(image, model: model, levels: levels, tiling: .default)
         let serialize = { (file: BitstreamFile) throws -> [UInt8] in try serialized(file, metadata: metadata, zstdLevel: 19, prior: prior) }
-        let files = try files(encoded, levels: levels, sourceBitDepth: sourceBitDepth, lambda: lambda, refine: 0, notice: notice).map(serialize)
+        let files = try files(encoded, levels: levels, sourceBitDepth: sourceBitDepth, lambda: lambda, refine: 0, beam: 1, notice: notice).map(serialize)
         let pixels = Double(image.width * image.height)
         let fits = { (bytes: [UInt8]) in 8 * Double(bytes.count) / pixels <= targetBpp }
         let index = files.indices.last(where: { fits(files[$0]) })
         let chosen = index ?? 0
         var bytes = files[chosen]
-        if refine > 0 && model.vq != nil {
-            let refined = try serialize(Self.files(encoded, levels: [levels[chosen]], sourceBitDepth: sourceBitDepth, lambda: lambda, refine: refine, notice: nil)[0])
+        if (refine > 0 || beam > 1) && model.vq != nil {
+            let refined = try serialize(Self.files(encoded, levels: [levels[chosen]], sourceBitDepth: sourceBitDepth, lambda: lambda, refine: refine,
+                                                   beam: beam, notice: nil)[0])
             if index == nil || fits(refined) { bytes = refined }
         }
         return (levels[chosen], bytes, index != nil)
@@ -279,8 +288,9 @@ public enum ImageCodec {
     /// per level, `Plane_Count` planes of `Grid_Width·Grid_Height` symbols. With per-level λ
     /// (`codec.lambdas`), level `L` is not the first `L` planes of a deeper level, so measurements
     /// of the token streams (`make bench-packing`) start here.
-    public static func tokenPlanes(_ image: PixelImage, model: LoadedModel, levels: [Int], refine: Int = defaultRefine) throws -> [[[UInt16]]] {
-        try files(image, model: model, levels: levels, refine: refine).map { file in (0..<file.planeCount).map { Array(file.plane($0)) } }
+    public static func tokenPlanes(_ image: PixelImage, model: LoadedModel, levels: [Int], refine: Int = defaultRefine,
+                                   beam: Int = defaultBeam) throws -> [[[UInt16]]] {
+        try files(image, model: model, levels: levels, refine: refine, beam: beam).map { file in (0..<file.planeCount).map { Array(file.plane($0)) } }
     }
 
     /// The image `bytes` (a `.vqz` file) holds, decoded with `model`.

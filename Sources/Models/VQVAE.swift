@@ -49,7 +49,7 @@ public final class VQVAE {
     /// `bypassQuantizer`: the decoder gets `z_e` itself (autoencoder warm-up before the quantizer is
     /// switched on); no commitment loss, the codebooks are left alone. `codec`: the decoded stages
     /// take the codec's tokens at that λ and refinement (`ResidualVectorQuantizer.quantizeForTraining`).
-    public func forward(_ x: Tensor, levels: Int, bypassQuantizer: Bool = false, codec: (lambda: Float, refine: Int)? = nil,
+    public func forward(_ x: Tensor, levels: Int, bypassQuantizer: Bool = false, codec: (lambda: Float, refine: Int, beam: Int)? = nil,
                         rng: inout some RandomNumberGenerator) -> VQVAEOutput {
         let ze = encoder.forward(Backbone.shifted(x, by: -0.5), mode: .training)
         let (n, h, w) = (ze.shape[0], ze.shape[2], ze.shape[3])

@@ -78,7 +78,7 @@ public enum RDRun {
     /// its qualities, on every image. `progress(done, total, image)` is called after each image.
     public static func run(images: [String], models: [LoadedModel], anchors: [Anchor], jpegQualities: [Int] = Anchor.defaultJPEGQualities,
                            webpQualities: [Int] = Anchor.defaultWebPQualities, extraLambdas: [Float] = [],
-                           priors: [ModelID: LoadedPrior] = [:], refine: Int = ImageCodec.defaultRefine,
+                           priors: [ModelID: LoadedPrior] = [:], refine: Int = ImageCodec.defaultRefine, beam: Int = ImageCodec.defaultBeam,
                            progress: (Int, Int, String) -> Void = { _, _, _ in }) throws -> RDRunResult {
         let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("vqz-rd-\(getpid())-\(UUID().uuidString)").path
         try? FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
@@ -113,7 +113,7 @@ public enum RDRun {
                     let curve = lambda.map { key(model) + "-lambda\($0)" } ?? key(model)
                     for (i, level) in model.levels.enumerated() {
                         do {
-                            let (bytes, decoded, enc, dec, header, content) = try vqzRoundTrip(image, model: model, level: level, lambda: lambda, refine: refine)
+                            let (bytes, decoded, enc, dec, header, content) = try vqzRoundTrip(image, model: model, level: level, lambda: lambda, refine: refine, beam: beam)
                             let rates = ImageCodec.tokenRates(header: header, content: content)
                             measure(curve, i, setting: setting(level: level), image: name, original: original, decoded: decoded.rgb,
                                     width: w, height: h, bytes: bytes.count, enc: enc, dec: dec,
@@ -126,7 +126,7 @@ public enum RDRun {
                 if let prior = priors[model.id] {
                     for (i, level) in model.levels.enumerated() where level <= prior.stages {
                         do {
-                            let (bytes, decoded, enc, dec, _, _) = try vqzRoundTrip(image, model: model, level: level, lambda: nil, refine: refine, prior: prior)
+                            let (bytes, decoded, enc, dec, _, _) = try vqzRoundTrip(image, model: model, level: level, lambda: nil, refine: refine, beam: beam, prior: prior)
                             guard decoded.rgb == zstdPixels[level] else {
                                 throw RDRunError("the prior-coded file decodes to other pixels than the zstd one")
                             }
@@ -207,12 +207,12 @@ public enum RDRun {
 
     /// `vqz encode -q level` then `vqz decode` of one image, the decoded image through PNG and back.
     static func vqzRoundTrip(_ image: PixelImage, model: LoadedModel, level: Int, lambda: Float?, refine: Int = ImageCodec.defaultRefine,
-                             prior: LoadedPrior? = nil) throws
+                             beam: Int = ImageCodec.defaultBeam, prior: LoadedPrior? = nil) throws
         -> (bytes: [UInt8], decoded: PixelImage, enc: Double, dec: Double, header: BitstreamHeader, content: BitstreamFile) {
         var bytes: [UInt8] = []
         var parsed: (header: BitstreamHeader, content: BitstreamFile)!
         var decoded: PixelImage!
-        let enc = try seconds { bytes = try ImageCodec.encode(image, model: model, level: level, lambda: lambda, refine: refine, prior: prior) }
+        let enc = try seconds { bytes = try ImageCodec.encode(image, model: model, level: level, lambda: lambda, refine: refine, beam: beam, prior: prior) }
         let dec = try seconds {
             parsed = try BitstreamFile.parse(bytes, prior: prior)
             decoded = try ImageCodec.decode(header: parsed.header, content: parsed.content, model: model)

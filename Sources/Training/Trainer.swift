@@ -230,16 +230,16 @@ public final class Trainer {
     }
 
     /// The sum of the codes `vqz encode` chooses for latent rows `rows` at `levels` stages: the
-    /// level's λ (`codec.lambdas`) and the default refinement, as `ImageCodec` does (tested equal).
+    /// level's λ (`codec.lambdas`), the default beam and refinement, as `ImageCodec` does (tested equal).
     public func codecLatents(_ rows: Tensor, levels: Int) -> Tensor {
         let quantizer = vq!.quantizer, choice = codecChoice(levels: levels)
-        let tokens = quantizer.quantize(rows, levels: levels, lambda: choice.lambda, refine: choice.refine)
+        let tokens = quantizer.quantize(rows, levels: levels, lambda: choice.lambda, refine: choice.refine, beam: choice.beam)
         return quantizer.dequantize(tokens, count: rows.shape[0])
     }
 
-    /// The λ and refinement of the codec's token choice at `levels` stages (what `ImageCodec` uses).
-    private func codecChoice(levels: Int) -> (lambda: Float, refine: Int) {
-        (config.lambda(level: levels), ResidualVectorQuantizer.defaultRefine)
+    /// The λ, refinement and beam of the codec's token choice at `levels` stages (what `ImageCodec` uses).
+    private func codecChoice(levels: Int) -> (lambda: Float, refine: Int, beam: Int) {
+        (config.lambda(level: levels), ResidualVectorQuantizer.defaultRefine, ResidualVectorQuantizer.defaultBeam)
     }
 
     /// Quantizer dropout's draw: a uniform number of stages, or every stage on a `fullRateFraction`

@@ -41,6 +41,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Extra token-choice λ curves per VQ model, comma-separated.") var lambdas = ""
     @Option(help: "VQ models: the encoder's token refinement sweeps (vqz encode --refine).")
     var refine: Int = ImageCodec.defaultRefine
+    @Option(help: "VQ models: the token search's beam width (vqz encode --beam).")
+    var beam: Int = ImageCodec.defaultBeam
     @Option(help: "A folder of published curves (CSV: bpp,psnr[,ms_ssim]) drawn dashed beside the measured ones.") var reference: String?
     @Option(help: "Also write the results as a Markdown page here (make rd: Benchmarks/README.md).") var markdown: String?
     @Option(help: "Token priors: auto (a curve for each VQ model with a NAME.vqzp beside it, --entropy prior) or none.") var priors = "auto"
@@ -71,6 +73,7 @@ struct Bench: ParsableCommand {
             throw ValidationError("--lambdas must be non-negative numbers separated by commas.")
         }
         if !(0...8).contains(refine) { throw ValidationError("--refine must be between 0 and 8.") }
+        if !(1...64).contains(beam) { throw ValidationError("--beam must be between 1 and 64.") }
         if let cropBpp, !(cropBpp > 0 && cropBpp.isFinite) { throw ValidationError("--crop-bpp must be a positive number.") }
         guard ["auto", "none"].contains(priors) else { throw ValidationError("--priors takes auto or none, not \(priors).") }
     }
@@ -118,7 +121,7 @@ struct Bench: ParsableCommand {
             let result = try RDRun.run(
                 images: paths, models: loaded, anchors: anchors, jpegQualities: try integers(jpegQualities, ""),
                 webpQualities: try integers(webpQualities, ""), extraLambdas: lambdas.split(separator: ",").compactMap { Float($0) },
-                priors: priorFiles, refine: refine
+                priors: priorFiles, refine: refine, beam: beam
             ) { done, total, name in
                 guard !quiet else { return }
                 let elapsed = seconds(since: start)

@@ -43,6 +43,8 @@ struct Encode: ParsableCommand {
     var lambda: Float?
     @Option(help: "VQ models: sweeps of token refinement after the greedy stage-by-stage search, each re-choosing every stage's token with the others fixed (0: greedy; each sweep costs about one more search).")
     var refine: Int = ImageCodec.defaultRefine
+    @Option(help: "VQ models: token paths kept per position by the search through the stages (1: greedy, stage by stage; more: better files, slower encoding).")
+    var beam: Int = ImageCodec.defaultBeam
     @Flag(name: .shortAndLong, help: "Overwrite outputs that exist (a batch otherwise skips them).") var force = false
     @Flag(name: [.customShort("s"), .long], help: "Print nothing on success.") var quiet = false
     @Flag(name: .shortAndLong, help: "Also decode the result and report its PSNR; in a batch, a line per file.") var verbose = false
@@ -60,6 +62,7 @@ struct Encode: ParsableCommand {
         if level != nil && targetBpp != nil { throw ValidationError("-q and --target-bpp cannot be used together.") }
         if let lambda, !(lambda >= 0 && lambda.isFinite) { throw ValidationError("--lambda must be a non-negative number.") }
         if !(0...8).contains(refine) { throw ValidationError("--refine must be between 0 and 8.") }
+        if !(1...64).contains(beam) { throw ValidationError("--beam must be between 1 and 64.") }
         if let targetBpp, !(targetBpp > 0 && targetBpp.isFinite) { throw ValidationError("--target-bpp must be a positive number.") }
         if quiet && verbose { throw ValidationError("--quiet and --verbose cannot be used together.") }
         if maxPixels <= 0 { throw ValidationError("--max-pixels must be positive.") }
@@ -148,14 +151,14 @@ struct Encode: ParsableCommand {
     func encodeImage(_ image: PixelImage, sourceBitDepth: Int, metadata entries: [MetadataEntry], model loaded: LoadedModel,
                      prior: LoadedPrior? = nil, notice: ((EncodeNotice) -> Void)?) throws -> (level: Int, bytes: [UInt8], overTarget: String?) {
         if let targetBpp {
-            let result = try ImageCodec.encode(image, model: loaded, targetBpp: targetBpp, sourceBitDepth: sourceBitDepth, lambda: lambda, refine: refine,
+            let result = try ImageCodec.encode(image, model: loaded, targetBpp: targetBpp, sourceBitDepth: sourceBitDepth, lambda: lambda, refine: refine, beam: beam,
                                                metadata: entries, prior: prior, notice: notice)
             let bpp = 8 * Double(result.bytes.count) / Double(image.width * image.height)
             let note = result.fits ? nil : String(format: "vqz: note: even level %d is %.4f bpp, over the target %.4f; using it", result.level, bpp, targetBpp)
             return (result.level, result.bytes, note)
         }
         let chosen = level ?? loaded.config.encodeLevel
-        return (chosen, try ImageCodec.encode(image, model: loaded, level: chosen, sourceBitDepth: sourceBitDepth, lambda: lambda, refine: refine,
+        return (chosen, try ImageCodec.encode(image, model: loaded, level: chosen, sourceBitDepth: sourceBitDepth, lambda: lambda, refine: refine, beam: beam,
                                               metadata: entries, prior: prior, notice: notice), nil)
     }
 

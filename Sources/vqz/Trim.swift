@@ -12,8 +12,8 @@ struct Trim: ParsableCommand {
             Residual VQ is embedded: the first L token planes of a level-N file are a valid level-L \
             file. The trimmed file decodes exactly as the first L planes of the original; it can \
             differ from encoding the image at level L directly, whose token choice may use another λ and \
-            refines the tokens for level L itself (a direct encode is then slightly better; \
-            `vqz encode --refine 0` writes planes that are exactly a direct encode's). \
+            searches and refines the tokens for level L itself (a direct encode is then better; \
+            `vqz encode --beam 1 --refine 0` writes planes that are exactly a direct encode's). \
             Metadata (the colour profile, EXIF) comes along.
 
             Examples:

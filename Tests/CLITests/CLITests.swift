@@ -197,7 +197,8 @@ enum CLI {
         #expect(r.stderr.contains("not a .vqz file"))
     }
 
-    @Test(arguments: [["info"], ["info", "--bogus", "x"], ["nosuchcommand"], ["info", "--max-pixels", "0", "x.vqz"]])
+    @Test(arguments: [["info"], ["info", "--bogus", "x"], ["nosuchcommand"], ["info", "--max-pixels", "0", "x.vqz"],
+                      ["encode", "--beam", "0", "x.png"], ["encode", "--beam", "65", "x.png"], ["bench", "--beam", "0"]])
     func usageErrorsAreExit64(arguments: [String]) throws {
         let r = try CLI.run(arguments)
         #expect(r.status == 64, "\(arguments): \(r.stderr)")

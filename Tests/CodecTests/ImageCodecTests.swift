@@ -113,8 +113,8 @@ func testImage(width: Int, height: Int, format: PixelFormat, seed: UInt64) -> Pi
         for level in 1...3 {
             #expect(planes[level - 1].flatMap { $0 } == (try BitstreamFile.parse(together[level - 1]).content.symbols), "level \(level)")
         }
-        // Greedy (refine 0): levels with one λ share one quantization.
-        let greedy = try ImageCodec.tokenPlanes(image, model: model, levels: [1, 2, 3], refine: 0)
+        // Greedy (beam 1, refine 0): levels with one λ share one quantization.
+        let greedy = try ImageCodec.tokenPlanes(image, model: model, levels: [1, 2, 3], refine: 0, beam: 1)
         #expect(greedy[0][0] == greedy[2][0], "levels 1 and 3 share λ = 0.5: level 1 is level 3's first plane")
         #expect(greedy[1].prefix(2) != greedy[2].prefix(2), "level 2 (λ = 0) is not a prefix of level 3 (λ = 0.5)")
         let nearest = try ImageCodec.encode(image, model: model, level: 3, lambda: 0)
@@ -314,10 +314,10 @@ func testImage(width: Int, height: Int, format: PixelFormat, seed: UInt64) -> Pi
                         }
                     }
                 }
-                // The greedy token choice (refine 0) is the network's own `encode`.
-                let whole = try ImageCodec.decode(ImageCodec.encode(image, model: model, level: level, refine: 0, tiling: Tiling(latents: 64)), model: model, tiling: Tiling(latents: 64))
+                // The greedy token choice (beam 1, refine 0) is the network's own `encode`.
+                let whole = try ImageCodec.decode(ImageCodec.encode(image, model: model, level: level, refine: 0, beam: 1, tiling: Tiling(latents: 64)), model: model, tiling: Tiling(latents: 64))
                 #expect(whole.samples == expected, "\(model.name) level \(level)")
-                let tiled = try ImageCodec.decode(ImageCodec.encode(image, model: model, level: level, refine: 0, tiling: Tiling(latents: 2)), model: model, tiling: Tiling(latents: 2))
+                let tiled = try ImageCodec.decode(ImageCodec.encode(image, model: model, level: level, refine: 0, beam: 1, tiling: Tiling(latents: 2)), model: model, tiling: Tiling(latents: 2))
                 #expect(maxDifference(tiled, PixelImage(width: width, height: height, format: .rgb, samples: expected)) <= 1, "\(model.name) level \(level), tiled")
             }
         }

@@ -344,10 +344,10 @@ extension PriorTests {
         let model = TinyModels.vq
         let prior = try TinyPrior.prior(for: model)
         let image = testImage(width: 37, height: 30, format: .rgba, seed: 4)
-        let top = try ImageCodec.encode(image, model: model, level: 3, refine: 0, prior: prior)
+        let top = try ImageCodec.encode(image, model: model, level: 3, refine: 0, beam: 1, prior: prior)
         for level in 1...3 {
             let trimmed = try BitstreamFile.trimmedPriorCoded(top, toLevel: level)
-            let direct = try ImageCodec.encode(image, model: model, level: level, refine: 0, prior: prior)
+            let direct = try ImageCodec.encode(image, model: model, level: level, refine: 0, beam: 1, prior: prior)
             // The tiny model chooses nearest codes at every level, so greedy level L is the first L stages;
             // the trimmed streams keep the level they were coded for (Coded_Level 3).
             let h = try BitstreamHeader.parse(trimmed)

@@ -215,12 +215,12 @@ import Testing
         let rows = Tensor.randomNormal([m, d], std: 1, using: &rng)
         let (lambda, levels) = (Float(0.2), 2)
         let codebooks = q.codebooks, sizes = q.clusterSize, sums = q.embedSum
-        let chosen = q.quantize(rows, levels: levels, lambda: lambda, refine: 1)
+        let chosen = q.quantize(rows, levels: levels, lambda: lambda, refine: 1, beam: 4)
         #expect(chosen != q.quantize(rows, levels: levels).indices, "the test needs λ to change the choice")
         #expect(chosen[1].contains(Int32(k - 1)), "the test needs the zero code chosen")
         let expected = q.dequantize(chosen, count: m)
 
-        let out = q.quantizeForTraining(rows, levels: levels, codec: (lambda: lambda, refine: 1), rng: &rng)
+        let out = q.quantizeForTraining(rows, levels: levels, codec: (lambda: lambda, refine: 1, beam: 4), rng: &rng)
         #expect(out.quantized == expected)
         #expect(abs(out.commitmentLoss - q.commitment * Float((rows - expected).squaredNorm()) / Float(m * d)) < 1e-6)
         // The EMA by hand: stage l's targets are x − Σ_{j≠l} e_{j,i_j} (codes as they were chosen with).
