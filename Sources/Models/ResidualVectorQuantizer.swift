@@ -155,11 +155,12 @@ public final class ResidualVectorQuantizer {
     public static let defaultRefine = 1
 
     /// The beam width of the codec's token choice (`vqz encode --beam`'s default, and what
-    /// codec-token training and decoder tuning train on): 4 paths per position bought −7.1 % BD-rate
-    /// (zstd) and −6.2 % (token prior) on the held-out training images with v11z, +0.15 … +0.35 dB
-    /// at levels 2–24 for 0–3 % fewer bytes, for ≈ 1.7× the encode time at level 18
-    /// (`docs/design/codec.md`).
-    public static let defaultBeam = 4
+    /// codec-token training and decoder tuning train on). On the held-out training images with v11z,
+    /// 4 paths per position bought −7.1 % BD-rate (zstd) and −6.2 % (token prior), 8 paths −8.6 % /
+    /// −7.2 %; 6 is the widest whose whole-process encode of a Kodak image at the default level stays
+    /// under the quality issue's 1 s with a margin (mean 0.79 s, max 0.88 s on a Zen 3;
+    /// `docs/design/codec.md`).
+    public static let defaultBeam = 6
 
     /// Rows per chunk of `codes`: a multiple of `nearestCodes`' 256-row bands, so the results do
     /// not depend on it.
