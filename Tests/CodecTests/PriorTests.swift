@@ -87,7 +87,8 @@ enum TinyPrior {
         options.lr = 2e-3
         options.finalLR = 2e-4
         let (_, reports, starts2) = fit(options)
-        for (r, start) in zip(reports, starts2) { #expect(r.floatBits <= start) }
+        // The start is read from the log, cut to 3 decimals (`fmt`): within that.
+        for (r, start) in zip(reports, starts2) { #expect(r.floatBits <= start + 0.001, "\(r.floatBits) > \(start)") }
     }
 
     @Test func ransRoundTripsAnyFrequencies() throws {
