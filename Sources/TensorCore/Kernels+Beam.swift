@@ -87,7 +87,7 @@ extension Kernels {
                 gemm(transposeA: false, transposeB: true, m: l == 0 ? rows : paths, n: k, k: d,
                      a: residual, lda: l == 0 ? width * d : d, b: pe, ldb: d, beta: 0, c: dots, ldc: l == 0 ? width * k : k)
                 for i in 0..<rows {
-                    for c in 0..<width { candCost[c] = .infinity; candFrom[2 * c] = 0; candFrom[2 * c + 1] = 0 }
+                    for c in 0..<width { candCost[c] = .infinity }   // a parent and code are read only with a finite cost
                     for p in 0..<(l == 0 ? 1 : width) {
                         let base = cost[i * width + p]
                         if !(base < .infinity) { continue }
