@@ -1,10 +1,15 @@
 // Beam search through the stages of a residual vector quantizer (the encoder's token choice).
 
+import CKernels
+
 extension Kernels {
     /// Rows per band of `residualBeamSearch`: each band runs every stage on its own, so the
     /// result does not depend on the thread count or on how a caller chunks its rows (as long as
     /// its chunks are multiples of this).
     public static let beamBand = 64
+
+    /// Tests: the beam's candidate scan on its portable scalar path (every candidate in turn).
+    nonisolated(unsafe) public static var beamPortableScan = false
 
     /// The tokens of `z [M, D]` through the stages `codebooks` (`[K, D]` each), chosen by beam
     /// search over the whole path instead of stage by stage.
@@ -87,31 +92,11 @@ extension Kernels {
                 gemm(transposeA: false, transposeB: true, m: l == 0 ? rows : paths, n: k, k: d,
                      a: residual, lda: l == 0 ? width * d : d, b: pe, ldb: d, beta: 0, c: dots, ldc: l == 0 ? width * k : k)
                 for i in 0..<rows {
-                    for c in 0..<width { candCost[c] = .infinity }   // a parent and code are read only with a finite cost
-                    for p in 0..<(l == 0 ? 1 : width) {
-                        let base = cost[i * width + p]
-                        if !(base < .infinity) { continue }
-                        let dp = UnsafePointer(dots + (i * width + p) * k)
-                        // The score of `argminScore`, against a Float bound just above the last kept
-                        // cost (Float(x).nextUp ≥ x); the exact test is in Double. (A SIMD8 mask test
-                        // here compiled to lane-by-lane stores and a stalled reload: 2× slower.)
-                        var bound = Float(candCost[width - 1] - base).nextUp
-                        for j in 0..<k {
-                            let score = norms[j] - 2 * dp[j] + pen[j]
-                            guard score <= bound else { continue }
-                            let s = base + Double(score)
-                            // Strictly cheaper than the last kept: earlier (parent, code) win ties.
-                            guard s < candCost[width - 1] else { continue }
-                            var at = width - 1
-                            while at > 0 && s < candCost[at - 1] {
-                                candCost[at] = candCost[at - 1]
-                                candFrom[2 * at] = candFrom[2 * at - 2]; candFrom[2 * at + 1] = candFrom[2 * at - 1]
-                                at -= 1
-                            }
-                            candCost[at] = s; candFrom[2 * at] = Int32(p); candFrom[2 * at + 1] = Int32(j)
-                            bound = Float(candCost[width - 1] - base).nextUp
-                        }
-                    }
+                    // The row's `width` cheapest extensions (C: the scores in place of the dot
+                    // products; AVX2 where the CPU has it skips the groups of codes that cannot make
+                    // the list; the same candidates as the sequential scan, in the same order).
+                    vqz_beam_row(dots + i * width * k, Int32(l == 0 ? 1 : width), cost + i * width, norms, pen, Int32(k),
+                                 candCost, candFrom, Int32(width), beamPortableScan ? 1 : 0)
                     for c in 0..<width {
                         let dst = i * width + c
                         nextCost[dst] = candCost[c]

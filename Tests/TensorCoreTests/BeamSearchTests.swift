@@ -1,5 +1,5 @@
 // The encoder's beam search over residual VQ stages against its definitions: greedy at width 1,
-// exhaustive when the beam holds every path.
+// exhaustive when the beam holds every path; the vector candidate scan against the portable one.
 
 import Testing
 @testable import TensorCore
@@ -28,6 +28,30 @@ struct BeamSearchTests {
         let books = (0..<levels).map { l in Tensor.randomNormal([k, d], std: 1 / Float(l + 1), using: &rng) }
         let penalties = (0..<levels).map { _ in (0..<k).map { _ in Float.random(in: 0..<0.5, using: &rng) } }
         return (z, books, penalties)
+    }
+
+    /// The AVX2 candidate scan (16 scores per compare) keeps exactly the candidates of the portable
+    /// one (every candidate in turn): code counts that are and are not multiples of 16, beams
+    /// narrower and wider than the codebook, and codebooks with repeated entries (tied scores, where
+    /// the earlier parent and code must win).
+    @Test func vectorScanMatchesPortable() {
+        for (k, width, seed) in [(40, 3, 31), (256, 6, 32), (7, 12, 33), (48, 64, 34)] as [(Int, Int, UInt64)] {
+            var (z, books, penalties) = problem(m: 150, d: 8, k: k, levels: 4, seed: seed)
+            if seed == 33 || seed == 34 {
+                // Every code repeated once and penalties on a coarse grid: many exact ties.
+                for l in books.indices {
+                    for j in stride(from: 1, to: k, by: 2) {
+                        for t in 0..<8 { books[l].scalars[j * 8 + t] = books[l].scalars[(j - 1) * 8 + t] }
+                    }
+                    penalties[l] = penalties[l].map { ($0 * 4).rounded() / 4 }
+                }
+            }
+            let vector = Kernels.residualBeamSearch(z, codebooks: books, penalties: penalties, beam: width)
+            Kernels.beamPortableScan = true
+            let portable = Kernels.residualBeamSearch(z, codebooks: books, penalties: penalties, beam: width)
+            Kernels.beamPortableScan = false
+            #expect(vector == portable, "K \(k), beam \(width)")
+        }
     }
 
     /// Width 1 is the greedy stage-by-stage choice, exactly (the same GEMM scores and ties).

@@ -38,4 +38,14 @@ void vqz_wino4_input(const float *x, int ci, int h, int w, int tr0, int tr1, int
 /// `d2s` followed by depth-to-space ×2 as `vqz_wino_output_d2s`. `scratch` holds 40·tw floats.
 void vqz_wino4_output(const float *m, int co, int h, int w, int tr0, int tr1, int tw, int t, const float *bias, float *y, float *scratch, int d2s);
 
+/// One row of the encoder's beam search: the `width` cheapest extensions of its `parents` paths
+/// (path `p` costs `base[p]`, +∞ for a dead one; `dots[p·k + j]` = its residual · code `j`). A
+/// candidate (p, j) costs `base[p] + ((norms[j] − 2·dots[p·k + j]) + pen[j])` (the score in Float,
+/// in that order; the sum in Double) and the lists `cost[width]` (ascending, +∞ where empty),
+/// `from[2·width]` (parent, code) hold the `width` least, earlier (parent, code) first on ties —
+/// exactly the sequential scan's choice. `portable`
+/// forces the scalar scan (the tests compare the two).
+void vqz_beam_row(const float *dots, int parents, const double *base, const float *norms, const float *pen, int k,
+                  double *cost, int32_t *from, int width, int portable);
+
 #endif
