@@ -1,5 +1,6 @@
 #include "vqz_kernels.h"
 #include <string.h>
+#include <immintrin.h>
 
 // With `s2d`, `ci` counts the virtual channels (4 per channel of `x`, which is [ci/4, 2h, 2w]).
 static inline __attribute__((always_inline))
@@ -195,34 +196,83 @@ void vqz_wino_input_s2d(const float *x, int ci, int h, int w, int tr0, int tr1, 
         o3 = d12 + 8.0f * d34 + m5;                                                                   \
     }
 
-void vqz_wino4_filter(const float *w, int co, int ci, float *u) {
-    const long plane = (long)co * ci;
-    for (int o = 0; o < co; o++) {
-        for (int c = 0; c < ci; c++) {
+// G g Gᵀ of one (o, c) pair, in the order of operations every path keeps (the vector one below
+// computes each lane with the same IEEE operations, so the values are identical).
+#define FILTER4_PAIR(G0, G1, G2, ADD, SUB, MUL, DIV, NEG, C24, C12, C6, Q)        \
+    {                                                                             \
+        const T x0 = G0, x1 = G1, x2 = G2;                                        \
+        Q[0] = MUL(x0, QUARTER);                                                  \
+        Q[1] = DIV(NEG(ADD(ADD(x0, x1), x2)), C6);                                \
+        Q[2] = DIV(NEG(ADD(SUB(x0, x1), x2)), C6);                                \
+        Q[3] = ADD(ADD(DIV(x0, C24), DIV(x1, C12)), DIV(x2, C6));                 \
+        Q[4] = ADD(SUB(DIV(x0, C24), DIV(x1, C12)), DIV(x2, C6));                 \
+        Q[5] = x2;                                                                \
+    }
+
+static void filter4_plain(const float *w, int ci, int o0, int o1, long plane, int c0, float *u) {
+    typedef float T;
+#define S_ADD(a, b) ((a) + (b))
+#define S_SUB(a, b) ((a) - (b))
+#define S_MUL(a, b) ((a) * (b))
+#define S_DIV(a, b) ((a) / (b))
+#define S_NEG(a) (-(a))
+    const float QUARTER = 0.25f;
+    for (int o = o0; o < o1; o++) {
+        for (int c = c0; c < ci; c++) {
             const float *g = w + ((long)o * ci + c) * 9;
             float gg[6][3];  // G g: G applied to the filter's columns
             for (int q = 0; q < 3; q++) {
-                const float g0 = g[q], g1 = g[3 + q], g2 = g[6 + q];
-                gg[0][q] = 0.25f * g0;
-                gg[1][q] = -(g0 + g1 + g2) / 6.0f;
-                gg[2][q] = -(g0 - g1 + g2) / 6.0f;
-                gg[3][q] = g0 / 24.0f + g1 / 12.0f + g2 / 6.0f;
-                gg[4][q] = g0 / 24.0f - g1 / 12.0f + g2 / 6.0f;
-                gg[5][q] = g2;
+                float col[6];
+                FILTER4_PAIR(g[q], g[3 + q], g[6 + q], S_ADD, S_SUB, S_MUL, S_DIV, S_NEG, 24.0f, 12.0f, 6.0f, col)
+                for (int i = 0; i < 6; i++) gg[i][q] = col[i];
             }
             for (int i = 0; i < 6; i++) {
-                const float g0 = gg[i][0], g1 = gg[i][1], g2 = gg[i][2];
+                float row[6];
+                FILTER4_PAIR(gg[i][0], gg[i][1], gg[i][2], S_ADD, S_SUB, S_MUL, S_DIV, S_NEG, 24.0f, 12.0f, 6.0f, row)
                 float *at = u + (long)(6 * i) * plane + (long)o * ci + c;
-                at[0] = 0.25f * g0;
-                at[plane] = -(g0 + g1 + g2) / 6.0f;
-                at[2 * plane] = -(g0 - g1 + g2) / 6.0f;
-                at[3 * plane] = g0 / 24.0f + g1 / 12.0f + g2 / 6.0f;
-                at[4 * plane] = g0 / 24.0f - g1 / 12.0f + g2 / 6.0f;
-                at[5 * plane] = g2;
+                for (int j = 0; j < 6; j++) at[j * plane] = row[j];
             }
         }
     }
 }
+
+// Eight input channels at a time: lane l is the pair (o, c + l), whose 9 weights are the 72
+// consecutive floats from w[o][c]; the 36 results go to 8 consecutive floats of each plane.
+__attribute__((target("avx2")))
+static void filter4_avx2(const float *w, int ci, int o0, int o1, long plane, float *u) {
+    typedef __m256 T;
+    const __m256 QUARTER = _mm256_set1_ps(0.25f), c24 = _mm256_set1_ps(24.0f), c12 = _mm256_set1_ps(12.0f), c6 = _mm256_set1_ps(6.0f);
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+#define V_NEG(a) _mm256_xor_ps(a, sign)
+    const int vc = ci & ~7;
+    for (int o = o0; o < o1; o++) {
+        for (int c = 0; c < vc; c += 8) {
+            const float *g = w + ((long)o * ci + c) * 9;
+            __m256 t[9];
+            for (int e = 0; e < 9; e++) t[e] = _mm256_setr_ps(g[e], g[9 + e], g[18 + e], g[27 + e], g[36 + e], g[45 + e], g[54 + e], g[63 + e]);
+            __m256 gg[6][3];
+            for (int q = 0; q < 3; q++) {
+                __m256 col[6];
+                FILTER4_PAIR(t[q], t[3 + q], t[6 + q], _mm256_add_ps, _mm256_sub_ps, _mm256_mul_ps, _mm256_div_ps, V_NEG, c24, c12, c6, col)
+                for (int i = 0; i < 6; i++) gg[i][q] = col[i];
+            }
+            for (int i = 0; i < 6; i++) {
+                __m256 row[6];
+                FILTER4_PAIR(gg[i][0], gg[i][1], gg[i][2], _mm256_add_ps, _mm256_sub_ps, _mm256_mul_ps, _mm256_div_ps, V_NEG, c24, c12, c6, row)
+                float *at = u + (long)(6 * i) * plane + (long)o * ci + c;
+                for (int j = 0; j < 6; j++) _mm256_storeu_ps(at + j * plane, row[j]);
+            }
+        }
+    }
+    if (vc < ci) filter4_plain(w, ci, o0, o1, plane, vc, u);
+}
+
+void vqz_wino4_filter_rows(const float *w, int co, int ci, int o0, int o1, float *u, int portable) {
+    const long plane = (long)co * ci;
+    if (!portable && has_avx2()) filter4_avx2(w, ci, o0, o1, plane, u); else filter4_plain(w, ci, o0, o1, plane, 0, u);
+}
+
+void vqz_wino4_filter(const float *w, int co, int ci, float *u) { vqz_wino4_filter_rows(w, co, ci, 0, co, u, 0); }
 
 // scratch: 4·(tw + 2) + 24·(tw + 2) floats.
 static inline __attribute__((always_inline))

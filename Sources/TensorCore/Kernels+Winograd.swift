@@ -116,6 +116,9 @@ extension Kernels {
         return winograd(x, weight: w3, bias: bias, h: g.inputHeight / 2, w: g.inputWidth / 2, ci: 4 * ci, spaceToDepth: true, depthToSpace: false, tile: tile)
     }
 
+    /// Tests: F(4×4, 3×3)'s filter transform on its portable scalar loop instead of AVX2.
+    nonisolated(unsafe) public static var winogradPortableFilter = false
+
     /// The Winograd pipeline, F(2×2, 3×3) (`tile` 2) or F(4×4, 3×3) (`tile` 4: 36 GEMMs per band
     /// of 4×4-output tiles, a quarter of the direct multiplications against F(2×2)'s 4/9), on a
     /// (virtual) input of `ci` channels of `h × w`: `x` itself, or with `spaceToDepth` the
@@ -133,7 +136,13 @@ extension Kernels {
         let u = UnsafeMutablePointer<Float>.allocate(capacity: points * co * ci)
         defer { u.deallocate() }
         weight.withUnsafeBufferPointer { pw in
-            if tile == 4 { vqz_wino4_filter(pw.baseAddress!, Int32(co), Int32(ci), u) } else { winogradFilter(pw.baseAddress!, outputChannels: co, inputChannels: ci, into: u) }
+            if tile == 4 {
+                // Split over output channels (each writes its own rows of every plane).
+                let pw = pw.baseAddress!, chunks = min(co, 4 * ThreadPool.current.threadCount)
+                ThreadPool.current.parallelFor(count: chunks) { part in
+                    vqz_wino4_filter_rows(pw, Int32(co), Int32(ci), Int32(part * co / chunks), Int32((part + 1) * co / chunks), u, winogradPortableFilter ? 1 : 0)
+                }
+            } else { winogradFilter(pw.baseAddress!, outputChannels: co, inputChannels: ci, into: u) }
         }
         let biasStorage = bias.map { b in UnsafeMutablePointer<Float>.allocate(capacity: b.count) }
         defer { biasStorage?.deallocate() }

@@ -140,6 +140,20 @@ struct KernelTests {
         }
     }
 
+    /// F(4×4)'s filter transform, AVX2 (8 input channels per vector) against its portable loop:
+    /// the same outputs bit for bit, with input-channel counts below, at and past multiples of 8.
+    @Test(arguments: [5, 8, 12, 19])
+    func winogradFilterVectorMatchesPortable(cin: Int) {
+        var rng = Xoshiro256(seed: 15)
+        let x = Tensor.randomNormal([1, cin, 21, 30], using: &rng)
+        let w = Tensor.randomNormal([7, cin, 3, 3], using: &rng)
+        let vector = Kernels.conv2dForwardWinograd(input: x, weight: w, bias: nil, tile: 4)
+        Kernels.winogradPortableFilter = true
+        let portable = Kernels.conv2dForwardWinograd(input: x, weight: w, bias: nil, tile: 4)
+        Kernels.winogradPortableFilter = false
+        #expect(vector.scalars == portable.scalars)
+    }
+
     @Test(arguments: convCases)
     func conv2dMatchesNaive(_ c: ConvCase) {
         var rng = Xoshiro256(seed: 3)
