@@ -36,4 +36,25 @@ import Testing
         }
         for name in images { #expect(decoded["prior"]?[name] == decoded["zstd"]?[name], "\(name)") }
     }
+
+    /// `--entropy auto` (the default): the shipped default model's files are prior-coded (Flags bit 3,
+    /// `Token_Prior`), `--entropy zstd` files are not, and a model without a prior (the Gaussian
+    /// baseline) codes with zstd; each file decodes.
+    @Test func theDefaultEntropyIsThePriorWhereTheModelHasOne() throws {
+        let dir = try Workspace.make()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let image = Self.kodak.appendingPathComponent("kodim23.png").path
+        try #require(FileManager.default.fileExists(atPath: image), "the Kodak set is expected at \(Self.kodak.path)")
+        let env = ["VQZ_CODECS": Self.codecs]
+        for (name, extra, prior) in [("default", [String](), true), ("zstd", ["--entropy", "zstd"], false),
+                                     ("gaussian", ["-m", "gaussian-c32-f8-v3"], false)] {
+            let out = dir.appendingPathComponent(name + ".vqz").path
+            let enc = try CLI.runBinary(["encode", image, "-o", out, "-q", "2", "--quiet"] + extra, environment: env)
+            try #require(enc.status == 0, "\(enc.stderr)")
+            let bytes = try FileIO.read(out)
+            #expect((bytes[13] & 8 != 0) == prior, "\(name): Flags \(bytes[13])")
+            let dec = try CLI.runBinary(["decode", out, "-o", dir.appendingPathComponent(name + ".png").path, "--quiet"], environment: env)
+            #expect(dec.status == 0, "\(name): \(dec.stderr)")
+        }
+    }
 }
