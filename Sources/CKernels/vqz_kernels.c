@@ -196,8 +196,9 @@ void vqz_wino_input_s2d(const float *x, int ci, int h, int w, int tr0, int tr1, 
         o3 = d12 + 8.0f * d34 + m5;                                                                   \
     }
 
-// G g Gᵀ of one (o, c) pair, in the order of operations every path keeps (the vector one below
-// computes each lane with the same IEEE operations, so the values are identical).
+// One application of G (6 × 3) to the three values G0, G1, G2, into Q[0 … 5], in the order of
+// operations every path keeps: the vector path computes each lane with the same IEEE operations, so
+// the values are identical. The caller defines the type `T` and the constant `QUARTER` (0.25).
 #define FILTER4_PAIR(G0, G1, G2, ADD, SUB, MUL, DIV, NEG, C24, C12, C6, Q)        \
     {                                                                             \
         const T x0 = G0, x1 = G1, x2 = G2;                                        \

@@ -48,8 +48,7 @@ void vqz_wino4_output(const float *m, int co, int h, int w, int tr0, int tr1, in
 /// candidate (p, j) costs `base[p] + ((norms[j] − 2·dots[p·k + j]) + pen[j])` (the score in Float,
 /// in that order; the sum in Double) and the lists `cost[width]` (ascending, +∞ where empty),
 /// `from[2·width]` (parent, code) hold the `width` least, earlier (parent, code) first on ties —
-/// exactly the sequential scan's choice. `portable`
-/// forces the scalar scan (the tests compare the two).
+/// exactly the sequential scan's choice. `portable` forces the scalar scan (the tests compare the two).
 void vqz_beam_row(const float *dots, int parents, const double *base, const float *norms, const float *pen, int k,
                   double *cost, int32_t *from, int width, int portable);
 
