@@ -4,6 +4,7 @@
 // -ffp-contract=off) and the same Double test in the same (parent, code) order, so the AVX2 path,
 // the portable one and the Swift loop they replace keep the same candidates.
 #include "vqz_kernels.h"
+#include "cpu.h"
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
@@ -81,15 +82,9 @@ static void row_avx2(const float *dots, int parents, const double *base, const f
     }
 }
 
-static int beam_avx2(void) {
-    static int cached = -1;
-    if (cached < 0) cached = __builtin_cpu_supports("avx2") ? 1 : 0;
-    return cached;
-}
-
 void vqz_beam_row(const float *dots, int parents, const double *base, const float *norms, const float *pen, int k,
                   double *cost, int32_t *from, int width, int portable) {
     for (int c = 0; c < width; c++) cost[c] = INFINITY;
-    if (!portable && beam_avx2()) row_avx2(dots, parents, base, norms, pen, k, cost, from, width);
+    if (!portable && vqz_cpu_has_avx2()) row_avx2(dots, parents, base, norms, pen, k, cost, from, width);
     else row_plain(dots, parents, base, norms, pen, k, cost, from, width);
 }

@@ -1,4 +1,5 @@
 #include "vqz_kernels.h"
+#include "cpu.h"
 #include <string.h>
 #include <immintrin.h>
 
@@ -149,11 +150,13 @@ __attribute__((target("avx2")))
 static void output_d2s_avx2(const float *m, int co, int h, int w, int tr0, int tr1, int tw, int t, const float *b, float *y) { output_d2s_body(m, co, h, w, tr0, tr1, tw, t, b, y); }
 static void output_d2s_plain(const float *m, int co, int h, int w, int tr0, int tr1, int tw, int t, const float *b, float *y) { output_d2s_body(m, co, h, w, tr0, tr1, tw, t, b, y); }
 
-static int has_avx2(void) {
+int vqz_cpu_has_avx2(void) {
     static int cached = -1;
     if (cached < 0) cached = __builtin_cpu_supports("avx2") ? 1 : 0;
     return cached;
 }
+
+static int has_avx2(void) { return vqz_cpu_has_avx2(); }
 
 void vqz_wino_input(const float *x, int ci, int h, int w, int tr0, int tr1, int tw, int t, float *v, float *scratch) {
     if (has_avx2()) input_avx2(x, ci, h, w, tr0, tr1, tw, t, v, scratch); else input_plain(x, ci, h, w, tr0, tr1, tw, t, v, scratch);
@@ -273,7 +276,6 @@ void vqz_wino4_filter_rows(const float *w, int co, int ci, int o0, int o1, float
     if (!portable && has_avx2()) filter4_avx2(w, ci, o0, o1, plane, u); else filter4_plain(w, ci, o0, o1, plane, 0, u);
 }
 
-void vqz_wino4_filter(const float *w, int co, int ci, float *u) { vqz_wino4_filter_rows(w, co, ci, 0, co, u, 0); }
 
 // scratch: 4·(tw + 2) + 24·(tw + 2) floats.
 static inline __attribute__((always_inline))

@@ -17,6 +17,15 @@ public final class LoadedPrior: TokenPriorCoding, @unchecked Sendable {
         try self.init(file: LoadedPrior.parse(bytes, name: name), id: ModelID(modelFile: bytes), name: name, model: model)
     }
 
+    /// The largest prior file read (bytes).
+    public static let maxFileBytes = 1 << 28
+
+    /// The prior file at `path` (e.g. `path(forModel:)`), read and bound to `model`.
+    /// - Throws: the read's error, or `CodecError` as `init(bytes:name:model:)`.
+    public convenience init(path: String, model: LoadedModel) throws {
+        try self.init(bytes: try FileIO.read(path, maxBytes: LoadedPrior.maxFileBytes), name: path, model: model)
+    }
+
     /// The prior file of `bytes`, parsed and checked (no model needed: this part can run while the
     /// model loads).
     public static func parse(_ bytes: [UInt8], name: String, hashVerified: Bool = false) throws -> PriorFile {
@@ -83,7 +92,7 @@ extension ModelRegistry {
     public func priorFile(withID id: ModelID, modelPaths: [String] = []) throws -> (file: PriorFile, path: String) {
         let candidates = modelPaths.map(LoadedPrior.path(forModel:)) + priorPaths()
         for path in candidates {
-            guard let bytes = Profile.measure("prior load: read", { try? FileIO.read(path, maxBytes: 1 << 28) }),
+            guard let bytes = Profile.measure("prior load: read", { try? FileIO.read(path, maxBytes: LoadedPrior.maxFileBytes) }),
                   Profile.measure("prior load: hash (SHA-256)", { ModelID(modelFile: bytes) }) == id else { continue }
             return (try Profile.measure("prior load: parse and check") { try LoadedPrior.parse(bytes, name: path, hashVerified: true) }, path)
         }

@@ -92,9 +92,8 @@ extension Kernels {
                 gemm(transposeA: false, transposeB: true, m: l == 0 ? rows : paths, n: k, k: d,
                      a: residual, lda: l == 0 ? width * d : d, b: pe, ldb: d, beta: 0, c: dots, ldc: l == 0 ? width * k : k)
                 for i in 0..<rows {
-                    // The row's `width` cheapest extensions (C: the scores in place of the dot
-                    // products; AVX2 where the CPU has it skips the groups of codes that cannot make
-                    // the list; the same candidates as the sequential scan, in the same order).
+                    // The row's `width` cheapest extensions (C; AVX2 where the CPU has it tests 16
+                    // scores per compare: the same candidates as the sequential scan, in the same order).
                     vqz_beam_row(dots + i * width * k, Int32(l == 0 ? 1 : width), cost + i * width, norms, pen, Int32(k),
                                  candCost, candFrom, Int32(width), beamPortableScan ? 1 : 0)
                     for c in 0..<width {

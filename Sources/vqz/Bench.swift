@@ -100,7 +100,7 @@ struct Bench: ParsableCommand {
                 for (entry, model) in zip(entries, loaded) where model.vq != nil {
                     let path = LoadedPrior.path(forModel: entry.path)
                     guard FileManager.default.fileExists(atPath: path) else { continue }
-                    priorFiles[model.id] = try LoadedPrior(bytes: try FileIO.read(path, maxBytes: 1 << 28), name: path, model: model)
+                    priorFiles[model.id] = try LoadedPrior(path: path, model: model)
                 }
             }
 

@@ -129,21 +129,23 @@ struct Encode: ParsableCommand {
         let loaded = try LoadedModel(path: entry.path)
         guard entropy != "zstd" else { return (loaded, nil) }
         let path = LoadedPrior.path(forModel: entry.path)
-        if entropy == "auto" {
+        let auto = entropy == "auto"
+        if auto {
             guard loaded.vq != nil, FileManager.default.fileExists(atPath: path) else { return (loaded, nil) }
-            let prior: LoadedPrior
-            do {
-                prior = try LoadedPrior(bytes: try FileIO.read(path, maxBytes: 1 << 28), name: path, model: loaded)
-            } catch {
-                throw RuntimeFailure("the token prior of \(loaded.name) cannot be used (--entropy zstd codes without it): \(error)")
+        } else {
+            guard loaded.vq != nil else { throw RuntimeFailure("--entropy prior is for VQ models; \(loaded.name) is a Gaussian model") }
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw RuntimeFailure("model \(loaded.name) has no token prior (\(path)); train one with vqz train-prior -m \(entry.path)")
             }
-            return (loaded, prior.stages >= loaded.levels.last! ? prior : nil)
         }
-        guard loaded.vq != nil else { throw RuntimeFailure("--entropy prior is for VQ models; \(loaded.name) is a Gaussian model") }
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw RuntimeFailure("model \(loaded.name) has no token prior (\(path)); train one with vqz train-prior -m \(entry.path)")
+        let prior: LoadedPrior
+        do {
+            prior = try LoadedPrior(path: path, model: loaded)
+        } catch let error where auto {
+            throw RuntimeFailure("the token prior of \(loaded.name) cannot be used (--entropy zstd codes without it): \(error)")
         }
-        let prior = try LoadedPrior(bytes: try FileIO.read(path, maxBytes: 1 << 28), name: path, model: loaded)
+        // auto: only a prior that codes every level the model has (else zstd for all of them).
+        if auto { return (loaded, prior.stages >= loaded.levels.last! ? prior : nil) }
         if let level, level > prior.stages {
             throw RuntimeFailure("the token prior of \(loaded.name) codes levels 1–\(prior.stages), not \(level)")
         }

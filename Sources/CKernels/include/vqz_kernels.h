@@ -26,12 +26,10 @@ void vqz_wino_input_s2d(const float *x, int ci, int h, int w, int tr0, int tr1, 
 /// output channel `o = 4c + 2a + b` goes to `y[c][2r + a][2col + b]` of `y` [co/4, 2h, 2w].
 void vqz_wino_output_d2s(const float *m, int co, int h, int w, int tr0, int tr1, int tw, int t, const float *bias, float *y);
 
-/// F(4×4, 3×3): `u[ξ][o][c] = (G g Gᵀ)[ξ]` (36 points, ξ = 6i + j) of `w` [co, ci, 3, 3].
-void vqz_wino4_filter(const float *w, int co, int ci, float *u);
-
-/// `vqz_wino4_filter` for the output channels [o0, o1) only (the caller splits `co` across
-/// threads); AVX2 where the CPU has it, 8 input channels per vector, the same values as the
-/// portable loop (`portable` forces it, for the tests).
+/// F(4×4, 3×3): `u[ξ][o][c] = (G g Gᵀ)[ξ]` (36 points, ξ = 6i + j) of `w` [co, ci, 3, 3], for the
+/// output channels [o0, o1) (the caller splits `co` across threads); AVX2 where the CPU has it,
+/// 8 input channels per vector, the same values as the portable loop (`portable` forces it, for
+/// the tests).
 void vqz_wino4_filter_rows(const float *w, int co, int ci, int o0, int o1, float *u, int portable);
 
 /// F(4×4, 3×3)'s input transform of the tile rows [tr0, tr1) (tiles of 4×4 outputs, 6×6 inputs at
