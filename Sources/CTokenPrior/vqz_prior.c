@@ -221,13 +221,20 @@ static int table_avx512(int32_t best, const int32_t *z, int64_t logit_scale, con
         if (m) { best_k = k + __builtin_ctz((unsigned)m); break; }
     }
     const __m512i cap = _mm512_set1_epi64(8191), low8 = _mm512_set1_epi32(255);
+    __m512i table[16];
+    for (int c = 0; c < 16; c++) table[c] = _mm512_loadu_si512((const void *)(exp_table + 16 * c));
     __m512i vsum_lo = _mm512_setzero_si512(), vsum_hi = _mm512_setzero_si512();
     for (int k = 0; k < K; k += 16) {
         __m512i diff = _mm512_sub_epi32(vbest, _mm512_loadu_si512((const void *)(z + k)));
         __m512i te = _mm512_min_epu64(_mm512_srli_epi64(_mm512_mul_epu32(diff, vscale), 24), cap);
         __m512i to = _mm512_min_epu64(_mm512_srli_epi64(_mm512_mul_epu32(_mm512_srli_epi64(diff, 32), vscale), 24), cap);
         __m512i t = _mm512_or_si512(te, _mm512_slli_epi64(to, 32));
-        __m512i e = _mm512_i32gather_epi32(_mm512_and_si512(t, low8), (const void *)exp_table, 4);
+        // exp_table[t & 255] from registers: eight two-register permutes (32 entries each),
+        // each kept where bits 5–7 of the index pick its block (a gather is slower on Zen 5).
+        const __m512i idx = _mm512_and_si512(t, low8), blk = _mm512_srli_epi32(idx, 5);
+        __m512i e = _mm512_permutex2var_epi32(table[0], idx, table[1]);
+        for (int c = 1; c < 8; c++)
+            e = _mm512_mask_mov_epi32(e, _mm512_cmpeq_epi32_mask(blk, _mm512_set1_epi32(c)), _mm512_permutex2var_epi32(table[2 * c], idx, table[2 * c + 1]));
         e = _mm512_srlv_epi32(e, _mm512_srli_epi32(t, 8));
         _mm512_storeu_si512((void *)(weights + k), e);
         vsum_lo = _mm512_add_epi64(vsum_lo, _mm512_and_si512(e, _mm512_set1_epi64(0xFFFFFFFF)));
@@ -261,7 +268,9 @@ static int table_avx512(int32_t best, const int32_t *z, int64_t logit_scale, con
     return best_k;
 }
 
-// The same with 16 logits per 512-bit vpmaddwd (AVX-512BW).
+// The same with 16 logits per 512-bit vpmaddwd (AVX-512BW), four groups (64 logits) at a time so
+// that one broadcast of each pair of hidden units feeds four independent accumulators. (A fused
+// vpdpwssd, AVX512-VNNI, measured no faster here on Zen 5: the loop is bound by the multiplies.)
 __attribute__((target("avx2,avx512f,avx512bw")))
 static int token_avx512_paired(const int32_t *base, const int16_t *const rows[6], int emb_shift, const int64_t *mult,
                                const int16_t *w2p, const int32_t *b2, int64_t logit_scale, const uint32_t *exp_table,
@@ -269,18 +278,43 @@ static int token_avx512_paired(const int32_t *base, const int16_t *const rows[6]
     hidden_avx2(base, rows, emb_shift, mult, H, h16);
     const int Q = H / 2;
     __m512i vmax = _mm512_set1_epi32(INT32_MIN);
-    for (int g = 0; g < K / 16; g++) {
+    int g = 0;
+    for (; g + 4 <= K / 16; g += 4) {
+        __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+        const int16_t *w0 = w2p + (int64_t)g * Q * 32, *w1 = w0 + Q * 32, *w2 = w1 + Q * 32, *w3 = w2 + Q * 32;
+        for (int q = 0; q < Q; q++) {
+            const __m512i hv = _mm512_set1_epi32(hidden_pair(h16, q));
+            a0 = _mm512_add_epi32(a0, _mm512_madd_epi16(_mm512_loadu_si512((const void *)(w0 + q * 32)), hv));
+            a1 = _mm512_add_epi32(a1, _mm512_madd_epi16(_mm512_loadu_si512((const void *)(w1 + q * 32)), hv));
+            a2 = _mm512_add_epi32(a2, _mm512_madd_epi16(_mm512_loadu_si512((const void *)(w2 + q * 32)), hv));
+            a3 = _mm512_add_epi32(a3, _mm512_madd_epi16(_mm512_loadu_si512((const void *)(w3 + q * 32)), hv));
+        }
+        a0 = _mm512_add_epi32(a0, _mm512_loadu_si512((const void *)(b2 + g * 16)));
+        a1 = _mm512_add_epi32(a1, _mm512_loadu_si512((const void *)(b2 + g * 16 + 16)));
+        a2 = _mm512_add_epi32(a2, _mm512_loadu_si512((const void *)(b2 + g * 16 + 32)));
+        a3 = _mm512_add_epi32(a3, _mm512_loadu_si512((const void *)(b2 + g * 16 + 48)));
+        _mm512_storeu_si512((void *)(z + g * 16), a0);
+        _mm512_storeu_si512((void *)(z + g * 16 + 16), a1);
+        _mm512_storeu_si512((void *)(z + g * 16 + 32), a2);
+        _mm512_storeu_si512((void *)(z + g * 16 + 48), a3);
+        vmax = _mm512_max_epi32(vmax, _mm512_max_epi32(_mm512_max_epi32(a0, a1), _mm512_max_epi32(a2, a3)));
+    }
+    for (; g < K / 16; g++) {
         __m512i a = _mm512_setzero_si512();
         const int16_t *wg = w2p + (int64_t)g * Q * 32;
-        for (int q = 0; q < Q; q++) {
+        for (int q = 0; q < Q; q++)
             a = _mm512_add_epi32(a, _mm512_madd_epi16(_mm512_loadu_si512((const void *)(wg + q * 32)), _mm512_set1_epi32(hidden_pair(h16, q))));
-        }
         a = _mm512_add_epi32(a, _mm512_loadu_si512((const void *)(b2 + g * 16)));
         _mm512_storeu_si512((void *)(z + g * 16), a);
         vmax = _mm512_max_epi32(vmax, a);
     }
     return table_avx512(_mm512_reduce_max_epi32(vmax), z, logit_scale, exp_table, K, weights, freq, cum);
 }
+
+// A multiply and its add as one vpdpwssd (AVX512-VNNI): the same wrapping 32-bit sum of the same
+// two products (the non-saturating form), so the same bits; used by the dense part below.
+#define MADD_ADD_BW(acc, w, h) _mm512_add_epi32((acc), _mm512_madd_epi16((w), (h)))
+#define MADD_ADD_VNNI(acc, w, h) _mm512_dpwssd_epi32((acc), (w), (h))
 #endif
 
 static int token_generic(const int32_t *base, const int16_t *const rows[6], int emb_shift, const int64_t *mult,
@@ -294,20 +328,35 @@ static int forced_kernel = -1;
 
 void vqz_prior_force_kernel(int kernel) { __atomic_store_n(&forced_kernel, kernel, __ATOMIC_RELAXED); }
 
-int vqz_prior_token(const int32_t *base, const int16_t *const rows[6], int emb_shift, const int64_t *mult,
-                    const int16_t *w2, const int16_t *w2p, const int32_t *b2, int64_t logit_scale, const uint32_t *exp_table,
-                    int H, int K, int16_t *h16, int32_t *z, uint32_t *weights, uint32_t *freq, uint32_t *cum) {
+// The best kernel this CPU has (4 AVX512-VNNI, 3 AVX-512 BW, 2 AVX2, 0 none), or the forced one
+// where it is lower.
+static int best_kernel(void) {
     int kernel = __atomic_load_n(&forced_kernel, __ATOMIC_RELAXED);
 #if defined(__x86_64__)
     static int best = -1;
-    if (best < 0) {
+    int b = __atomic_load_n(&best, __ATOMIC_RELAXED);
+    if (b < 0) {
         __builtin_cpu_init();
-        best = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") ? 3 : __builtin_cpu_supports("avx2") ? 2 : 0;
+        const int bw = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+        b = bw && __builtin_cpu_supports("avx512vnni") ? 4 : bw ? 3 : __builtin_cpu_supports("avx2") ? 2 : 0;
+        __atomic_store_n(&best, b, __ATOMIC_RELAXED);
     }
-    if (kernel < 0 || kernel > best) kernel = best;
+    if (kernel < 0 || kernel > b) kernel = b;
+#else
+    kernel = 0;
+#endif
+    return kernel;
+}
+
+int vqz_prior_token(const int32_t *base, const int16_t *const rows[6], int emb_shift, const int64_t *mult,
+                    const int16_t *w2, const int16_t *w2p, const int32_t *b2, int64_t logit_scale, const uint32_t *exp_table,
+                    int H, int K, int16_t *h16, int32_t *z, uint32_t *weights, uint32_t *freq, uint32_t *cum) {
+    int kernel = best_kernel();
+#if defined(__x86_64__)
     const int paired = w2p && H % 16 == 0 && H <= 1024 && K % 16 == 0 && K <= 2048;
     if (kernel >= 2 && !paired) kernel = 1;
     switch (kernel) {
+    case 4:  // VNNI: the dense part's kernel; the token's is AVX-512 BW's
     case 3: return token_avx512_paired(base, rows, emb_shift, mult, w2p, b2, logit_scale, exp_table, H, K, h16, z, weights, freq, cum);
     case 2: return token_avx2_paired(base, rows, emb_shift, mult, w2p, b2, logit_scale, exp_table, H, K, h16, z, weights, freq, cum);
     case 1: return token_avx2(base, rows, emb_shift, mult, w2, b2, logit_scale, exp_table, H, K, h16, z, weights, freq, cum);
@@ -513,11 +562,63 @@ static void dense_avx2_pair(const int16_t *x0, const int16_t *x1, const int16_t 
 }
 #endif
 
-void vqz_prior_dense_row(const int16_t *partial, int h, int w, int i, int d, const int16_t *wp, int H, int32_t *base, int16_t *x2) {
+#if defined(__x86_64__)
+// The dense part of four positions at once from the paired layout wpp (`vqz_prior_pair_weights(wp,
+// F, H, wpp)`: per group of 16 outputs and pair q of inputs, the 32 values wp[16g + kk][2q],
+// wp[16g + kk][2q + 1]): one broadcast of an input pair per position and one load of 16 outputs'
+// weights per group feed G × 4 accumulators (G = H / 16 ≤ 4 groups), no horizontal sums. The same
+// wrapping 32-bit sums as DENSE_BODY in another order (|w| ≤ 2047 and |x| ≤ 2047, so a pair's sum
+// is far inside 32 bits), so the same bits. With AVX512-VNNI a multiply and its add are one vpdpwssd.
+#define DENSE_QUAD_512(NAME, TARGET, MADD_ADD)                                                       \
+__attribute__((target(TARGET), always_inline))                                                       \
+static inline void NAME##_g(const int16_t *const x[4], const int16_t *wpp, int F, int32_t *const out[4], const int G) { \
+    const int Q = F / 2;                                                                             \
+    __m512i a[4][4];                                                                                 \
+    for (int g = 0; g < G; g++) for (int p = 0; p < 4; p++) a[g][p] = _mm512_setzero_si512();       \
+    for (int q = 0; q < Q; q++) {                                                                    \
+        const __m512i x0 = _mm512_set1_epi32(hidden_pair(x[0], q)), x1 = _mm512_set1_epi32(hidden_pair(x[1], q)); \
+        const __m512i x2 = _mm512_set1_epi32(hidden_pair(x[2], q)), x3 = _mm512_set1_epi32(hidden_pair(x[3], q)); \
+        for (int g = 0; g < G; g++) {                                                                \
+            const __m512i w = _mm512_loadu_si512((const void *)(wpp + ((int64_t)g * Q + q) * 32));   \
+            a[g][0] = MADD_ADD(a[g][0], w, x0); a[g][1] = MADD_ADD(a[g][1], w, x1);                  \
+            a[g][2] = MADD_ADD(a[g][2], w, x2); a[g][3] = MADD_ADD(a[g][3], w, x3);                  \
+        }                                                                                            \
+    }                                                                                                \
+    for (int g = 0; g < G; g++)                                                                      \
+        for (int p = 0; p < 4; p++) {                                                                \
+            int32_t *o = out[p] + g * 16;                                                            \
+            _mm512_storeu_si512((void *)o, _mm512_add_epi32(_mm512_loadu_si512((const void *)o), a[g][p])); \
+        }                                                                                            \
+}                                                                                                    \
+__attribute__((target(TARGET)))                                                                      \
+static void NAME(const int16_t *const x[4], const int16_t *wpp, int H, int F, int32_t *const out[4]) { \
+    switch (H / 16) {                                                                                \
+    case 1: NAME##_g(x, wpp, F, out, 1); break;                                                      \
+    case 2: NAME##_g(x, wpp, F, out, 2); break;                                                      \
+    case 3: NAME##_g(x, wpp, F, out, 3); break;                                                      \
+    default: NAME##_g(x, wpp, F, out, 4); break;                                                     \
+    }                                                                                                \
+}
+
+DENSE_QUAD_512(dense_avx512_quad, "avx2,avx512f,avx512bw", MADD_ADD_BW)
+DENSE_QUAD_512(dense_vnni_quad, "avx2,avx512f,avx512bw,avx512vnni", MADD_ADD_VNNI)
+#endif
+
+void vqz_prior_dense_row(const int16_t *partial, int h, int w, int i, int d, const int16_t *wp, const int16_t *wpp, int H,
+                         int32_t *base, int16_t *x2) {
     const int F = 2 * d;
     int j = 0;
 #if defined(__x86_64__)
-    if (__builtin_cpu_supports("avx2") && F % 16 == 0) {
+    const int kernel = best_kernel();
+    if (kernel >= 3 && wpp && H % 16 == 0 && H <= 64 && F % 2 == 0) {
+        for (; j + 4 <= w; j += 4) {
+            const int16_t *x[4] = {x2, x2 + F, x2 + 2 * F, x2 + 3 * F};
+            int32_t *out[4] = {base + (int64_t)j * H, base + (int64_t)(j + 1) * H, base + (int64_t)(j + 2) * H, base + (int64_t)(j + 3) * H};
+            for (int p = 0; p < 4; p++) vqz_prior_dense_input(partial, h, w, i, j + p, d, x2 + p * F);
+            if (kernel >= 4) dense_vnni_quad(x, wpp, H, F, out); else dense_avx512_quad(x, wpp, H, F, out);
+        }
+    }
+    if (kernel >= 2 && F % 16 == 0) {
         for (; j + 2 <= w; j += 2) {
             vqz_prior_dense_input(partial, h, w, i, j, d, x2);
             vqz_prior_dense_input(partial, h, w, i, j + 1, d, x2 + F);

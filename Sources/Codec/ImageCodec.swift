@@ -160,10 +160,12 @@ public enum ImageCodec {
         var muPlanes = model.gaussian != nil ? [[Float]](repeating: [Float](repeating: 0, count: n), count: planeCount) : []
         let rgb = image.rgb
         for tile in tiling.tiles(gridHeight: gh, gridWidth: gw, margin: tiling.margin ?? model.config.tileMargin) {
-            let x = tileTensor(rgb, width: image.width, height: image.height, factor: f, rows: tile.outer.rows, cols: tile.outer.cols)
+            // VQ: the input shift done while converting the pixels (`VQVAE.latents(centered:)`).
+            let x = tileTensor(rgb, width: image.width, height: image.height, factor: f, rows: tile.outer.rows, cols: tile.outer.cols,
+                               offset: model.vq != nil ? -0.5 : 0)
             let th = tile.outer.rows.count, tw = tile.outer.cols.count
             if let vq = model.vq {
-                let z = vq.latents(x)
+                let z = vq.latents(centered: x)
                 z.withUnsafeBufferPointer { src in
                     latentRows.withUnsafeMutableBufferPointer { dst in
                         for r in tile.core.rows {
@@ -371,17 +373,19 @@ public enum ImageCodec {
 
     /// The pixels of latent rows `rows` and columns `cols` as `[1, 3, 8·rows, 8·cols]` in [0, 1], with
     /// the image's last row and column repeated beyond its edge.
-    static func tileTensor(_ rgb: [UInt8], width w: Int, height h: Int, factor: Int, rows: Range<Int>, cols: Range<Int>) -> Tensor {
+    /// `offset` is added to every value (the encoders' input shift −0.5, in the same pass: the
+    /// same floats as shifting afterwards, without a second image-sized tensor).
+    static func tileTensor(_ rgb: [UInt8], width w: Int, height h: Int, factor: Int, rows: Range<Int>, cols: Range<Int>, offset: Float = 0) -> Tensor {
         let ph = rows.count * factor, pw = cols.count * factor
         let y0 = rows.lowerBound * factor, x0 = cols.lowerBound * factor
-        var x = Tensor(shape: [1, 3, ph, pw])
+        var x = Tensor(uninitializedShape: [1, 3, ph, pw])
         x.withUnsafeMutableBufferPointer { dst in
             rgb.withUnsafeBufferPointer { src in
                 for y in 0..<ph {
                     let sy = min(y0 + y, h - 1)
                     for xx in 0..<pw {
                         let s = (sy * w + min(x0 + xx, w - 1)) * 3
-                        for c in 0..<3 { dst[(c * ph + y) * pw + xx] = Float(src[s + c]) / 255 }
+                        for c in 0..<3 { dst[(c * ph + y) * pw + xx] = Float(src[s + c]) / 255 + offset }
                     }
                 }
             }

@@ -17,6 +17,56 @@ extension ModelFile {
     ///   1.5 MB here) is not recomputed; every other rule still is.
     /// - Throws: the first rule broken, as a `ModelFileError` case with its evidence.
     public init(bytes: [UInt8], hashVerified: Bool) throws(ModelFileError) {
+        let layout = try Self.layout(of: bytes, hashVerified: hashVerified)
+        var arrays: [NamedArray] = []
+        arrays.reserveCapacity(layout.arrays.count)
+        for e in layout.arrays {
+            let start = e.range.lowerBound, count = e.count
+            var a: NamedArray
+            switch e.dtype {
+            case .u8:
+                a = NamedArray(name: e.name, bytes: Array(bytes[e.range]))
+                a.shape = e.shape
+            case .f32, .f16:
+                let floats = [Float](unsafeUninitializedCapacity: count) { buf, initialized in
+                    bytes.withUnsafeBufferPointer { b in
+                        if e.dtype == .f32 {
+                            for i in 0..<count {
+                                let o = start + 4 * i
+                                buf[i] = Float(bitPattern: UInt32(b[o]) | UInt32(b[o + 1]) << 8 | UInt32(b[o + 2]) << 16 | UInt32(b[o + 3]) << 24)
+                            }
+                        } else {
+                            for i in 0..<count {
+                                let o = start + 2 * i
+                                buf[i] = widenHalf(UInt16(b[o]) | UInt16(b[o + 1]) << 8)
+                            }
+                        }
+                    }
+                    initialized = count
+                }
+                a = NamedArray(name: e.name, shape: e.shape, floats: floats, dtype: e.dtype)
+            }
+            arrays.append(a)
+        }
+        self = ModelFile(metadata: layout.metadata, arrays: arrays)
+    }
+
+    /// Where an array's values lie in a model file's bytes (`ModelFile.layout(of:hashVerified:)`).
+    public struct ArrayLayout: Sendable {
+        public var name: String
+        public var dtype: DType
+        public var shape: [Int]
+        /// The bytes of its values (little-endian), within the file.
+        public var range: Range<Int>
+        public var count: Int { shape.reduce(1, *) }
+    }
+
+    /// Checks every rule a model file must follow, as `init(bytes:hashVerified:)` does, without
+    /// copying the arrays out: the metadata, and where each array's values lie in `bytes`. For a
+    /// reader that converts the values itself (a token prior file: 7 MB that would otherwise be
+    /// copied twice).
+    /// - Throws: the first rule broken, as a `ModelFileError` case with its evidence.
+    public static func layout(of bytes: [UInt8], hashVerified: Bool) throws(ModelFileError) -> (metadata: [MetadataEntry], arrays: [ArrayLayout]) {
         // (1)–(3) size, signature, version.
         guard bytes.count >= Self.headerSize else {
             if bytes.count < 8 || Array(bytes[0..<8]) == Self.signature {
@@ -143,45 +193,19 @@ extension ModelFile {
             throw .offsetMismatch(field: "File_Size", declared: fileSize, expected: dataOffset + dataSize + 4)
         }
         // (11) padding, then the arrays.
-        var arrays: [NamedArray] = []
+        var arrays: [ArrayLayout] = []
         arrays.reserveCapacity(entries.count)
         var cursor = r.offset
         for e in entries {
             let start = Int(dataOffset + e.offset)
             for i in cursor..<start where bytes[i] != 0 { throw .nonZeroPadding(offset: i) }
-            let count = e.shape.reduce(1, *)
-            let length = count * e.dtype.size
-            var a: NamedArray
-            switch e.dtype {
-            case .u8:
-                a = NamedArray(name: e.name, bytes: Array(bytes[start..<start + length]))
-                a.shape = e.shape
-            case .f32, .f16:
-                let floats = [Float](unsafeUninitializedCapacity: count) { buf, initialized in
-                    bytes.withUnsafeBufferPointer { b in
-                        if e.dtype == .f32 {
-                            for i in 0..<count {
-                                let o = start + 4 * i
-                                buf[i] = Float(bitPattern: UInt32(b[o]) | UInt32(b[o + 1]) << 8 | UInt32(b[o + 2]) << 16 | UInt32(b[o + 3]) << 24)
-                            }
-                        } else {
-                            for i in 0..<count {
-                                let o = start + 2 * i
-                                buf[i] = widenHalf(UInt16(b[o]) | UInt16(b[o + 1]) << 8)
-                            }
-                        }
-                    }
-                    initialized = count
-                }
-                a = NamedArray(name: e.name, shape: e.shape, floats: floats, dtype: e.dtype)
-            }
-            arrays.append(a)
+            let length = e.shape.reduce(1, *) * e.dtype.size
+            arrays.append(ArrayLayout(name: e.name, dtype: e.dtype, shape: e.shape, range: start..<start + length))
             cursor = start + length
         }
         for i in cursor..<end where bytes[i] != 0 { throw .nonZeroPadding(offset: i) }
-        let file = ModelFile(metadata: metadata, arrays: arrays)
-        guard file.architecture != nil else { throw .missingMetadata(key: "architecture") }
-        self = file
+        guard ModelFile(metadata: metadata, arrays: []).architecture != nil else { throw .missingMetadata(key: "architecture") }
+        return (metadata, arrays)
     }
 
 }

@@ -84,7 +84,12 @@ public final class VQVAE {
 
     /// The encoder's latents `z_e` of `x [N, 3, H, W]` as rows `[N·(H/8)·(W/8), D]`, row-major.
     public func latents(_ x: Tensor) -> Tensor {
-        LatentLayout.rows(encoder.forward(Backbone.shifted(x, by: -0.5), mode: .inference))
+        latents(centered: Backbone.shifted(x, by: -0.5))
+    }
+
+    /// `latents(_:)` of an input already shifted to −0.5 … 0.5 (`x − 0.5`).
+    public func latents(centered x: Tensor) -> Tensor {
+        LatentLayout.rows(encoder.forward(x, mode: .inference))
     }
 
     /// The decoder fed the encoder's unquantized latents: the transform's own ceiling.

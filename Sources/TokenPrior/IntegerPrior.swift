@@ -109,18 +109,45 @@ public struct IntegerPrior: Sendable {
             p.withUnsafeMutableBufferPointer { vqz_prior_pair_weights(st.w2, Int32(hidden), Int32(codebookSize), $0.baseAddress!) }
             return p
         }
+        pairedWp = stages.enumerated().map { l, st in
+            let F = Self.denseCount(stage: l, latentChannels: latentChannels)
+            guard F > 0, F % 2 == 0, hidden % 16 == 0, st.wp.count == hidden * F else { return [] }
+            var p = [Int16](repeating: 0, count: st.wp.count)
+            p.withUnsafeMutableBufferPointer { vqz_prior_pair_weights(st.wp, Int32(F), Int32(hidden), $0.baseAddress!) }
+            return p
+        }
     }
 
     /// Per stage, `w2` in the paired layout the vector kernels read (`vqz_prior_pair_weights`);
     /// empty where H or K is not a multiple of 16.
     let pairedW2: [[Int16]]
 
+    /// Per stage, the dense weights `wp` [H, 2·D] in the same paired layout (pairs of inputs, groups
+    /// of 16 hidden units) for the AVX-512 dense kernel; empty at stage 1 and where H is not a
+    /// multiple of 16.
+    let pairedWp: [[Int16]]
+
     /// `round(v · 2^shift)`, half away from zero, saturated to ±2^30: exact (a power-of-two scale).
+    /// Without a libm call per value (`rounded(_:)` is one on baseline x86-64; this runs over every
+    /// code vector each time a prior is bound): below 2^30 in magnitude the product truncates to an
+    /// Int32 t, and s − t is exact (for |s| ≥ 2^23, s is an integer and s = t; below, t fits a
+    /// Float's 24 bits), so comparing it with ±0.5 rounds halves away from zero as `rounded` does.
     public static func fixedPoint(_ values: [Float], shift: Int) -> [Int32] {
         let scale = Float(sign: .plus, exponent: shift, significand: 1)
-        return values.map { v in
-            let s = (v * scale).rounded(.toNearestOrAwayFromZero)
-            return s.isNaN ? 0 : Int32(max(-1_073_741_824, min(1_073_741_824, s)))
+        let limit: Float = 1_073_741_824
+        return [Int32](unsafeUninitializedCapacity: values.count) { out, initialized in
+            values.withUnsafeBufferPointer { v in
+                for i in 0..<v.count {
+                    let s = v[i] * scale
+                    if s.isNaN { out[i] = 0; continue }
+                    if s >= limit { out[i] = 1 << 30; continue }
+                    if s <= -limit { out[i] = -(1 << 30); continue }
+                    let t = Int32(s)  // toward zero
+                    let d = s - Float(t)
+                    out[i] = t &+ (d >= 0.5 ? 1 : d <= -0.5 ? -1 : 0)
+                }
+            }
+            initialized = values.count
         }
     }
 
@@ -424,7 +451,7 @@ public struct IntegerPrior: Sendable {
     struct WorkBuffers {
         let base: UnsafeMutablePointer<Int32>      // [w · H] the row's plane-independent hidden part
         let window: UnsafeMutablePointer<Int16>    // [3 · w · D] rows i − 1 … i + 1 of the partial reconstruction
-        let x: UnsafeMutablePointer<Int16>         // [4 · D + 1] two positions' dense inputs
+        let x: UnsafeMutablePointer<Int16>         // [8 · D + 1] four positions' dense inputs
         let slots: UnsafeMutablePointer<Int>       // [10]
         let rows: UnsafeMutablePointer<UnsafePointer<Int16>?>  // [6] the same-stage slots' embedding rows
         let h16: UnsafeMutablePointer<Int16>       // [H]
@@ -434,10 +461,10 @@ public struct IntegerPrior: Sendable {
         let cum: UnsafeMutablePointer<UInt32>      // [K + 1]
 
         init(codebookSize K: Int, hidden H: Int, latentChannels D: Int, width w: Int) {
-            base = .allocate(capacity: w * H); window = .allocate(capacity: 3 * w * D); x = .allocate(capacity: 4 * D + 1)
+            base = .allocate(capacity: w * H); window = .allocate(capacity: 3 * w * D); x = .allocate(capacity: 8 * D + 1)
             slots = .allocate(capacity: 10); rows = .allocate(capacity: 6); h16 = .allocate(capacity: H)
             z = .allocate(capacity: K); weights = .allocate(capacity: K); freq = .allocate(capacity: K); cum = .allocate(capacity: K + 1)
-            x.initialize(repeating: 0, count: 4 * D + 1)
+            x.initialize(repeating: 0, count: 8 * D + 1)
         }
 
         func deallocate() {
@@ -480,10 +507,11 @@ public struct IntegerPrior: Sendable {
         let K = codebookSize, D = latentChannels, H = hidden
         st.b1.withUnsafeBufferPointer { b1 in
         st.wp.withUnsafeBufferPointer { wp in
+        pairedWp[l].withUnsafeBufferPointer { wpp in
         st.emb16.withUnsafeBufferPointer { emb in
             for j in 0..<w { (base + j * H).update(from: b1.baseAddress!, count: H) }
             if l > 0 {
-                vqz_prior_dense_row(partial, Int32(partialRows), Int32(w), Int32(partialRow), Int32(D), wp.baseAddress!, Int32(H), base, x)
+                vqz_prior_dense_row(partial, Int32(partialRows), Int32(w), Int32(partialRow), Int32(D), wp.baseAddress!, pairedWp[l].isEmpty ? nil : wpp.baseAddress, Int32(H), base, x)
             }
             for j in 0..<w {
                 let a = base + j * H
@@ -492,7 +520,7 @@ public struct IntegerPrior: Sendable {
                     vqz_prior_add_emb(a, emb.baseAddress! + (slot * (K + 1) + t[slot]) * H, Int32(st.embShift), Int32(H))
                 }
             }
-        } } }
+        } } } }
     }
 
     /// The table of (i, j) of plane `l` into `b.freq`, `b.cum` from its position's part of the row's

@@ -75,8 +75,12 @@ public struct PriorFile: Sendable {
     /// - Parameter hashVerified: `bytes` were just found to hash to the `Prior_ID` a file names
     ///   (`ModelFile.init(bytes:hashVerified:)`).
     public init(bytes: [UInt8], hashVerified: Bool = false) throws(ReadError) {
-        let file: ModelFile
-        do { file = try ModelFile(bytes: bytes, hashVerified: hashVerified) } catch { throw ReadError(description: "not a prior file: \(error)") }
+        // The layout only: the arrays are converted once, straight from `bytes`, below.
+        let layout: (metadata: [ModelFile.MetadataEntry], arrays: [ModelFile.ArrayLayout])
+        do { layout = try ModelFile.layout(of: bytes, hashVerified: hashVerified) } catch { throw ReadError(description: "not a prior file: \(error)") }
+        let file = ModelFile(metadata: layout.metadata, arrays: [])
+        var ranges: [String: (dtype: ModelFile.DType, range: Range<Int>)] = [:]
+        for a in layout.arrays { ranges[a.name] = (a.dtype, a.range) }
         guard file.architecture == Self.architecture else {
             throw ReadError(description: "not a token prior: its architecture is \(file.architecture ?? "missing"), expected \(Self.architecture)")
         }
@@ -104,25 +108,25 @@ public struct PriorFile: Sendable {
         var stages: [IntegerPriorStage] = []
         for l in 0..<count {
             let slots = IntegerPrior.slotCount(stage: l)
-            func blob(_ name: String, elements: Int, width: Int) throws(ReadError) -> [UInt8] {
-                guard let a = file.array(named: "prior.\(l).\(name)"), case .bytes(let b) = a.payload, b.count == elements * width else {
+            func blob(_ name: String, elements: Int, width: Int) throws(ReadError) -> ArraySlice<UInt8> {
+                guard let a = ranges["prior.\(l).\(name)"], a.dtype == .u8, a.range.count == elements * width else {
                     throw ReadError(description: "the prior's array prior.\(l).\(name) is missing or does not hold \(elements) values of \(width) bytes")
                 }
-                return b
+                return bytes[a.range]
             }
             let logitScale = try int("prior.\(l).logit_scale", 1...Int(Int32.max))
             let wp: [Int16] = l == 0 ? [] : Self.values(try blob("wp", elements: H * IntegerPrior.denseCount(stage: l, latentChannels: D), width: 2))
             let w2: [Int16] = Self.values(try blob("w2", elements: K * H, width: 2))
             let limit = Int16(IntegerPrior.weightLimit)
             // A range test, not abs(_:): |Int16.min| does not fit an Int16 (a damaged file would trap).
-            guard wp.allSatisfy({ -limit <= $0 && $0 <= limit }), w2.allSatisfy({ -limit <= $0 && $0 <= limit }) else {
+            guard Self.within(wp, -limit...limit), Self.within(w2, -limit...limit) else {
                 throw ReadError(description: "the prior's stage \(l + 1) has a weight outside −2047 … 2047")
             }
             let embShift = try int("prior.\(l).emb_shift", 0...16)
             let emb16: [Int16] = Self.values(try blob("emb", elements: slots * (K + 1) * H, width: 2))
             let b1: [Int32] = Self.values(try blob("b1", elements: H, width: 4))
             let embLimit = Int32(1 << 26) >> Int32(embShift)  // |v · 2^s| ≤ 2^26 ⟺ |v| ≤ 2^(26 − s)
-            guard emb16.allSatisfy({ abs(Int32($0)) <= embLimit }), b1.allSatisfy({ -(1 << 26) <= $0 && $0 <= 1 << 26 }) else {
+            guard Self.within(emb16, Int16(clamping: -embLimit)...Int16(clamping: embLimit)), b1.allSatisfy({ -(1 << 26) <= $0 && $0 <= 1 << 26 }) else {
                 throw ReadError(description: "the prior's stage \(l + 1) has an embedding or bias beyond ±2^26")
             }
             let mult: [Int64] = Self.values(try blob("mult", elements: H, width: 8))
@@ -153,7 +157,17 @@ public struct PriorFile: Sendable {
         return out
     }
 
-    static func values<T: FixedWidthInteger>(_ bytes: [UInt8]) -> [T] {
+    /// Whether every value lies in `range`: the smallest and the largest in one pass (vectorised),
+    /// not a closure per value (the embeddings are 3.5 M values).
+    static func within(_ values: [Int16], _ range: ClosedRange<Int16>) -> Bool {
+        values.withUnsafeBufferPointer { v in
+            var lo = Int16.max, hi = Int16.min
+            for x in v { lo = min(lo, x); hi = max(hi, x) }
+            return v.isEmpty || (range.contains(lo) && range.contains(hi))
+        }
+    }
+
+    static func values<T: FixedWidthInteger>(_ bytes: ArraySlice<UInt8>) -> [T] {
         let w = MemoryLayout<T>.size, count = bytes.count / w
         return [T](unsafeUninitializedCapacity: count) { out, initialized in
             bytes.withUnsafeBytes { raw in

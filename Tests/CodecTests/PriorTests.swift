@@ -451,10 +451,10 @@ extension PriorTests {
                               stages: Self.wideStages(K: K, D: D, H: H, S: S, seed: UInt64(K + H))).prior(codebooks: codebooks)
         let flat = (0..<(S * n)).map { _ in UInt16(rng.next() % UInt64(K)) }
         var reference = IntegerPrior.Scratch(prior: prior)
-        // Every kernel this CPU has (portable C, the same compiled for AVX2, AVX2 and AVX-512 on the
-        // paired weights), each against the Swift reference.
+        // Every kernel this CPU has (portable C, the same compiled for AVX2, AVX2, AVX-512 and
+        // AVX512-VNNI on the paired weights), each against the Swift reference.
         defer { vqz_prior_force_kernel(-1) }
-        for kernel in [-1, 0, 1, 2, 3] {
+        for kernel in [-1, 0, 1, 2, 3, 4] {
             vqz_prior_force_kernel(Int32(kernel))
             var mismatches = 0, capped = 0
             prior.forEachTable(planes: flat, levels: S, level: S, height: h, width: w) { l, i, j, s in
@@ -467,6 +467,31 @@ extension PriorTests {
             }
             #expect(mismatches == 0, "kernel \(kernel)")
             #expect(capped > 0, "no table reached the smallest frequency")
+        }
+    }
+}
+
+extension PriorTests {
+    /// The codebooks' fixed point without libm equals `rounded(.toNearestOrAwayFromZero)` then the
+    /// clamp (its definition) on halves, values next to halves, the 2^23 and 2^30 edges, non-finite
+    /// and subnormal values, and random ones, at several shifts.
+    @Test func fixedPointEqualsRoundingHalfAwayFromZero() {
+        func reference(_ v: Float, _ shift: Int) -> Int32 {
+            let s = (v * Float(sign: .plus, exponent: shift, significand: 1)).rounded(.toNearestOrAwayFromZero)
+            return s.isNaN ? 0 : Int32(max(-1_073_741_824, min(1_073_741_824, s)))
+        }
+        var values: [Float] = [0, -0, .nan, .infinity, -.infinity, .leastNonzeroMagnitude, -.leastNormalMagnitude, .greatestFiniteMagnitude]
+        let bases: [Float] = [0.5, 1.5, 2.5, 4_194_304, 8_388_608, 16_777_216, 536_870_912, 1_073_741_824, 2_147_483_648]
+        for base in bases {
+            for v: Float in [base, base.nextUp, base.nextDown, base + 0.5] { values += [v, -v] }
+        }
+        var rng = Xoshiro256(seed: 3)
+        for _ in 0..<20_000 { values.append(Float(bitPattern: UInt32(truncatingIfNeeded: rng.next()))) }
+        for _ in 0..<20_000 { values.append(Float(Int(rng.next() % 2_000_001) - 1_000_000) / 1024) }
+        for shift in [-3, 0, 6, 10, 24] {
+            let got = IntegerPrior.fixedPoint(values, shift: shift)
+            let bad = values.indices.filter { got[$0] != reference(values[$0], shift) }
+            #expect(bad.isEmpty, "shift \(shift): \(bad.prefix(3).map { values[$0] })")
         }
     }
 }

@@ -23,9 +23,11 @@ void vqz_prior_dense(const int16_t *x, const int16_t *wp, int H, int F, int32_t 
 void vqz_prior_dense_input(const int16_t *partial, int h, int w, int i, int j, int d, int16_t *out);
 
 /// For every position j < w of row i: `base[j·H + …] += wp · dense input of (i, j)` (`vqz_prior_dense_input`
-/// then `vqz_prior_dense`, F = 2·d); two positions at a time where the CPU has AVX2, the same bits.
-/// `x2` is scratch of 4·d values.
-void vqz_prior_dense_row(const int16_t *partial, int h, int w, int i, int d, const int16_t *wp, int H, int32_t *base, int16_t *x2);
+/// then `vqz_prior_dense`, F = 2·d); four positions at a time from `wpp` (`wp` in the paired layout,
+/// `vqz_prior_pair_weights(wp, F, H, wpp)`, or NULL) where the CPU has AVX-512 and H is a multiple of 16
+/// up to 64, two at a time where it has AVX2: the same bits. `x2` is scratch of 8·d values.
+void vqz_prior_dense_row(const int16_t *partial, int h, int w, int i, int d, const int16_t *wp, const int16_t *wpp, int H,
+                         int32_t *base, int16_t *x2);
 
 /// `w2 [K, H]` in the paired layout: per group g of 16 logits and pair q of hidden units, the 32
 /// values w2[16g + kk][2q], w2[16g + kk][2q + 1] for kk = 0 … 15. H even, K a multiple of 16.
@@ -42,6 +44,6 @@ void vqz_prior_clamp16(const int32_t *acc, int64_t count, int32_t limit, int16_t
 void vqz_prior_add_emb(int32_t *a, const int16_t *e, int shift, int H);
 
 /// Tests: makes vqz_prior_token use kernel `kernel` (0 portable C, 1 BODY compiled for AVX2, 2 AVX2
-/// paired, 3 AVX-512 paired) where the CPU and the shapes allow it, else the next one down; -1 (the
+/// paired, 3 AVX-512 paired, 4 AVX-512 with the dense part in AVX512-VNNI) where the CPU and the shapes allow it, else the next one down; -1 (the
 /// default) the best available. Every kernel gives the same bits.
 void vqz_prior_force_kernel(int kernel);
