@@ -229,6 +229,17 @@ public enum MemoryTuning {
             _ = glibcMallopt(-1, Int32.max)  // M_TRIM_THRESHOLD
         #endif
     }
+
+    /// One malloc arena for every thread: memory one thread frees (a PNG's bytes, a prior file's)
+    /// is reused by the others instead of staying in a per-thread arena. `vqz encode` loads the model
+    /// on a thread while the PNG decodes; with per-thread arenas a 6000 × 4000 encode with the default
+    /// model peaked at 557 MiB, with one 485 MiB (Kodak encode and decode times unchanged within the
+    /// noise). Call before the process starts its threads.
+    public static func oneArena() {
+        #if os(Linux)
+            _ = glibcMallopt(-8, 1)  // M_ARENA_MAX
+        #endif
+    }
 }
 
 #if os(Linux)

@@ -109,6 +109,7 @@ struct Decode: ParsableCommand {
     }
 
     func run() throws {
+        MemoryTuning.oneArena()
         if isBatchMode { return try runBatch() }
         try reportingErrors {
             try batch.withThreads {

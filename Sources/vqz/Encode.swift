@@ -80,6 +80,7 @@ struct Encode: ParsableCommand {
     }
 
     func run() throws {
+        MemoryTuning.oneArena()
         if isBatchMode { return try runBatch() }
         try reportingErrors {
             try batch.withThreads {
