@@ -156,22 +156,20 @@ int vqz_cpu_has_avx2(void) {
     return cached;
 }
 
-static int has_avx2(void) { return vqz_cpu_has_avx2(); }
-
 void vqz_wino_input(const float *x, int ci, int h, int w, int tr0, int tr1, int tw, int t, float *v, float *scratch) {
-    if (has_avx2()) input_avx2(x, ci, h, w, tr0, tr1, tw, t, v, scratch); else input_plain(x, ci, h, w, tr0, tr1, tw, t, v, scratch);
+    if (vqz_cpu_has_avx2()) input_avx2(x, ci, h, w, tr0, tr1, tw, t, v, scratch); else input_plain(x, ci, h, w, tr0, tr1, tw, t, v, scratch);
 }
 
 void vqz_wino_output(const float *m, int co, int h, int w, int tr0, int tr1, int tw, int t, const float *bias, float *y) {
-    if (has_avx2()) output_avx2(m, co, h, w, tr0, tr1, tw, t, bias, y); else output_plain(m, co, h, w, tr0, tr1, tw, t, bias, y);
+    if (vqz_cpu_has_avx2()) output_avx2(m, co, h, w, tr0, tr1, tw, t, bias, y); else output_plain(m, co, h, w, tr0, tr1, tw, t, bias, y);
 }
 
 void vqz_wino_output_d2s(const float *m, int co, int h, int w, int tr0, int tr1, int tw, int t, const float *bias, float *y) {
-    if (has_avx2()) output_d2s_avx2(m, co, h, w, tr0, tr1, tw, t, bias, y); else output_d2s_plain(m, co, h, w, tr0, tr1, tw, t, bias, y);
+    if (vqz_cpu_has_avx2()) output_d2s_avx2(m, co, h, w, tr0, tr1, tw, t, bias, y); else output_d2s_plain(m, co, h, w, tr0, tr1, tw, t, bias, y);
 }
 
 void vqz_wino_input_s2d(const float *x, int ci, int h, int w, int tr0, int tr1, int tw, int t, float *v, float *scratch) {
-    if (has_avx2()) input_s2d_avx2(x, ci, h, w, tr0, tr1, tw, t, v, scratch); else input_s2d_plain(x, ci, h, w, tr0, tr1, tw, t, v, scratch);
+    if (vqz_cpu_has_avx2()) input_s2d_avx2(x, ci, h, w, tr0, tr1, tw, t, v, scratch); else input_s2d_plain(x, ci, h, w, tr0, tr1, tw, t, v, scratch);
 }
 
 // ---- F(4×4, 3×3) (Lavin & Gray 2016): each 4×4 block of outputs from a 6×6 block of inputs,
@@ -273,7 +271,7 @@ static void filter4_avx2(const float *w, int ci, int o0, int o1, long plane, flo
 
 void vqz_wino4_filter_rows(const float *w, int co, int ci, int o0, int o1, float *u, int portable) {
     const long plane = (long)co * ci;
-    if (!portable && has_avx2()) filter4_avx2(w, ci, o0, o1, plane, u); else filter4_plain(w, ci, o0, o1, plane, 0, u);
+    if (!portable && vqz_cpu_has_avx2()) filter4_avx2(w, ci, o0, o1, plane, u); else filter4_plain(w, ci, o0, o1, plane, 0, u);
 }
 
 
@@ -402,11 +400,11 @@ static void output4_d2s_avx2(const float *m, int co, int h, int w, int tr0, int 
 static void output4_d2s_plain(const float *m, int co, int h, int w, int tr0, int tr1, int tw, int t, const float *b, float *y, float *s) { output4_body(m, co, h, w, tr0, tr1, tw, t, b, y, s, 1); }
 
 void vqz_wino4_input(const float *x, int ci, int h, int w, int tr0, int tr1, int tw, int t, float *v, float *scratch, int s2d) {
-    if (s2d) { if (has_avx2()) input4_s2d_avx2(x, ci, h, w, tr0, tr1, tw, t, v, scratch); else input4_s2d_plain(x, ci, h, w, tr0, tr1, tw, t, v, scratch); }
-    else { if (has_avx2()) input4_avx2(x, ci, h, w, tr0, tr1, tw, t, v, scratch); else input4_plain(x, ci, h, w, tr0, tr1, tw, t, v, scratch); }
+    if (s2d) { if (vqz_cpu_has_avx2()) input4_s2d_avx2(x, ci, h, w, tr0, tr1, tw, t, v, scratch); else input4_s2d_plain(x, ci, h, w, tr0, tr1, tw, t, v, scratch); }
+    else { if (vqz_cpu_has_avx2()) input4_avx2(x, ci, h, w, tr0, tr1, tw, t, v, scratch); else input4_plain(x, ci, h, w, tr0, tr1, tw, t, v, scratch); }
 }
 
 void vqz_wino4_output(const float *m, int co, int h, int w, int tr0, int tr1, int tw, int t, const float *bias, float *y, float *scratch, int d2s) {
-    if (d2s) { if (has_avx2()) output4_d2s_avx2(m, co, h, w, tr0, tr1, tw, t, bias, y, scratch); else output4_d2s_plain(m, co, h, w, tr0, tr1, tw, t, bias, y, scratch); }
-    else { if (has_avx2()) output4_avx2(m, co, h, w, tr0, tr1, tw, t, bias, y, scratch); else output4_plain(m, co, h, w, tr0, tr1, tw, t, bias, y, scratch); }
+    if (d2s) { if (vqz_cpu_has_avx2()) output4_d2s_avx2(m, co, h, w, tr0, tr1, tw, t, bias, y, scratch); else output4_d2s_plain(m, co, h, w, tr0, tr1, tw, t, bias, y, scratch); }
+    else { if (vqz_cpu_has_avx2()) output4_avx2(m, co, h, w, tr0, tr1, tw, t, bias, y, scratch); else output4_plain(m, co, h, w, tr0, tr1, tw, t, bias, y, scratch); }
 }

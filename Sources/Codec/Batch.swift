@@ -232,11 +232,6 @@ public enum BatchRunner {
 /// most once (in order, stopping at the first match) and each model loaded once per process, so a
 /// batch decode pays the search once, not per file. Safe to share between workers.
 public final class ModelCache: @unchecked Sendable {
-    /// The outcome of a prior search on another thread (written before, read after a semaphore).
-    private final class PriorSearch: @unchecked Sendable {
-        var result: Result<(file: PriorFile, path: String), any Error>?
-    }
-
     private struct State {
         var candidates: [String]?
         var scanned = 0
@@ -274,21 +269,15 @@ public final class ModelCache: @unchecked Sendable {
         }
         // Beside the model its card names (or beside the -m files), then in the folders.
         let paths = extraPaths.isEmpty ? registry.hintedPaths(for: modelID) : extraPaths
-        let found = PriorSearch()
-        let done = DispatchSemaphore(value: 0)
         let registry = self.registry
-        Thread {
-            found.result = Result { try registry.priorFile(withID: priorID, modelPaths: paths) }
-            done.signal()
-        }.start()
+        let found = Background { try registry.priorFile(withID: priorID, modelPaths: paths) }
         let model: LoadedModel
         do { model = try self.model(withID: modelID) } catch {
-            done.wait()
+            _ = try? found.wait()
             throw error
         }
-        done.wait()
         return (model, Result {
-            let (file, path) = try found.result!.get()
+            let (file, path) = try found.wait()
             let prior = try LoadedPrior(file: file, id: priorID, name: path, model: model)
             priors.withLock { $0[priorID] = prior }
             return prior
@@ -321,5 +310,27 @@ public final class ModelCache: @unchecked Sendable {
             s.loaded[id] = model
             return model
         }
+    }
+}
+
+/// `body` run on its own thread from the start, with the caller's kernel thread pool (`--threads`);
+/// `wait()` gives its result (or rethrows its error).
+public final class Background<T>: @unchecked Sendable {
+    private var result: Result<T, any Error>?
+    private let done = DispatchSemaphore(value: 0)
+
+    public init(_ body: @escaping () throws -> T) {
+        let pool = ThreadPool.current
+        nonisolated(unsafe) let body = body  // run once, on that thread only
+        Thread { [self] in
+            result = Result { try ThreadPool.$current.withValue(pool) { try body() } }
+            done.signal()
+        }.start()
+    }
+
+    /// Blocks until `body` has returned; once only.
+    public func wait() throws -> T {
+        done.wait()
+        return try result!.get()
     }
 }

@@ -160,9 +160,8 @@ public enum ImageCodec {
         var muPlanes = model.gaussian != nil ? [[Float]](repeating: [Float](repeating: 0, count: n), count: planeCount) : []
         let rgb = image.rgb
         for tile in tiling.tiles(gridHeight: gh, gridWidth: gw, margin: tiling.margin ?? model.config.tileMargin) {
-            // VQ: the input shift done while converting the pixels (`VQVAE.latents(centered:)`).
-            let x = tileTensor(rgb, width: image.width, height: image.height, factor: f, rows: tile.outer.rows, cols: tile.outer.cols,
-                               offset: model.vq != nil ? -0.5 : 0)
+            // The encoders' input shift (x − 0.5) done while converting the pixels.
+            let x = tileTensor(rgb, width: image.width, height: image.height, factor: f, rows: tile.outer.rows, cols: tile.outer.cols, offset: -0.5)
             let th = tile.outer.rows.count, tw = tile.outer.cols.count
             if let vq = model.vq {
                 let z = vq.latents(centered: x)
@@ -178,7 +177,7 @@ public enum ImageCodec {
                     }
                 }
             } else if let g = model.gaussian {
-                let mu = g.posterior(x).mu.scalars
+                let mu = g.posterior(centered: x).mu.scalars
                 for p in 0..<planeCount {
                     for r in tile.core.rows {
                         for c in tile.core.cols {

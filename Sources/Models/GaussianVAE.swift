@@ -126,7 +126,12 @@ public final class GaussianVAE {
 
     /// μ and log σ² of `x` (inference).
     public func posterior(_ x: Tensor) -> (mu: Tensor, logVar: Tensor) {
-        let (mu, lv) = Self.split(encoder.forward(Backbone.shifted(x, by: -0.5), mode: .inference))
+        posterior(centered: Backbone.shifted(x, by: -0.5))
+    }
+
+    /// `posterior(_:)` of an input already shifted to −0.5 … 0.5 (`x − 0.5`).
+    public func posterior(centered x: Tensor) -> (mu: Tensor, logVar: Tensor) {
+        let (mu, lv) = Self.split(encoder.forward(x, mode: .inference))
         return (mu, Self.clamp(lv).0)
     }
 

@@ -103,23 +103,23 @@ public struct IntegerPrior: Sendable {
         self.inputShift = inputShift
         self.stages = stages
         cbq = codebooks.map { IntegerPrior.fixedPoint($0, shift: inputShift) }
-        pairedW2 = stages.map { st in
-            guard hidden % 16 == 0, codebookSize % 16 == 0, st.w2.count == codebookSize * hidden else { return [] }
-            var p = [Int16](repeating: 0, count: st.w2.count)
-            p.withUnsafeMutableBufferPointer { vqz_prior_pair_weights(st.w2, Int32(hidden), Int32(codebookSize), $0.baseAddress!) }
-            return p
-        }
+        pairedW2 = stages.map { Self.paired($0.w2, inputs: hidden, outputs: codebookSize) }
         pairedWp = stages.enumerated().map { l, st in
-            let F = Self.denseCount(stage: l, latentChannels: latentChannels)
-            guard F > 0, F % 2 == 0, hidden % 16 == 0, st.wp.count == hidden * F else { return [] }
-            var p = [Int16](repeating: 0, count: st.wp.count)
-            p.withUnsafeMutableBufferPointer { vqz_prior_pair_weights(st.wp, Int32(F), Int32(hidden), $0.baseAddress!) }
-            return p
+            Self.paired(st.wp, inputs: Self.denseCount(stage: l, latentChannels: latentChannels), outputs: hidden)
         }
     }
 
-    /// Per stage, `w2` in the paired layout the vector kernels read (`vqz_prior_pair_weights`);
-    /// empty where H or K is not a multiple of 16.
+    /// `w [outputs, inputs]` in the paired layout of the vector kernels (`vqz_prior_pair_weights`);
+    /// empty where they do not take it (outputs not a multiple of 16, inputs odd or none).
+    static func paired(_ w: [Int16], inputs: Int, outputs: Int) -> [Int16] {
+        guard inputs > 0, inputs % 2 == 0, outputs % 16 == 0, w.count == inputs * outputs else { return [] }
+        var p = [Int16](repeating: 0, count: w.count)
+        p.withUnsafeMutableBufferPointer { vqz_prior_pair_weights(w, Int32(inputs), Int32(outputs), $0.baseAddress!) }
+        return p
+    }
+
+    /// Per stage, `w2` in the paired layout the vector kernels read (`paired`); empty where K is not
+    /// a multiple of 16 (the kernels also need H a multiple of 16, and check it).
     let pairedW2: [[Int16]]
 
     /// Per stage, the dense weights `wp` [H, 2·D] in the same paired layout (pairs of inputs, groups

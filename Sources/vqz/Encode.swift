@@ -307,25 +307,3 @@ extension String {
         return dir.isEmpty ? self : (dir as NSString).appendingPathComponent(self)
     }
 }
-
-/// `body` run on its own thread from the start, with the caller's kernel thread pool (`--threads`);
-/// `wait()` gives its result (or rethrows its error).
-final class Background<T>: @unchecked Sendable {
-    private var result: Result<T, any Error>?
-    private let done = DispatchSemaphore(value: 0)
-
-    init(_ body: @escaping () throws -> T) {
-        let pool = ThreadPool.current
-        nonisolated(unsafe) let body = body  // run once, on that thread only
-        Thread { [self] in
-            result = Result { try ThreadPool.$current.withValue(pool) { try body() } }
-            done.signal()
-        }.start()
-    }
-
-    /// Blocks until `body` has returned; once only.
-    func wait() throws -> T {
-        done.wait()
-        return try result!.get()
-    }
-}
